@@ -1,0 +1,206 @@
+"""Configuration: defaults, a TOML file, ``MOCKKLING_*`` environment variables and CLI flags.
+
+Later sources override earlier ones in that order. Accounts are the exception: the built-in
+default account exists only when no source names an account or an API key, so a user who
+configures credentials gets exactly those.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+# Documented default credentials for local use (README, "Credentials").
+DEFAULT_ACCESS_KEY = "mockkling-access-key"
+DEFAULT_SECRET_KEY = "mockkling-secret-key-for-local-tests"
+DEFAULT_API_KEY = "sk-mockkling-local-key"
+
+# The official task_status_msg of a task refused by content moderation.
+MODERATION_MESSAGE = "Failure to pass the risk control system"
+
+
+class ConfigError(ValueError):
+    """A configuration value the mock cannot use; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Seconds a task spends in ``submitted`` and then in ``processing``."""
+
+    queue_seconds: float = 1.0
+    run_seconds: float = 4.0
+
+    def __post_init__(self) -> None:
+        for name in ("queue_seconds", "run_seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ConfigError(f"{name} must be a number >= 0, not {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class FailRule:
+    """Tasks whose prompt contains ``prompt_contains`` (case-insensitive) end ``failed``."""
+
+    prompt_contains: str
+    message: str = MODERATION_MESSAGE
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.prompt_contains, str) or not self.prompt_contains:
+            raise ConfigError("a fail rule needs a non-empty prompt_contains")
+        if not isinstance(self.message, str):
+            raise ConfigError("a fail rule's message must be a string")
+
+
+@dataclass(slots=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # access key -> secret key
+    accounts: dict[str, str] = field(default_factory=dict)
+    # raw API key (sk-...) -> the account (access key) it acts for
+    api_keys: dict[str, str] = field(default_factory=dict)
+    # Accept "Bearer AK|SK", what gateways of the new-api family send to a non-Kling base URL.
+    accept_key_pairs: bool = True
+    timing: Timing = field(default_factory=Timing)
+    # Per "model" or "model:mode" overrides of ``timing``.
+    timings: dict[str, Timing] = field(default_factory=dict)
+    fail_rules: list[FailRule] = field(default_factory=list)
+    # Seed for task ids and request ids; None draws a fresh seed.
+    seed: int | None = None
+    # Leeway, in seconds, when checking a token's exp and nbf.
+    leeway_seconds: int = 10
+    # Bodies larger than this are refused with 413 (two 10 MB images in Base64 fit).
+    max_body_bytes: int = 32 * 1024 * 1024
+    log_level: str = "info"
+
+    def with_defaults(self) -> Config:
+        """This configuration, with the default account when none is configured."""
+        if self.accounts or self.api_keys:
+            return self
+        return replace(
+            self,
+            accounts={DEFAULT_ACCESS_KEY: DEFAULT_SECRET_KEY},
+            api_keys={DEFAULT_API_KEY: DEFAULT_ACCESS_KEY},
+        )
+
+    def timing_for(self, model: str, mode: str) -> Timing:
+        return self.timings.get(f"{model}:{mode}") or self.timings.get(model) or self.timing
+
+    # -- loading -----------------------------------------------------------------------------
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> Config:
+        try:
+            with Path(path).open("rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        return cls().merge(data, source=str(path))
+
+    def merge(self, data: Mapping[str, Any], *, source: str = "config") -> Config:
+        """A copy with the keys of a parsed TOML document applied."""
+        out = replace(self, accounts=dict(self.accounts), api_keys=dict(self.api_keys))
+        for key, value in data.items():
+            if key in ("host", "log_level"):
+                setattr(out, key, _typed(value, str, f"{source}: {key}"))
+            elif key in ("port", "leeway_seconds", "max_body_bytes"):
+                setattr(out, key, _typed(value, int, f"{source}: {key}"))
+            elif key == "seed":
+                out.seed = _typed(value, int, f"{source}: seed")
+            elif key == "accept_key_pairs":
+                out.accept_key_pairs = _typed(value, bool, f"{source}: accept_key_pairs")
+            elif key == "timing":
+                out.timing = _timing(value, f"{source}: timing")
+            elif key == "timings":
+                table = _typed(value, dict, f"{source}: timings")
+                out.timings = {k: _timing(v, f"{source}: timings.{k}") for k, v in table.items()}
+            elif key == "accounts":
+                for i, entry in enumerate(_typed(value, list, f"{source}: accounts")):
+                    where = f"{source}: accounts[{i}]"
+                    entry = _typed(entry, dict, where)
+                    ak = _typed(entry.get("access_key"), str, f"{where}.access_key")
+                    out.accounts[ak] = _typed(entry.get("secret_key"), str, f"{where}.secret_key")
+                    for k in _typed(entry.get("api_keys", []), list, f"{where}.api_keys"):
+                        out.api_keys[_typed(k, str, f"{where}.api_keys")] = ak
+            elif key == "api_keys":
+                for k in _typed(value, list, f"{source}: api_keys"):
+                    k = _typed(k, str, f"{source}: api_keys")
+                    out.api_keys[k] = k
+            elif key == "fail_rules":
+                rules = _typed(value, list, f"{source}: fail_rules")
+                try:
+                    out.fail_rules = [FailRule(**_typed(r, dict, f"{source}: fail_rules")) for r in rules]
+                except TypeError as exc:
+                    raise ConfigError(f"{source}: fail_rules: {exc}") from exc
+            else:
+                raise ConfigError(f"{source}: unknown setting {key!r}")
+        return out
+
+    def merge_env(self, environ: Mapping[str, str] = os.environ) -> Config:
+        """A copy with the ``MOCKKLING_*`` variables applied (see README, "Configuration")."""
+        data: dict[str, Any] = {}
+        for name, key, kind in _ENV:
+            raw = environ.get(name)
+            if raw is None or raw == "":
+                continue
+            data[key] = _parse_env(name, raw, kind)
+        if "access_key" in data or "secret_key" in data:
+            ak, sk = data.pop("access_key", None), data.pop("secret_key", None)
+            if not (ak and sk):
+                raise ConfigError("MOCKKLING_ACCESS_KEY and MOCKKLING_SECRET_KEY go together")
+            data["accounts"] = [{"access_key": ak, "secret_key": sk}]
+        timing = {k: data.pop(k) for k in ("queue_seconds", "run_seconds") if k in data}
+        if timing:
+            data["timing"] = {
+                "queue_seconds": self.timing.queue_seconds,
+                "run_seconds": self.timing.run_seconds,
+            } | timing
+        return self.merge(data, source="environment")
+
+
+_ENV: tuple[tuple[str, str, type], ...] = (
+    ("MOCKKLING_HOST", "host", str),
+    ("MOCKKLING_PORT", "port", int),
+    ("MOCKKLING_SEED", "seed", int),
+    ("MOCKKLING_LOG_LEVEL", "log_level", str),
+    ("MOCKKLING_MAX_BODY_BYTES", "max_body_bytes", int),
+    ("MOCKKLING_ACCESS_KEY", "access_key", str),
+    ("MOCKKLING_SECRET_KEY", "secret_key", str),
+    ("MOCKKLING_API_KEYS", "api_keys", list),
+    ("MOCKKLING_QUEUE_SECONDS", "queue_seconds", float),
+    ("MOCKKLING_RUN_SECONDS", "run_seconds", float),
+)
+
+
+def _parse_env(name: str, raw: str, kind: type) -> Any:
+    if kind is list:
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}") from None
+
+
+def _typed(value: Any, kind: type, where: str) -> Any:
+    if kind is int and isinstance(value, bool):
+        raise ConfigError(f"{where} must be an integer, not {value!r}")
+    if not isinstance(value, kind):
+        raise ConfigError(f"{where} must be of type {kind.__name__}, not {value!r}")
+    return value
+
+
+def _timing(value: Any, where: str) -> Timing:
+    table = _typed(value, dict, where)
+    unknown = set(table) - {"queue_seconds", "run_seconds"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+    try:
+        return Timing(**table)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None

@@ -1,0 +1,152 @@
+"""Tasks and their lifecycle, and the store that holds them.
+
+A task's status is never stored: it is derived from the task's schedule (when it starts
+processing, when it ends, how it ends) and the clock. A read is O(1), no background timer runs,
+and moving a controlled clock moves every task at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any, Final
+
+# The lifecycle, as data. Official spelling; surfaces translate with SPELLINGS.
+SUBMITTED: Final = "submitted"
+PROCESSING: Final = "processing"
+SUCCEED: Final = "succeed"
+FAILED: Final = "failed"
+
+TRANSITIONS: Final[dict[str, tuple[str, ...]]] = {
+    SUBMITTED: (PROCESSING,),
+    PROCESSING: (SUCCEED, FAILED),
+    SUCCEED: (),
+    FAILED: (),
+}
+TERMINAL: Final = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+# Position in the lifecycle: a status only ever moves to a higher rank.
+RANK: Final = {SUBMITTED: 0, PROCESSING: 1, SUCCEED: 2, FAILED: 2}
+
+SPELLINGS: Final[dict[str, dict[str, str]]] = {
+    "official": {SUBMITTED: SUBMITTED, PROCESSING: PROCESSING, SUCCEED: SUCCEED, FAILED: FAILED},
+    "gateway": {SUBMITTED: SUBMITTED, PROCESSING: PROCESSING, SUCCEED: "succeeded", FAILED: FAILED},
+}
+
+
+class Task:
+    """One generation task. Slots keep a stored task well under a kilobyte."""
+
+    __slots__ = (
+        "account",
+        "action",
+        "created_ms",
+        "done_ms",
+        "duration",
+        "external_task_id",
+        "extra",
+        "mode",
+        "model",
+        "outcome",
+        "processing_ms",
+        "status_msg",
+        "task_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        task_id: str,
+        account: str,
+        action: str,
+        model: str,
+        mode: str,
+        duration: str,
+        created_ms: int,
+        processing_ms: int,
+        done_ms: int,
+        outcome: str = SUCCEED,
+        status_msg: str = "",
+        external_task_id: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.task_id = task_id
+        self.account = account
+        self.action = action
+        self.model = model
+        self.mode = mode
+        self.duration = duration
+        self.created_ms = created_ms
+        self.processing_ms = processing_ms
+        self.done_ms = done_ms
+        self.outcome = outcome
+        self.status_msg = status_msg
+        self.external_task_id = external_task_id
+        # Surface-specific details (callback URL, gateway metadata, ...); None for most tasks.
+        self.extra = extra
+
+    def status(self, now_ms: int) -> str:
+        if now_ms < self.processing_ms:
+            return SUBMITTED
+        if now_ms < self.done_ms:
+            return PROCESSING
+        return self.outcome
+
+    def updated_ms(self, now_ms: int) -> int:
+        """When the task entered the status it has at ``now_ms``."""
+        if now_ms < self.processing_ms:
+            return self.created_ms
+        if now_ms < self.done_ms:
+            return self.processing_ms
+        return self.done_ms
+
+    def __repr__(self) -> str:
+        return f"Task(task_id={self.task_id!r}, action={self.action!r}, model={self.model!r})"
+
+
+class TaskStore:
+    """In-memory task index: by id, by (account, external_task_id), and per account and action
+    in creation order, so a page of a list costs O(page size) however many tasks are stored."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, Task] = {}
+        self._by_external: dict[tuple[str, str], Task] = {}
+        self._by_owner: dict[tuple[str, str], list[Task]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, task: Task) -> bool:
+        """Store ``task``; False (and nothing stored) if its external_task_id is taken."""
+        with self._lock:
+            if task.external_task_id is not None:
+                key = (task.account, task.external_task_id)
+                if key in self._by_external:
+                    return False
+                self._by_external[key] = task
+            self._by_id[task.task_id] = task
+            self._by_owner.setdefault((task.account, task.action), []).append(task)
+            return True
+
+    def get(self, task_id: str) -> Task | None:
+        return self._by_id.get(task_id)
+
+    def get_external(self, account: str, external_task_id: str) -> Task | None:
+        return self._by_external.get((account, external_task_id))
+
+    def page(self, account: str, action: str, page_num: int, page_size: int) -> list[Task]:
+        """Page ``page_num`` (from 1) of an account's tasks on one endpoint, newest first."""
+        tasks = self._by_owner.get((account, action), [])
+        stop = len(tasks) - (page_num - 1) * page_size
+        if stop <= 0:
+            return []
+        return tasks[max(0, stop - page_size) : stop][::-1]
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(list(self._by_id.values()))
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_id.clear()
+            self._by_external.clear()
+            self._by_owner.clear()
