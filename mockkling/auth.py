@@ -1,0 +1,153 @@
+"""Authentication: Kling's HS256 JWTs, and the raw keys gateways send instead.
+
+A verified token is cached until it expires, so the common case (a client reusing its token)
+costs one dict lookup and two comparisons; an expired cached token is still refused.
+Token times are checked against the wall clock, not the task clock: advancing a test's
+controlled clock never expires a client's token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jwt
+from jwt.warnings import InsecureKeyLengthWarning
+
+from .errors import KlingError
+
+ALGORITHM = "HS256"
+# Longer than any token a client has a reason to send; bigger ones are refused unread.
+MAX_TOKEN_LENGTH = 8192
+_CACHE_SIZE = 8192
+
+
+def make_jwt(
+    access_key: str,
+    secret_key: str,
+    *,
+    ttl_seconds: int = 1800,
+    now: float | None = None,
+    nbf_offset: int = -5,
+) -> str:
+    """A token as the official SDK builds it: iss = access key, exp = now + 1800, nbf = now - 5."""
+    issued = int(time.time() if now is None else now)
+    claims = {"iss": access_key, "exp": issued + ttl_seconds, "nbf": issued + nbf_offset}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+        return jwt.encode(claims, secret_key, algorithm=ALGORITHM, headers={"typ": "JWT"})
+
+
+class Authenticator:
+    """Maps an ``Authorization`` header to the account it acts for, or raises KlingError."""
+
+    def __init__(
+        self,
+        accounts: Mapping[str, str],
+        api_keys: Mapping[str, str],
+        *,
+        accept_key_pairs: bool = True,
+        leeway_seconds: int = 10,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.accounts = dict(accounts)
+        self.api_keys = dict(api_keys)
+        self.accept_key_pairs = accept_key_pairs
+        self.leeway = leeway_seconds
+        self._now = now
+        # token -> (account, nbf, exp)
+        self._cache: dict[str, tuple[str, float, float]] = {}
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    def authenticate(self, authorization: str | None) -> str:
+        """The account behind ``Authorization: Bearer <token>`` (official surface)."""
+        if not authorization or not authorization.strip():
+            raise KlingError(1001)
+        scheme, _, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise KlingError(1002, "Authorization must be 'Bearer <token>'")
+        return self.verify_token(token)
+
+    def verify_token(self, token: str) -> str:
+        cached = self._cache.get(token)
+        if cached is not None:
+            account, nbf, exp = cached
+            self._check_times(nbf, exp)
+            return account
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise KlingError(1002, "Authorization token is too long")
+        raw_account = self.raw_key_account(token)
+        if raw_account is not None:
+            return raw_account
+        return self._verify_jwt(token)
+
+    def raw_key_account(self, key: str) -> str | None:
+        """The account of a raw key (an ``sk-`` key, or ``AK|SK`` when allowed), else None."""
+        account = self.api_keys.get(key)
+        if account is not None:
+            return account
+        if self.accept_key_pairs and "|" in key:
+            ak, _, sk = key.partition("|")
+            secret = self.accounts.get(ak)
+            if secret is not None and hmac.compare_digest(secret.encode(), sk.encode()):
+                return ak
+        return None
+
+    def _verify_jwt(self, token: str) -> str:
+        if token.count(".") != 2:
+            raise KlingError(1002, "Authorization token is not a JWT")
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise KlingError(1002, "Authorization token is malformed") from None
+        if header.get("alg") != ALGORITHM:
+            raise KlingError(1002, f"Authorization token must be signed with {ALGORITHM}")
+        iss = unverified.get("iss")
+        secret = self.accounts.get(iss) if isinstance(iss, str) else None
+        if secret is None or not isinstance(iss, str):
+            raise KlingError(1000, "Authentication failed: unknown access key (iss)")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+                claims: dict[str, Any] = jwt.decode(
+                    token,
+                    secret,
+                    algorithms=[ALGORITHM],
+                    options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
+                )
+        except jwt.InvalidSignatureError:
+            raise KlingError(1000, "Authentication failed: token signature is invalid") from None
+        except jwt.PyJWTError:
+            raise KlingError(1002, "Authorization token is malformed") from None
+        exp = _number_claim(claims, "exp", required=True)
+        nbf = _number_claim(claims, "nbf", required=False)
+        self._check_times(nbf, exp)
+        if len(self._cache) >= _CACHE_SIZE:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[token] = (iss, nbf, exp)
+        return iss
+
+    def _check_times(self, nbf: float, exp: float) -> None:
+        now = self._now()
+        if now + self.leeway < nbf:
+            raise KlingError(1003)
+        if now - self.leeway >= exp:
+            raise KlingError(1004)
+
+
+def _number_claim(claims: Mapping[str, Any], name: str, *, required: bool) -> float:
+    value = claims.get(name)
+    if value is None:
+        if required:
+            raise KlingError(1002, f"Authorization token has no '{name}' claim")
+        return float("-inf")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise KlingError(1002, f"Authorization token claim '{name}' must be a number")
+    return float(value)

@@ -1,0 +1,169 @@
+"""``openapi.yaml``: found, parsed and compiled once, then used to validate every request.
+
+The document is the single source of truth: request bodies and query parameters are checked
+against its schemas (JSON Schema 2020-12, as OpenAPI 3.1 uses), so the server, the spec and
+the schemathesis tests cannot disagree about what a valid request is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+
+from .errors import KlingError
+
+_SPEC_URI = "urn:mockkling:openapi"
+_HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+def spec_bytes() -> bytes:
+    """The raw document: the copy packaged in a wheel, else the one at the repository root."""
+    packaged = resources.files("mockkling") / "openapi.yaml"
+    if packaged.is_file():
+        return packaged.read_bytes()
+    return (Path(__file__).resolve().parent.parent / "openapi.yaml").read_bytes()
+
+
+def _load(text: bytes) -> dict[str, Any]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    document: dict[str, Any] = yaml.load(text, Loader=loader)
+    return document
+
+
+class _Param:
+    __slots__ = ("default", "name", "validator")
+
+    def __init__(self, name: str, schema: dict[str, Any], registry: Registry[Any]) -> None:
+        self.name = name
+        self.default: int = schema.get("default", 0)
+        self.validator = Draft202012Validator(schema, registry=registry)
+
+
+class Spec:
+    """The parsed document with a compiled validator per operation."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self.document = _load(raw)
+        registry: Registry[Any] = Registry().with_resource(
+            _SPEC_URI, DRAFT202012.create_resource(self.document)
+        )
+        self._bodies: dict[str, Draft202012Validator] = {}
+        self._query: dict[str, dict[str, _Param]] = {}
+        for _path, _method, op in self.operations():
+            op_id = op.get("operationId")
+            if not op_id:
+                continue
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+            if "schema" in body:
+                self._bodies[op_id] = Draft202012Validator(_rebase(body["schema"]), registry=registry)
+            params = {}
+            for param in op.get("parameters", []):
+                param = self.resolve(param)
+                if param.get("in") == "query":
+                    params[param["name"]] = _Param(param["name"], _rebase(param.get("schema", {})), registry)
+            self._query[op_id] = params
+
+    def operations(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        for path, item in self.document.get("paths", {}).items():
+            for method in _HTTP_METHODS:
+                if method in item:
+                    yield path, method, item[method]
+
+    def resolve(self, node: dict[str, Any]) -> dict[str, Any]:
+        """Follow a local ``$ref`` (one level is all the document uses for parameters)."""
+        ref = node.get("$ref")
+        if not isinstance(ref, str):
+            return node
+        target: Any = self.document
+        for part in ref.removeprefix("#/").split("/"):
+            target = target[part]
+        resolved: dict[str, Any] = target
+        return resolved
+
+    def validate_body(self, operation_id: str, body: Any) -> None:
+        """Raise the official 400 / 1201, naming the field, if ``body`` breaks the schema."""
+        validator = self._bodies[operation_id]
+        error = best_match(validator.iter_errors(body))
+        if error is not None:
+            raise KlingError(1201, describe(error))
+
+    def query_int(self, operation_id: str, name: str, raw: str | None) -> int:
+        """A query parameter as an integer, checked against its schema (default if absent)."""
+        param = self._query[operation_id][name]
+        if raw is None or raw == "":
+            return int(param.default)
+        try:
+            value = int(raw)
+        except ValueError:
+            raise KlingError(1201, f"{name} must be an integer") from None
+        error = best_match(param.validator.iter_errors(value))
+        if error is not None:
+            raise KlingError(1201, describe(error, root=name))
+        return value
+
+
+def _rebase(node: Any) -> Any:
+    """A copy of a schema whose local refs point at the registered document."""
+    if isinstance(node, dict):
+        return {
+            k: (_SPEC_URI + v if k == "$ref" and isinstance(v, str) and v.startswith("#") else _rebase(v))
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_rebase(v) for v in node]
+    return node
+
+
+def _path(parts: Iterable[Any], root: str) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or root
+
+
+def describe(error: ValidationError, root: str = "body") -> str:
+    """A short message naming the field, without echoing a (possibly huge) value back."""
+    path = _path(error.absolute_path, root)
+    rule, value = error.validator, cast(Any, error.validator_value)
+    if rule == "required":
+        instance = error.instance if isinstance(error.instance, dict) else {}
+        missing = next((name for name in value if name not in instance), value[0])
+        prefix = "" if path == root else f"{path}."
+        return f"{prefix}{missing} is required"
+    if rule == "enum":
+        return f"{path} must be one of: {', '.join(str(v) for v in value)}"
+    if rule == "const":
+        return f"{path} must be {value!r}"
+    if rule == "type":
+        kinds = value if isinstance(value, list) else [value]
+        return f"{path} must be of type {' or '.join(kinds)}"
+    if rule == "maxLength":
+        return f"{path} must be at most {value} characters"
+    if rule == "minLength":
+        return f"{path} must not be empty" if value == 1 else f"{path} must be at least {value} characters"
+    if rule in ("minimum", "exclusiveMinimum"):
+        return f"{path} must be >= {value}" if rule == "minimum" else f"{path} must be > {value}"
+    if rule in ("maximum", "exclusiveMaximum"):
+        return f"{path} must be <= {value}" if rule == "maximum" else f"{path} must be < {value}"
+    if rule == "maxItems":
+        return f"{path} must have at most {value} items"
+    if rule == "minItems":
+        return f"{path} must have at least {value} items"
+    message = error.message
+    return f"{path}: {message[:200]}"
+
+
+@cache
+def default_spec() -> Spec:
+    """The shipped document, parsed and compiled once per process."""
+    return Spec(spec_bytes())
