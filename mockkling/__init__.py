@@ -1,0 +1,45 @@
+"""mockkling: a local mock of the Kling AI video-generation API.
+
+The public API is what this module exports; everything else is internal.
+"""
+
+from .app import create_app
+from .auth import make_jwt
+from .backend import Backend
+from .clock import Clock, ManualClock, SystemClock
+from .config import (
+    DEFAULT_ACCESS_KEY,
+    DEFAULT_API_KEY,
+    DEFAULT_SECRET_KEY,
+    Config,
+    ConfigError,
+    FailRule,
+    Timing,
+)
+from .errors import BUSINESS_CODES, KlingError
+from .tasks import FAILED, PROCESSING, SUBMITTED, SUCCEED, Task
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BUSINESS_CODES",
+    "DEFAULT_ACCESS_KEY",
+    "DEFAULT_API_KEY",
+    "DEFAULT_SECRET_KEY",
+    "FAILED",
+    "PROCESSING",
+    "SUBMITTED",
+    "SUCCEED",
+    "Backend",
+    "Clock",
+    "Config",
+    "ConfigError",
+    "FailRule",
+    "KlingError",
+    "ManualClock",
+    "SystemClock",
+    "Task",
+    "Timing",
+    "create_app",
+    "make_jwt",
+]

@@ -1,0 +1,80 @@
+"""The ASGI application: the surfaces' routes around one Backend, and error rendering.
+
+Every refusal, from a bad token to an unknown path or a crash, leaves in the body format of
+the surface the request was addressed to; no traceback ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .backend import Backend
+from .config import Config
+from .errors import KlingError
+from .routes import media, official
+
+logger = logging.getLogger("mockkling")
+
+
+class Surface(NamedTuple):
+    """An API surface's path prefixes and how it renders an error."""
+
+    prefixes: tuple[str, ...]
+    render_error: Callable[[Backend, KlingError], Response]
+
+
+def create_app(backend: Backend | None = None, *, config: Config | None = None) -> Starlette:
+    """The mock as an ASGI app. Pass a Backend to share its state with a test."""
+    if backend is None:
+        backend = Backend(config)
+    # Most specific first; the official envelope is the default for any other path.
+    surfaces: Sequence[Surface] = (Surface(official.PREFIXES, official.render_error),)
+
+    def render(request: Request, error: KlingError) -> Response:
+        path = request.url.path
+        for surface in surfaces:
+            if path.startswith(surface.prefixes):
+                return surface.render_error(backend, error)
+        return official.render_error(backend, error)
+
+    async def on_kling_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, KlingError)
+        return render(request, exc)
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        where = f"{request.method} {request.url.path[:200]}"
+        if exc.status_code == 404:
+            error = KlingError(1202, f"No such endpoint: {where}")
+        elif exc.status_code == 405:
+            error = KlingError(1202, f"Method not allowed: {where}", http_status=405, headers=exc.headers)
+        else:
+            error = KlingError(1200, str(exc.detail), http_status=exc.status_code, headers=exc.headers)
+        return render(request, error)
+
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return render(request, KlingError(5000))
+
+    async def openapi_document(request: Request) -> Response:
+        return Response(backend.spec.raw, media_type="application/yaml")
+
+    routes = [
+        *official.routes(backend),
+        *media.routes(backend),
+        Route("/openapi.yaml", openapi_document, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={KlingError: on_kling_error, HTTPException: on_http_error, Exception: on_crash},
+    )
+    app.state.backend = backend
+    return app

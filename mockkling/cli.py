@@ -1,0 +1,132 @@
+"""The command line: ``mockkling serve`` runs the mock on uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+from . import __version__
+from .config import DEFAULT_ACCESS_KEY, Config, ConfigError, FailRule, Timing
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mockkling", description="A local mock of the Kling AI API.")
+    parser.add_argument("--version", action="version", version=f"mockkling {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the mock server")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default 8000; 0 picks a free one)")
+    serve.add_argument("--config", help="TOML config file (default: $MOCKKLING_CONFIG)")
+    serve.add_argument(
+        "--access-key",
+        action="append",
+        default=[],
+        metavar="AK",
+        help="an account's access key; repeatable, paired in order with --secret-key",
+    )
+    serve.add_argument(
+        "--secret-key",
+        action="append",
+        default=[],
+        metavar="SK",
+        help="the secret key of the --access-key in the same position",
+    )
+    serve.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="a raw API key (sk-...) to accept; repeatable",
+    )
+    serve.add_argument("--queue-seconds", type=float, help="seconds a task stays submitted")
+    serve.add_argument("--run-seconds", type=float, help="seconds a task stays processing")
+    serve.add_argument(
+        "--fail-word",
+        action="append",
+        default=[],
+        metavar="WORD",
+        help="tasks whose prompt contains WORD fail as moderation refusals; repeatable",
+    )
+    serve.add_argument("--seed", type=int, help="seed for task and request ids (reproducible ids)")
+    serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    return parser
+
+
+def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Config:
+    """Defaults, then the config file, then the environment, then the flags."""
+    env = dict(os.environ) if environ is None else environ
+    path = args.config or env.get("MOCKKLING_CONFIG")
+    config = Config.from_file(path) if path else Config()
+    config = config.merge_env(env)
+    if len(args.access_key) != len(args.secret_key):
+        raise ConfigError("give --access-key and --secret-key the same number of times, in pairs")
+    accounts = dict(config.accounts)
+    accounts.update(zip(args.access_key, args.secret_key, strict=True))
+    api_keys = dict(config.api_keys)
+    api_keys.update((key, key) for key in args.api_key)
+    timing = config.timing
+    if args.queue_seconds is not None:
+        timing = replace(timing, queue_seconds=args.queue_seconds)
+    if args.run_seconds is not None:
+        timing = replace(timing, run_seconds=args.run_seconds)
+    return replace(
+        config,
+        host=args.host or config.host,
+        port=config.port if args.port is None else args.port,
+        accounts=accounts,
+        api_keys=api_keys,
+        timing=Timing(timing.queue_seconds, timing.run_seconds),
+        fail_rules=[*config.fail_rules, *(FailRule(word) for word in args.fail_word)],
+        seed=config.seed if args.seed is None else args.seed,
+        log_level=args.log_level or config.log_level,
+    ).with_defaults()
+
+
+def _banner(config: Config) -> str:
+    lines = [f"mockkling {__version__}: the Kling API on http://{config.host}:{config.port}"]
+    if DEFAULT_ACCESS_KEY in config.accounts:
+        lines.append(
+            f"  default credentials: access key {DEFAULT_ACCESS_KEY}, "
+            f"secret key {config.accounts[DEFAULT_ACCESS_KEY]}"
+        )
+    lines.append(f"  accounts: {', '.join(config.accounts) or '(none)'}; api keys: {len(config.api_keys)}")
+    t = config.timing
+    lines.append(f"  tasks: {t.queue_seconds:g}s submitted, then {t.run_seconds:g}s processing")
+    return "\n".join(lines)
+
+
+def serve(config: Config, *, access_log: bool = False) -> None:
+    import uvicorn
+
+    from .app import create_app
+
+    print(_banner(config), file=sys.stderr, flush=True)
+    uvicorn.run(
+        create_app(config=config),
+        host=config.host,
+        port=config.port,
+        log_level=config.log_level,
+        access_log=access_log,
+        lifespan="off",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = build_config(args)
+    except ConfigError as exc:
+        print(f"mockkling: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        serve(config, access_log=args.access_log)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""JSON over HTTP: a fast response class and a request-body reader that refuses clearly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .errors import KlingError
+
+
+class JSONResponse(Response):
+    """Starlette's JSONResponse, encoded with orjson (the same bytes, several times faster)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def _is_json_type(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The raw body; 413 as soon as it is known to exceed ``max_bytes``, without reading the rest."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(max_bytes: int) -> KlingError:
+    return KlingError(1200, f"Request body is larger than {max_bytes} bytes", http_status=413)
+
+
+async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
+    """The request body as a JSON object, or the official 400 / 1200 saying what is wrong."""
+    content_type = request.headers.get("content-type")
+    if content_type is not None and not _is_json_type(content_type):
+        raise KlingError(1200, f"Content-Type must be application/json, not {content_type[:100]!r}")
+    raw = await read_body(request, max_bytes)
+    if not raw.strip():
+        raise KlingError(1200, "Request body is empty: send a JSON object")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise KlingError(1200, f"Request body is not valid JSON: {str(exc)[:200]}") from None
+    if not isinstance(body, dict):
+        raise KlingError(1200, f"Request body must be a JSON object, not {type(body).__name__}")
+    return body
