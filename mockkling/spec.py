@@ -100,7 +100,7 @@ class Spec:
     def query_int(self, operation_id: str, name: str, raw: str | None) -> int:
         """A query parameter as an integer, checked against its schema (default if absent)."""
         param = self._query[operation_id][name]
-        if raw is None or raw == "":
+        if raw is None:
             return int(param.default)
         try:
             value = int(raw)

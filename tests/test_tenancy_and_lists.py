@@ -85,6 +85,7 @@ def test_list_pages_newest_first(backend: Backend, client: httpx.Client, auth: d
         ({"pageSize": "501"}, "pageSize"),
         ({"pageSize": "99999999999999999999999"}, "pageSize"),
         ({"pageSize": "1.5"}, "pageSize"),
+        ({"pageSize": ""}, "pageSize"),
     ],
 )
 def test_bad_page_parameters(
