@@ -131,6 +131,11 @@ class Backend:
             external_task_id=body.get("external_task_id"),
             extra=extra,
         )
+        return self.add_task(task)
+
+    def add_task(self, task: Task) -> Task:
+        """Store a new task. Every create on every surface ends here, so whatever must happen
+        to each new task (callbacks, limits, persistence) hooks in at this one place."""
         if not self.tasks.add(task):
             raise invalid_value(f"external_task_id {task.external_task_id!r} already exists")
         return task
