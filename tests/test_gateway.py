@@ -730,3 +730,49 @@ def test_over_real_http() -> None:
         gateway_error(
             client.get(f"{GEN}/{task_id}", headers={"Authorization": "sk-nope"}), 401, "unauthorized"
         )
+
+
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        {"prompt": "x", "duration": 3},
+        {"prompt": "x", "duration": 10.0, "model": "kling_lip_sync", "size": "1080x1920", "n": 1},
+        {
+            "model": "kling-v2-6",
+            "prompt": "p" * 2500,
+            "image": URL,
+            "duration": 7,
+            "width": 1,
+            "height": 8192,
+            "fps": 120,
+            "seed": 4294967295,
+            "response_format": "url",
+            "metadata": {
+                "negative_prompt": "n" * 2500,
+                "cfg_scale": 0,
+                "mode": "pro",
+                "aspect_ratio": "9:16",
+                "callback_url": "https://example.com/cb",
+                "external_task_id": "e" * 256,
+                "camera_control": {"type": "simple", "config": {"zoom": -10}},
+                "image_tail": URL,
+                "try_on": True,
+                "style": "s" * 64,
+                "quality": "q" * 64,
+                "ignored": {"anything": [1, 2]},
+            },
+        },
+        {
+            "prompt": "x",
+            "duration": 5,
+            "metadata": {"image_tail": URL, "camera_control": {"type": "down_back"}},
+        },
+    ],
+    ids=["minimal", "alias-and-size", "every-field-at-its-limit", "end-frame"],
+)
+def test_a_translated_generic_request_meets_the_passthrough_schema(request_body: dict[str, Any]) -> None:
+    """The route does not re-check a translated body: the two schemas must agree."""
+    spec = default_spec()
+    spec.validate_body("createVideoGeneration", request_body)
+    submission = gateway.from_generic(request_body)
+    spec.validate_body(gateway_routes.PASSTHROUGH_CREATE[submission.action], submission.body)
