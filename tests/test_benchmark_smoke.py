@@ -10,7 +10,9 @@ RUN = Path(__file__).resolve().parent / "benchmarks" / "run.py"
 
 
 def test_quick_benchmark_prints_every_figure() -> None:
-    result = subprocess.run([sys.executable, str(RUN), "--quick"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(RUN), "--quick"], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     for figure in (
         "query throughput",
