@@ -47,7 +47,9 @@ class Backend:
         self._id_lock = threading.Lock()
         # Sends callback_url notifications; its thread starts with the first task that has one.
         self.callbacks = CallbackDispatcher(
-            self.config.callbacks, lambda: self.clock, official_renderer(self.config.public_base_url())
+            self.config.callbacks,
+            lambda: self.clock,
+            official_renderer(lambda: self.config.public_base_url()),
         )
 
     def __repr__(self) -> str:

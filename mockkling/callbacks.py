@@ -126,14 +126,15 @@ def entered_ms(task: Task, status: str) -> int:
     return task.processing_ms
 
 
-def official_renderer(base_url: str) -> Renderer:
-    """Bodies in the official callback shape: the flat task object a query's ``data`` holds."""
+def official_renderer(base_url: Callable[[], str]) -> Renderer:
+    """Bodies in the official callback shape: the flat task object a query's ``data`` holds,
+    with result URLs on ``base_url()`` (read at each notification, so it may be set late)."""
 
     def render(task: Task, status: str) -> dict[str, Any]:
         # Imported here: the routes import the backend, which owns a dispatcher.
         from .routes.official import task_view
 
-        return task_view(task, entered_ms(task, status), base_url, status=status)
+        return task_view(task, entered_ms(task, status), base_url(), status=status)
 
     return render
 

@@ -229,6 +229,24 @@ def test_a_full_lifecycle_arrives_in_order_in_the_official_shape(
     assert all(d.url == f"{receiver.url}/kling/hook" and d.error is None for d in log)
 
 
+def test_the_result_url_in_a_callback_downloads_from_the_live_mock(
+    receiver: Receiver, auth: dict[str, str]
+) -> None:
+    backend = make_backend()
+    try:
+        with LiveServer(create_app(backend)) as mock, httpx.Client(base_url=mock.url, timeout=WAIT) as api:
+            backend.config.public_url = mock.url  # known only once the server has its port
+            create(api, auth, callback_url=receiver.url)
+            backend.advance(5)
+            succeed = receiver.wait_for(3)[2].body
+            url = succeed["task_result"]["videos"][0]["url"]
+            assert url.startswith(mock.url)
+            video = api.get(url)
+            assert video.status_code == 200 and video.content[4:8] == b"ftyp"
+    finally:
+        backend.close()
+
+
 def test_a_failed_task_step_by_step(receiver: Receiver, auth: dict[str, str]) -> None:
     backend = Backend(Config(seed=1, fail_rules=[FailRule("forbidden")], timing=Timing(2, 3), callbacks=FAST))
     backend.use_manual_clock()
