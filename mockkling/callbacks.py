@@ -312,6 +312,7 @@ class CallbackDispatcher:
     async def _main(self) -> None:
         assert self._wake is not None and self._stop is not None
         wake, stop = self._wake, self._stop
+        self._lanes, self._senders = {}, set()  # nothing carried over from a previous run
         semaphore = asyncio.Semaphore(MAX_CONCURRENT)
         timeout = httpx.Timeout(self.settings.timeout_seconds)
         # No proxies from the environment, no redirects: a request goes only where it was allowed.
