@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .auth import Authenticator
+from .callbacks import CallbackDispatcher, official_renderer
 from .clock import Clock, ManualClock, SystemClock
 from .config import Config
 from .errors import KlingError, invalid_value
@@ -44,6 +45,12 @@ class Backend:
         )
         self._random = random.Random(self.config.seed)
         self._id_lock = threading.Lock()
+        # Sends callback_url notifications; its thread starts with the first task that has one.
+        self.callbacks = CallbackDispatcher(
+            self.config.callbacks,
+            lambda: self.clock,
+            official_renderer(lambda: self.config.public_base_url()),
+        )
 
     def __repr__(self) -> str:
         return f"Backend(tasks={len(self.tasks)}, accounts={len(self.auth.accounts)}, clock={self.clock!r})"
@@ -97,7 +104,9 @@ class Backend:
         """Move a manual clock forward; return the new time in ms."""
         if not isinstance(self.clock, ManualClock):
             raise TypeError("advance() needs a manual clock: call use_manual_clock() first")
-        return self.clock.advance(seconds)
+        now = self.clock.advance(seconds)
+        self.callbacks.wake()  # send the status changes this move made due
+        return now
 
     # -- tasks -----------------------------------------------------------------------------------
 
@@ -142,8 +151,10 @@ class Backend:
     def add_task(self, task: Task) -> Task:
         """Store a new task. Every create on every surface ends here, so whatever must happen
         to each new task (callbacks, limits, persistence) hooks in at this one place."""
+        self.callbacks.check(task)
         if not self.tasks.add(task):
             raise invalid_value(f"external_task_id {task.external_task_id!r} already exists")
+        self.callbacks.watch(task)
         return task
 
     def _outcome(self, body: dict[str, Any]) -> tuple[str, str]:
@@ -175,4 +186,9 @@ class Backend:
     def reset(self) -> None:
         """Forget every task (accounts and configuration stay)."""
         self.tasks.clear()
+        self.callbacks.clear()
         self.auth.clear_cache()
+
+    def close(self) -> None:
+        """Stop background work (callback deliveries); the backend stays usable."""
+        self.callbacks.close()
