@@ -20,7 +20,7 @@ from .config import Config
 from .errors import KlingError, invalid_value
 from .spec import Spec, default_spec
 from .tasks import FAILED, SUCCEED, Task, TaskStore
-from .validation import check_video_request
+from .validation import OFFICIAL_RULES, Rules, check_video_request
 
 
 class Backend:
@@ -84,6 +84,10 @@ class Backend:
         """The account an ``Authorization`` header acts for; KlingError 1000-1004 if none."""
         return self.auth.authenticate(authorization)
 
+    def authenticate_key(self, authorization: str | None) -> str:
+        """The account a gateway key (``sk-...``, bare or after ``Bearer``) acts for; 401 if none."""
+        return self.auth.authenticate_key(authorization)
+
     # -- the clock -------------------------------------------------------------------------------
 
     def now_ms(self) -> int:
@@ -113,9 +117,11 @@ class Backend:
         body: dict[str, Any],
         *,
         extra: dict[str, Any] | None = None,
+        rules: Rules = OFFICIAL_RULES,
     ) -> Task:
-        """Create a text2video/image2video task from a schema-valid official request body."""
-        params = check_video_request(action, body)
+        """Create a text2video/image2video task from a schema-valid request body in the official
+        shape; ``rules`` are the surface's checks beyond its schema."""
+        params = check_video_request(action, body, rules)
         now = self.clock.now_ms()
         timing = self.config.timing_for(params.model, params.mode)
         processing = now + round(timing.queue_seconds * 1000)

@@ -7,7 +7,7 @@ the rules a schema cannot say. Every refusal is the official 400 / 1201 naming t
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from . import catalogue
 from .errors import invalid_value
@@ -22,7 +22,18 @@ class VideoParams(NamedTuple):
     duration: str
 
 
-def check_video_request(action: str, body: dict[str, Any]) -> VideoParams:
+class Rules(NamedTuple):
+    """Which rules a surface applies beyond its schema. The official surface applies them all;
+    a gateway forwards whatever its own schema accepts, so it skips the catalogue's limits."""
+
+    # The catalogue's model x feature x mode x duration limits.
+    capabilities: bool = True
+
+
+OFFICIAL_RULES: Final = Rules()
+
+
+def check_video_request(action: str, body: dict[str, Any], rules: Rules = OFFICIAL_RULES) -> VideoParams:
     """Check a schema-valid text2video/image2video body; return its model, mode and duration."""
     params = VideoParams(
         model=body.get("model_name") or catalogue.DEFAULT_MODEL,
@@ -31,28 +42,30 @@ def check_video_request(action: str, body: dict[str, Any]) -> VideoParams:
     )
     if params.model not in catalogue.VIDEO_MODELS[action]:
         raise invalid_value(f"model_name: {params.model} is not supported by {action}")
-    _require(action, params, "generate")
+    _require(action, params, "generate", rules)
     if body.get("sound") == "on":
-        _require(action, params, "sound")
+        _require(action, params, "sound", rules)
     if body.get("voice_list"):
-        _require(action, params, "voice")
+        _require(action, params, "voice", rules)
     camera = body.get("camera_control")
     if camera is not None:
-        _check_camera(action, params, camera)
+        _check_camera(action, params, camera, rules)
     if action == "image2video":
-        _check_frames(action, params, body, camera_used=camera is not None)
+        _check_frames(action, params, body, rules, camera_used=camera is not None)
     return params
 
 
-def _require(action: str, params: VideoParams, feature: str) -> None:
-    if not catalogue.supports(action, params.model, feature, params.mode, params.duration):
+def _require(action: str, params: VideoParams, feature: str, rules: Rules) -> None:
+    if rules.capabilities and not catalogue.supports(
+        action, params.model, feature, params.mode, params.duration
+    ):
         raise invalid_value(
             f"{params.model} does not support {catalogue.FEATURE_NAMES[feature]} "
             f"with mode {params.mode} and duration {params.duration}s on {action}"
         )
 
 
-def _check_camera(action: str, params: VideoParams, camera: dict[str, Any]) -> None:
+def _check_camera(action: str, params: VideoParams, camera: dict[str, Any], rules: Rules) -> None:
     kind = camera.get("type")
     if kind == "simple":
         config = camera.get("config")
@@ -67,12 +80,14 @@ def _check_camera(action: str, params: VideoParams, camera: dict[str, Any]) -> N
     if action == "image2video" and kind == "simple":
         if catalogue.supports(action, params.model, "camera_control", params.mode, params.duration):
             return
-        _require(action, params, "camera_control_simple")
+        _require(action, params, "camera_control_simple", rules)
     else:
-        _require(action, params, "camera_control")
+        _require(action, params, "camera_control", rules)
 
 
-def _check_frames(action: str, params: VideoParams, body: dict[str, Any], *, camera_used: bool) -> None:
+def _check_frames(
+    action: str, params: VideoParams, body: dict[str, Any], rules: Rules, *, camera_used: bool
+) -> None:
     image, tail = body.get("image"), body.get("image_tail")
     if not image and not tail:
         # The two messages the real service gives, by model generation.
@@ -83,10 +98,10 @@ def _check_frames(action: str, params: VideoParams, body: dict[str, Any], *, cam
         check_image("image", image)
     if tail:
         check_image("image_tail", tail)
-        _require(action, params, "start_end_frame" if image else "end_frame")
+        _require(action, params, "start_end_frame" if image else "end_frame", rules)
     brush = bool(body.get("static_mask") or body.get("dynamic_masks"))
     if brush:
-        _require(action, params, "motion_brush")
+        _require(action, params, "motion_brush", rules)
     if sum((bool(tail), brush, camera_used)) > 1:
         raise invalid_value(
             "image_tail, motion brush (static_mask/dynamic_masks) and camera_control cannot be used together"
