@@ -36,7 +36,10 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
     if backend is None:
         backend = Backend(config)
     # Most specific first; the official envelope is the default for any other path.
-    surfaces: Sequence[Surface] = (Surface(official.PREFIXES, official.render_error),)
+    surfaces: Sequence[Surface] = (
+        Surface(official.PREFIXES, official.render_error),
+        Surface(media.PREFIXES, media.render_error),
+    )
 
     def render(request: Request, error: KlingError) -> Response:
         path = request.url.path
