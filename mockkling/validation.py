@@ -80,10 +80,15 @@ def _model(action: str, value: Any) -> str:
 def _require(action: str, model: str, feature: str, variant: str) -> None:
     if catalogue.allows(action, model, feature, variant):
         return
-    axes = catalogue.ENDPOINTS[action].axes
-    values = variant.split(":", 1) if len(axes) > 1 else [variant]
-    words = {"mode": "mode {}", "duration": "duration {}s", "aspect_ratio": "aspect_ratio {}"}
-    where = " and ".join(words[axis].format(value) for axis, value in zip(axes, values, strict=True) if value)
+    endpoint = catalogue.ENDPOINTS[action]
+    where = ""
+    # Name the mode, duration or aspect ratio only when the model has the feature elsewhere.
+    if feature in endpoint.models.get(model, {}):
+        values = variant.split(":", 1) if len(endpoint.axes) > 1 else [variant]
+        words = {"mode": "mode {}", "duration": "duration {}s", "aspect_ratio": "aspect_ratio {}"}
+        where = " and ".join(
+            words[axis].format(value) for axis, value in zip(endpoint.axes, values, strict=True) if value
+        )
     raise invalid_value(
         f"{model} does not support {catalogue.FEATURE_NAMES[feature]}"
         f"{' with ' + where if where else ''} on {action}"
