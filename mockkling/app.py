@@ -39,6 +39,7 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
     surfaces: Sequence[Surface] = (
         Surface(gateway.PREFIXES, gateway.render_error),
         Surface(official.PREFIXES, official.render_error),
+        Surface(media.PREFIXES, media.render_error),
     )
 
     def render(request: Request, error: KlingError) -> Response:

@@ -100,6 +100,42 @@ class CallbackSettings:
                 raise ConfigError(f"{name} must be a number from {low:g} to 300, not {value!r}")
 
 
+PACK_KINDS = ("video", "image", "virtual_try_on")
+PACK_TYPES = ("decreasing_total", "constant_period")
+
+
+@dataclass(frozen=True, slots=True)
+class ResourcePack:
+    """A prepaid resource pack that every account holds, as ``GET /account/costs`` shows it.
+    ``kind`` says which tasks draw on it; times are ms since the epoch."""
+
+    name: str
+    kind: str = "video"
+    total_quantity: float = 1000.0
+    pack_type: str = "decreasing_total"
+    effective_time: int = 1_704_067_200_000  # 2024-01-01
+    invalid_time: int = 4_102_444_800_000  # 2100-01-01
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError("a resource pack needs a non-empty name")
+        if self.kind not in PACK_KINDS:
+            raise ConfigError(f"resource pack {self.name!r}: kind must be one of {', '.join(PACK_KINDS)}")
+        if self.pack_type not in PACK_TYPES:
+            raise ConfigError(
+                f"resource pack {self.name!r}: pack_type must be one of {', '.join(PACK_TYPES)}"
+            )
+        quantity = self.total_quantity
+        if isinstance(quantity, bool) or not isinstance(quantity, int | float) or quantity < 0:
+            raise ConfigError(f"resource pack {self.name!r}: total_quantity must be a number >= 0")
+        times = (self.effective_time, self.invalid_time)
+        if any(isinstance(t, bool) or not isinstance(t, int) for t in times) or times[0] > times[1]:
+            raise ConfigError(
+                f"resource pack {self.name!r}: effective_time and invalid_time must be integers (ms), "
+                "effective_time first"
+            )
+
+
 @dataclass(slots=True)
 class Config:
     host: str = "127.0.0.1"
@@ -125,6 +161,11 @@ class Config:
     # bodies); None means http://{host}:{port}.
     public_url: str | None = None
     callbacks: CallbackSettings = field(default_factory=CallbackSettings)
+    # Result files answer 404, as the official CDN does once results are deleted, this many
+    # seconds after their task ended; 0 keeps them for ever (the official API: 30 days).
+    media_ttl_seconds: int = 0
+    # Each account's resource packs (GET /account/costs); empty means the default packs.
+    resource_packs: list[ResourcePack] = field(default_factory=list)
 
     def with_defaults(self) -> Config:
         """This configuration, with the default account when none is configured."""
@@ -171,6 +212,18 @@ class Config:
                 out.callbacks = _callbacks(out.callbacks, value, f"{source}: callbacks")
             elif key in ("port", "leeway_seconds", "max_body_bytes"):
                 setattr(out, key, _typed(value, int, f"{source}: {key}"))
+            elif key == "media_ttl_seconds":
+                out.media_ttl_seconds = _typed(value, int, f"{source}: {key}")
+                if out.media_ttl_seconds < 0:
+                    raise ConfigError(f"{source}: media_ttl_seconds must be >= 0")
+            elif key == "resource_packs":
+                packs = _typed(value, list, f"{source}: resource_packs")
+                try:
+                    out.resource_packs = [
+                        ResourcePack(**_typed(p, dict, f"{source}: resource_packs")) for p in packs
+                    ]
+                except (TypeError, ConfigError) as exc:
+                    raise ConfigError(f"{source}: resource_packs: {exc}") from None
             elif key == "seed":
                 out.seed = _typed(value, int, f"{source}: seed")
             elif key == "accept_key_pairs":
@@ -239,6 +292,7 @@ _ENV: tuple[tuple[str, str, type], ...] = (
     ("MOCKKLING_RUN_SECONDS", "run_seconds", float),
     ("MOCKKLING_PUBLIC_URL", "public_url", str),
     ("MOCKKLING_CALLBACK_HOSTS", "callback_hosts", list),
+    ("MOCKKLING_MEDIA_TTL_SECONDS", "media_ttl_seconds", int),
 )
 
 

@@ -36,6 +36,17 @@ def test_model_enums_match_the_catalogue() -> None:
     assert schemas["Image2VideoRequest"]["properties"]["model_name"]["enum"] == catalogue.models_for(
         "image2video"
     )
+    # Every other action: the model_name enum of its create body (effects: of its input) is
+    # exactly the catalogue's models; a model-independent action documents no model_name.
+    from mockkling.validation import ACTIONS
+
+    for action in ACTIONS.values():
+        op = next(op for _p, _m, op in SPEC.operations() if op.get("operationId") == action.create_op)
+        body = SPEC.resolve(op["requestBody"]["content"]["application/json"]["schema"])
+        if action.name == "effects":
+            body = body["properties"]["input"]
+        model = body["properties"].get("model_name")
+        assert (model["enum"] if model else []) == catalogue.models_for(action.name), action.name
 
 
 def test_every_route_is_documented_and_every_path_is_served() -> None:
@@ -120,7 +131,7 @@ class TestStatefulWorkflow(APIWorkflow.TestCase):  # type: ignore[name-defined,m
 
 def test_paths_use_official_prefixes() -> None:
     for path, _method, _op in SPEC.operations():
-        assert re.match(r"^/(v1|kling/v1|media|openapi\.yaml)", path), path
+        assert re.match(r"^/(v1/|kling/v1/|account/|media/|openapi\.yaml)", path), path
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
