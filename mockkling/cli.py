@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from . import __version__
-from .config import DEFAULT_ACCESS_KEY, Config, ConfigError, FailRule, Timing
+from .config import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Config, ConfigError, FailRule, Timing
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -120,10 +120,10 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
 
 def _banner(config: Config) -> str:
     lines = [f"mockkling {__version__}: the Kling API on http://{config.host}:{config.port}"]
-    if DEFAULT_ACCESS_KEY in config.accounts:
+    # Only the published default pair is printed: a configured secret never reaches the output.
+    if config.accounts.get(DEFAULT_ACCESS_KEY) == DEFAULT_SECRET_KEY:
         lines.append(
-            f"  default credentials: access key {DEFAULT_ACCESS_KEY}, "
-            f"secret key {config.accounts[DEFAULT_ACCESS_KEY]}"
+            f"  default credentials: access key {DEFAULT_ACCESS_KEY}, secret key {DEFAULT_SECRET_KEY}"
         )
     lines.append(f"  accounts: {', '.join(config.accounts) or '(none)'}; api keys: {len(config.api_keys)}")
     t = config.timing
