@@ -10,7 +10,11 @@ covered as soon as it is documented. Nothing refused is stored.
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import socket
+import struct
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -18,6 +22,7 @@ from typing import Any, NamedTuple
 import httpx
 import orjson
 import pytest
+from PIL import Image
 
 from mockkling import DEFAULT_API_KEY, Backend, Config, ConfigError, create_app
 from mockkling.cli import _parser, build_config
@@ -435,6 +440,25 @@ FIELDS = {
         {"image": URL, "image_tail": "data:,x"},
         "image_tail: send raw Base64 without the 'data:' prefix",
     ),
+    # a callback URL whose host cannot even be decoded (an empty IDNA label)
+    "official-callback-bad-idna": Field(
+        "official",
+        "/v1/videos/text2video",
+        {"prompt": "x", "callback_url": "http://xn--/hook"},
+        "callback_url must be an http or https URL",
+    ),
+    "gateway-callback-bad-idna": Field(
+        "gateway",
+        "/v1/video/generations",
+        {"prompt": "x", "duration": 5, "metadata": {"callback_url": "https://xn--zz/"}},
+        "callback_url must be an http or https URL",
+    ),
+    "passthrough-callback-bad-idna": Field(
+        "gateway",
+        "/kling/v1/videos/text2video",
+        {"prompt": "x", "callback_url": "http://xn--/"},
+        "callback_url must be an http or https URL",
+    ),
 }
 
 
@@ -444,6 +468,31 @@ def test_bad_fields(backend: Backend, client: httpx.Client, auth: dict[str, str]
     response = client.post(case.path, json=case.body, headers=headers)
     answer(case.surface, response, 400, case.message, code=1201)
     assert len(backend.tasks) == 0
+
+
+def _jpeg_with_damaged_exif() -> str:
+    """A real 400x300 JPEG whose EXIF names a tag stored past the end of the data."""
+    ifd = struct.pack("<H", 1) + struct.pack("<HHII", 0x010F, 2, 40, 100)  # "Make", 40 chars at 100
+    exif = b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + ifd
+    buffer = io.BytesIO()
+    Image.new("RGB", (400, 300), (1, 2, 3)).save(buffer, format="JPEG", exif=exif)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_an_image_with_damaged_metadata_is_judged_by_its_pixels(
+    client: httpx.Client, auth: dict[str, str]
+) -> None:
+    """Pillow warns about the EXIF; with warnings as errors (as this suite runs) that was a 500."""
+    image = _jpeg_with_damaged_exif()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Image.open(io.BytesIO(base64.b64decode(image))).close()
+    assert any(issubclass(w.category, UserWarning) for w in caught)  # Pillow does warn on it
+    assert client.post("/v1/videos/image2video", json={"image": image}, headers=auth).status_code == 200
+    generic = client.post(
+        "/v1/video/generations", json={"prompt": "x", "duration": 5, "image": image}, headers=KEY
+    )
+    assert generic.status_code == 200, generic.text
 
 
 @pytest.mark.parametrize("value", ["a\u0000b", "\u0000", "nul at the end\u0000"])
