@@ -248,6 +248,21 @@ def test_official_attacks_are_refused_on_every_operation(
     assert len(tenants.tasks) == 0
 
 
+@pytest.mark.parametrize(
+    ("overrides", "status", "code"),
+    [({"exp": 10**400}, 200, 0), ({"nbf": -(10**400)}, 200, 0), ({"exp": -(10**400)}, 401, 1004)],
+    ids=["exp-400-digits", "nbf-minus-400-digits", "exp-minus-400-digits"],
+)
+def test_huge_integer_claims_are_numbers(
+    client: httpx.Client, overrides: dict[str, int], status: int, code: int
+) -> None:
+    """A JSON integer too big for a float is a time far away, not a 500."""
+    response = client.get(
+        "/v1/videos/text2video", headers={"Authorization": "Bearer " + forge(claims(**overrides))}
+    )
+    assert (response.status_code, response.json()["code"]) == (status, code)
+
+
 # Every one of these is "not one of the configured keys" to a gateway: it takes sk- keys only.
 GATEWAY_ATTACKS: dict[str, Callable[[], str]] = {
     "official-jwt": lambda: "Bearer " + forge(claims()),
