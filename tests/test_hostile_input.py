@@ -757,3 +757,112 @@ def test_over_a_real_socket_the_413_comes_before_the_body(auth: dict[str, str]) 
         "message": f"Request body is larger than {LIMIT} bytes",
         "data": None,
     }
+
+
+# -- a sweep: hostile values in every field of every create body ---------------------------------
+
+HOSTILE_STRINGS = [
+    "", " ", "\u0000", "a\u0000b", "%00", "..", "../../etc/passwd", "..%2f..%2fpyproject.toml", "/etc/passwd",
+    "C:\\Windows\\win.ini", "\u202e", "\ufeff", "\u0665", "\U0001f600" * 100, "x" * 3000,
+    "data:image/png;base64,iVBORw0KGgo=", "DATA:,x", "aGVsbG8gd29ybGQ=", "!!!", "====", "-0", "0x10", "NaN",
+    "http://xn--/", "https://xn--zz/", "http://[::1", "http://[fe80::1%25eth0]/", "http://127.0.0.1@evil.example/",
+    "http://2130706433/", "http://a b/", "http://x:99999/", "//127.0.0.1/x", "ftp://127.0.0.1/", "mailto:x",
+    "https://" + "a" * 70 + ".example/", "{{7*7}}", "${jndi:ldap://127.0.0.1/x}", "' OR 1=1 --", "<script>",
+]  # fmt: skip
+HOSTILE_NUMBERS: list[Any] = [
+    -1,
+    0,
+    1,
+    2**31,
+    2**63,
+    -(2**63) - 1,
+    10**30,
+    0.5,
+    1e-300,
+    5e-324,
+    1e308,
+    -1e308,
+]
+VIDEO_URL = "https://example.com/v.mp4"
+VALID_BODIES: dict[str, dict[str, Any]] = {
+    "/v1/videos/text2video": {"prompt": "x"},
+    "/v1/videos/image2video": {"image": URL},
+    "/v1/videos/multi-image2video": {"prompt": "x", "image_list": [{"image": URL}, {"image": URL}]},
+    "/v1/videos/video-extend": {"video_id": "{video}"},
+    "/v1/videos/lip-sync": {
+        "input": {"video_url": VIDEO_URL, "mode": "text2video", "text": "hi", "voice_id": "v"}
+    },
+    "/v1/videos/effects": {"effect_scene": "hug", "input": {"images": [URL, URL], "duration": "5"}},
+    "/v1/images/generations": {"prompt": "x"},
+    "/v1/images/kolors-virtual-try-on": {"human_image": URL, "cloth_image": URL},
+    "/v1/images/editing/expand": {
+        "image": URL,
+        "up_expansion_ratio": 0.1,
+        "down_expansion_ratio": 0.1,
+        "left_expansion_ratio": 0.1,
+        "right_expansion_ratio": 0.1,
+    },
+    "/v1/video/generations": {"prompt": "x", "duration": 5},
+    "/kling/v1/videos/text2video": {"prompt": "x"},
+    "/kling/v1/videos/image2video": {"image": URL},
+}
+
+
+def _leaves(schema: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """(path, JSON type) of every string, integer and number a request body schema describes."""
+    if not isinstance(schema, dict):
+        return
+    for part in schema.get("allOf", []):
+        yield from _leaves(part, path)
+    kind = schema.get("type")
+    if kind in ("string", "integer", "number"):
+        yield path, kind
+    for name, child in schema.get("properties", {}).items():
+        yield from _leaves(child, (*path, name))
+    if "items" in schema:
+        yield from _leaves(schema["items"], (*path, 0))
+
+
+def _with(body: Any, path: tuple[str | int, ...], value: Any) -> Any:
+    """A copy of ``body`` with ``value`` at ``path``, creating the objects and lists on the way."""
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if isinstance(head, int):
+        items = list(body) if isinstance(body, list) and body else [{}]
+        items[0] = _with(items[0], rest, value)
+        return items
+    out = dict(body) if isinstance(body, dict) else {}
+    out[head] = _with(out.get(head), rest, value)
+    return out
+
+
+def test_hostile_values_in_every_field_never_break_a_surface(
+    backend: Backend, client: httpx.Client, auth: dict[str, str]
+) -> None:
+    """Every string, integer and number field of every create body, one at a time, set to each
+    hostile value: the answer is a task or a refusal in the surface's envelope, never a 500."""
+    video = client.post("/v1/videos/text2video", json={"prompt": "x"}, headers=auth).json()["data"]["task_id"]
+    backend.advance(60)
+    assert set(VALID_BODIES) == {path for _s, path, _h in creates()}, "a new create needs a valid body here"
+    sent = 0
+    for surface, path, headers in creates():
+        valid = orjson.loads(orjson.dumps(VALID_BODIES[path]).replace(b"{video}", f"{video}-0".encode()))
+        operation = next(op for p, m, op in SPEC.operations() if p == path and m == "post")
+        schema = SPEC.inline(operation["requestBody"]["content"]["application/json"]["schema"])
+        for field, kind in _leaves(schema):
+            for value in HOSTILE_STRINGS if kind == "string" else HOSTILE_NUMBERS:
+                response = client.post(path, json=_with(valid, field, value), headers=headers or auth)
+                sent += 1
+                where = (path, field, value if len(str(value)) < 80 else str(value)[:80])
+                body = response.json()
+                if surface == "official":
+                    assert set(body) == {"code", "message", "request_id", "data"}, where
+                    ok = (response.status_code, body["code"]) == (200, 0)
+                    assert ok or (response.status_code, body["code"]) in ((400, 1200), (400, 1201)), where
+                elif response.status_code == 200:
+                    assert "task_id" in body or body["data"]["task_id"], where
+                else:
+                    assert response.status_code == 400 and body["code"] == "invalid_request", (where, body)
+                    assert set(body) == {"code", "message", "data"} and body["data"] is None, where
+    assert sent > 5000
