@@ -101,6 +101,8 @@ UNSIGNED = "Authorization token must be signed with HS256"
 BAD_SIGNATURE = "Authentication failed: token signature is invalid"
 UNKNOWN_ISS = "Authentication failed: unknown access key (iss)"
 MALFORMED = "Authorization token is malformed"
+EXP_TYPE = "Authorization token claim 'exp' must be a number"
+NBF_TYPE = "Authorization token claim 'nbf' must be a number"
 
 # Authorization header -> (business code, message) on the official surface; all are 401.
 OFFICIAL_ATTACKS: dict[str, tuple[Callable[[], str | None], int, str]] = {
@@ -138,61 +140,21 @@ OFFICIAL_ATTACKS: dict[str, tuple[Callable[[], str | None], int, str]] = {
     "iss-number": (lambda: "Bearer " + forge(claims(iss=123)), 1000, UNKNOWN_ISS),
     "iss-array": (lambda: "Bearer " + forge(claims(iss=[AK])), 1000, UNKNOWN_ISS),
     "iss-secret-key": (lambda: "Bearer " + forge(claims(iss=SK)), 1000, UNKNOWN_ISS),
-    "exp-string": (
-        lambda: "Bearer " + forge(claims(exp=str(NOW + 600))),
-        1002,
-        "Authorization token claim 'exp' must be a number",
-    ),
-    "exp-boolean": (
-        lambda: "Bearer " + forge(claims(exp=True)),
-        1002,
-        "Authorization token claim 'exp' must be a number",
-    ),
-    "exp-null": (
-        lambda: "Bearer " + forge(claims(exp=None)),
-        1002,
-        "Authorization token claim 'exp' must be a number",
-    ),
-    "exp-array": (
-        lambda: "Bearer " + forge(claims(exp=[NOW + 600])),
-        1002,
-        "Authorization token claim 'exp' must be a number",
-    ),
-    "exp-nan": (
-        lambda: "Bearer " + forge(claims(exp=float("nan"))),
-        1002,
-        "Authorization token claim 'exp' must be a number",
-    ),
-    "exp-infinity": (
-        lambda: "Bearer " + forge(claims(exp=float("inf"))),
-        1002,
-        "Authorization token claim 'exp' must be a number",
-    ),
+    "exp-string": (lambda: "Bearer " + forge(claims(exp=str(NOW + 600))), 1002, EXP_TYPE),
+    "exp-boolean": (lambda: "Bearer " + forge(claims(exp=True)), 1002, EXP_TYPE),
+    "exp-null": (lambda: "Bearer " + forge(claims(exp=None)), 1002, EXP_TYPE),
+    "exp-array": (lambda: "Bearer " + forge(claims(exp=[NOW + 600])), 1002, EXP_TYPE),
+    "exp-nan": (lambda: "Bearer " + forge(claims(exp=float("nan"))), 1002, EXP_TYPE),
+    "exp-infinity": (lambda: "Bearer " + forge(claims(exp=float("inf"))), 1002, EXP_TYPE),
     "exp-missing": (
         lambda: "Bearer " + forge(claims(exp=...)),
         1002,
         "Authorization token has no 'exp' claim",
     ),
-    "nbf-string": (
-        lambda: "Bearer " + forge(claims(nbf="now")),
-        1002,
-        "Authorization token claim 'nbf' must be a number",
-    ),
-    "nbf-object": (
-        lambda: "Bearer " + forge(claims(nbf={"t": 1})),
-        1002,
-        "Authorization token claim 'nbf' must be a number",
-    ),
-    "nbf-null": (
-        lambda: "Bearer " + forge(claims(nbf=None)),
-        1002,
-        "Authorization token claim 'nbf' must be a number",
-    ),
-    "nbf-nan": (
-        lambda: "Bearer " + forge(claims(nbf=float("nan"))),
-        1002,
-        "Authorization token claim 'nbf' must be a number",
-    ),
+    "nbf-string": (lambda: "Bearer " + forge(claims(nbf="now")), 1002, NBF_TYPE),
+    "nbf-object": (lambda: "Bearer " + forge(claims(nbf={"t": 1})), 1002, NBF_TYPE),
+    "nbf-null": (lambda: "Bearer " + forge(claims(nbf=None)), 1002, NBF_TYPE),
+    "nbf-nan": (lambda: "Bearer " + forge(claims(nbf=float("nan"))), 1002, NBF_TYPE),
     "expired": (lambda: "Bearer " + forge(claims(exp=NOW - 60)), 1004, "Token has expired"),
     "not-yet-valid": (lambda: "Bearer " + forge(claims(nbf=NOW + 600)), 1003, "Token is not yet valid"),
     "claims-not-an-object": (lambda: "Bearer " + forge([AK]), 1002, MALFORMED),
