@@ -62,13 +62,15 @@ def _subject_alt_names(hosts: Iterable[str]) -> list[x509.GeneralName]:
     return names
 
 
-def make_self_signed(directory: str | os.PathLike[str], hosts: Iterable[str] = (), *, days: int = 30) -> TLSFiles:
+def make_self_signed(
+    directory: str | os.PathLike[str], hosts: Iterable[str] = (), *, days: int = 30
+) -> TLSFiles:
     """Write ``ca.pem``, ``cert.pem`` and ``key.pem`` into ``directory`` (created if needed) and
     return their paths. The certificate is valid for loopback plus ``hosts``. EC P-256 keys:
     a millisecond to make, and accepted by OpenSSL, Go, Node.js and Java clients alike."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     start, end = now - datetime.timedelta(hours=1), now + datetime.timedelta(days=days)
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -126,7 +128,9 @@ def make_self_signed(directory: str | os.PathLike[str], hosts: Iterable[str] = (
             critical=True,
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(_subject_alt_names([*LOOPBACK_NAMES, *hosts])), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName(_subject_alt_names([*LOOPBACK_NAMES, *hosts])), critical=False
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
         .sign(ca_key, hashes.SHA256())

@@ -1,14 +1,18 @@
-"""The command line: ``mockkling serve`` runs the mock on uvicorn."""
+"""The command line: ``mockkling serve`` runs the mock on uvicorn (HTTP or HTTPS);
+``mockkling contract`` runs the contract kit against a server."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import ssl
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
-from . import __version__
+from . import __version__, contract
+from .certs import TLSFiles, make_self_signed
 from .config import DEFAULT_ACCESS_KEY, Config, ConfigError, FailRule, Timing
 
 
@@ -54,7 +58,35 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--seed", type=int, help="seed for task and request ids (reproducible ids)")
     serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    tls = serve.add_argument_group("HTTPS")
+    tls.add_argument("--ssl-certfile", metavar="FILE", help="serve HTTPS with this certificate (PEM)")
+    tls.add_argument("--ssl-keyfile", metavar="FILE", help="the private key of --ssl-certfile (PEM)")
+    tls.add_argument(
+        "--self-signed",
+        metavar="DIR",
+        help="serve HTTPS with a throwaway CA and a certificate for 127.0.0.1/localhost, written to DIR "
+        "(DIR/ca.pem is the CA to trust)",
+    )
+    contract.add_parser(commands)
     return parser
+
+
+def tls_files(args: argparse.Namespace, host: str) -> TLSFiles | None:
+    """The certificate to serve HTTPS with, if the flags ask for HTTPS."""
+    if args.self_signed:
+        if args.ssl_certfile or args.ssl_keyfile:
+            raise ConfigError("give either --self-signed or --ssl-certfile/--ssl-keyfile, not both")
+        return make_self_signed(args.self_signed, hosts=[host] if host not in ("0.0.0.0", "::") else [])
+    if not (args.ssl_certfile or args.ssl_keyfile):
+        return None
+    if not (args.ssl_certfile and args.ssl_keyfile):
+        raise ConfigError("give --ssl-certfile and --ssl-keyfile together")
+    files = TLSFiles(Path(args.ssl_certfile), Path(args.ssl_keyfile))
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(files.certfile, files.keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot use {files.certfile} with {files.keyfile}: {exc}") from None
+    return files
 
 
 def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Config:
@@ -87,8 +119,9 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
     ).with_defaults()
 
 
-def _banner(config: Config) -> str:
-    lines = [f"mockkling {__version__}: the Kling API on http://{config.host}:{config.port}"]
+def _banner(config: Config, tls: TLSFiles | None = None) -> str:
+    scheme = "https" if tls else "http"
+    lines = [f"mockkling {__version__}: the Kling API on {scheme}://{config.host}:{config.port}"]
     if DEFAULT_ACCESS_KEY in config.accounts:
         lines.append(
             f"  default credentials: access key {DEFAULT_ACCESS_KEY}, "
@@ -97,15 +130,18 @@ def _banner(config: Config) -> str:
     lines.append(f"  accounts: {', '.join(config.accounts) or '(none)'}; api keys: {len(config.api_keys)}")
     t = config.timing
     lines.append(f"  tasks: {t.queue_seconds:g}s submitted, then {t.run_seconds:g}s processing")
+    if tls and tls.ca_file:
+        lines.append(f"  HTTPS with a throwaway CA: {tls.ca_file}; have clients trust it with:")
+        lines.extend(f"    export {name}={value}" for name, value in tls.trust_env().items())
     return "\n".join(lines)
 
 
-def serve(config: Config, *, access_log: bool = False) -> None:
+def serve(config: Config, *, access_log: bool = False, tls: TLSFiles | None = None) -> None:
     import uvicorn
 
     from .app import create_app
 
-    print(_banner(config), file=sys.stderr, flush=True)
+    print(_banner(config, tls), file=sys.stderr, flush=True)
     uvicorn.run(
         create_app(config=config),
         host=config.host,
@@ -113,18 +149,30 @@ def serve(config: Config, *, access_log: bool = False) -> None:
         log_level=config.log_level,
         access_log=access_log,
         lifespan="off",
+        ssl_certfile=str(tls.certfile) if tls else None,
+        ssl_keyfile=str(tls.keyfile) if tls else None,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after "--" goes to pytest untouched (mockkling contract ... -- -x -k auth).
+    passthrough: list[str] = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, passthrough = argv[:at], argv[at + 1 :]
     args = _parser().parse_args(argv)
+    if args.command == "contract":
+        args.pytest_args = passthrough
+        return contract.run(args)
     try:
         config = build_config(args)
+        tls = tls_files(args, config.host)
     except ConfigError as exc:
         print(f"mockkling: {exc}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        serve(config, access_log=args.access_log)
+        serve(config, access_log=args.access_log, tls=tls)
     return 0
 
 

@@ -31,7 +31,11 @@ if TYPE_CHECKING:
     from .testing import KlingMock, SharedServer
 
 MARKER = "kling_mock"
-HOST_ENV, PORT_ENV, HTTPS_PORT_ENV = "MOCKKLING_PYTEST_HOST", "MOCKKLING_PYTEST_PORT", "MOCKKLING_PYTEST_HTTPS_PORT"
+HOST_ENV, PORT_ENV, HTTPS_PORT_ENV = (
+    "MOCKKLING_PYTEST_HOST",
+    "MOCKKLING_PYTEST_PORT",
+    "MOCKKLING_PYTEST_HTTPS_PORT",
+)
 
 # Every shared server this process started, so none outlives the session.
 _servers: list[SharedServer] = []
@@ -56,7 +60,9 @@ def marker_options(node: pytest.Item) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for marker in reversed(list(node.iter_markers(MARKER))):
         if marker.args:
-            pytest.fail(f"@pytest.mark.{MARKER} takes keyword options only, not {marker.args!r}", pytrace=False)
+            pytest.fail(
+                f"@pytest.mark.{MARKER} takes keyword options only, not {marker.args!r}", pytrace=False
+            )
         options.update(marker.kwargs)
     return options
 

@@ -4,12 +4,13 @@ The pytest plugin (:mod:`mockkling.plugin`) hands these out as fixtures; nothing
 pytest, so unittest suites and scripts use the same objects::
 
     with KlingMock.in_process(queue_seconds=0, run_seconds=1) as mock:
-        task_id = mock.client.post("/v1/videos/text2video", json={"prompt": "a cat"}).json()["data"]["task_id"]
+        created = mock.client.post("/v1/videos/text2video", json={"prompt": "a cat"})
         mock.advance(1)
 """
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -113,6 +114,15 @@ def _timings(value: Any) -> dict[str, Timing]:
         else:
             raise ConfigError(f"timings[{key!r}] must be a Timing or a (queue_seconds, run_seconds) pair")
     return out
+
+
+def app_from_env() -> ASGIApp:
+    """The mock as ``mockkling serve`` configures it (MOCKKLING_CONFIG, then MOCKKLING_*
+    variables), on the wall clock: for tools that take an app factory, such as
+    ``uvicorn --factory mockkling.testing:app_from_env`` or ``mockkling contract --app``."""
+    path = os.environ.get("MOCKKLING_CONFIG")
+    config = Config.from_file(path) if path else Config()
+    return create_app(config=config.merge_env().with_defaults())
 
 
 def new_backend(config: Config | None = None, **options: Any) -> Backend:

@@ -26,8 +26,12 @@ class SyncASGITransport(httpx.BaseTransport):
         )
         response = await self._inner.handle_async_request(forwarded)
         content = await response.aread()
+        # A stream, not content=, so the client reads and closes it and sets ``elapsed``.
         return httpx.Response(
-            response.status_code, headers=response.headers, content=content, extensions=response.extensions
+            response.status_code,
+            headers=response.headers,
+            stream=httpx.ByteStream(content),
+            extensions=response.extensions,
         )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
