@@ -293,6 +293,20 @@ class Budget:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.created = 0
+        self._made: dict[str, tuple[Any, BaseException | None]] = {}
+
+    def once(self, key: str, make: Callable[[], Any]) -> Any:
+        """``make()``, run at most once per session whatever happens: its failure is kept and
+        raised again, so a probe that breaks never creates a second task."""
+        if key not in self._made:
+            try:
+                self._made[key] = (make(), None)
+            except BaseException as exc:  # pytest's skip and fail outcomes included
+                self._made[key] = (None, exc)
+        value, error = self._made[key]
+        if error is not None:
+            raise error
+        return value
 
     def spend(self, what: str) -> None:
         """Call before a request that creates a task: skips the test once the limit is reached."""

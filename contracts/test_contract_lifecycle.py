@@ -59,18 +59,21 @@ def create_and_watch(kling, conform, budget, what: str, prompt: str) -> Watched:
         time.sleep(kling.settings.poll_interval)
 
 
+# Module-scoped, and made once even if they fail: a test error must never cost another task.
 @pytest.fixture(scope="module")
 def probe(kling, conform, budget) -> Watched:
-    return create_and_watch(
-        kling, conform, budget, "lifecycle probe", "mockkling contract check: a calm sea at dawn"
-    )
+    prompt = "mockkling contract check: a calm sea at dawn"
+    return budget.once("probe", lambda: create_and_watch(kling, conform, budget, "lifecycle probe", prompt))
 
 
 @pytest.fixture(scope="module")
 def refused_probe(kling, conform, budget) -> Watched:
     if not kling.settings.fail_prompt:
         pytest.skip("give --kling-fail-prompt to check that failed tasks carry a message")
-    return create_and_watch(kling, conform, budget, "fail-prompt probe", kling.settings.fail_prompt)
+    prompt = kling.settings.fail_prompt
+    return budget.once(
+        "refused", lambda: create_and_watch(kling, conform, budget, "fail-prompt probe", prompt)
+    )
 
 
 def assert_lawful(views: list[dict[str, Any]]) -> None:
