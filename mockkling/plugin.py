@@ -74,7 +74,8 @@ def _new_backend(request: pytest.FixtureRequest, config: Config) -> Any:
     try:
         return new_backend(config, **marker_options(request.node))
     except ConfigError as exc:
-        pytest.fail(f"@pytest.mark.{MARKER}: {exc}", pytrace=False)
+        problem = str(exc)
+    pytest.fail(f"@pytest.mark.{MARKER}: {problem}", pytrace=False)
 
 
 # -- configuration fixtures: override any of them in a conftest.py ---------------------------------
