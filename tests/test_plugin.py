@@ -193,7 +193,7 @@ def test_marker(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=6, errors=3)
     output = result.stdout.str()
     for message in (
-        "@pytest.mark.kling_mock: unknown kling_mock option(s) ['queue_secs']; known: queue_seconds, run_seconds",
+        "@pytest.mark.kling_mock: unknown kling_mock option(s) ['queue_secs']; known: queue_seconds,",
         "@pytest.mark.kling_mock: fail_words must be a list of strings, not 'forbidden'",
         "@pytest.mark.kling_mock takes keyword options only, not (5,)",
     ):
@@ -218,7 +218,8 @@ def kling_mock_config():
 def test_uses_the_overridden_config(kling_mock):
     assert kling_mock.access_key == "ci-ak"
     task_id = kling_mock.client.post("/v1/videos/text2video", json={"prompt": "x"}).json()["data"]["task_id"]
-    assert kling_mock.client.get(f"/v1/videos/text2video/{task_id}").json()["data"]["task_status"] == "succeed"
+    data = kling_mock.client.get(f"/v1/videos/text2video/{task_id}").json()["data"]
+    assert data["task_status"] == "succeed"
 """,
     )
     result.assert_outcomes(passed=1)
@@ -255,7 +256,8 @@ def test_state_is_reset_and_the_server_shared(kling_mock_live, kling_mock_server
     PORTS.append(kling_mock_live.base_url)
     assert PORTS[0] == PORTS[1] == kling_mock_server.url  # one server for the session
     assert kling_mock_live.client.get("/v1/videos/text2video").json()["data"] == []
-    task_id = kling_mock_live.client.post("/v1/videos/text2video", json={"prompt": "x"}).json()["data"]["task_id"]
+    created = kling_mock_live.client.post("/v1/videos/text2video", json={"prompt": "x"})
+    task_id = created.json()["data"]["task_id"]
     data = kling_mock_live.client.get(f"/v1/videos/text2video/{task_id}").json()["data"]
     assert data["task_status"] == "succeed"  # this test's marker, on the shared server
 
@@ -331,7 +333,8 @@ def test_a_child_process_trusts_it_through_the_environment(kling_mock_live_https
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js")
 def test_node_trusts_it_through_node_extra_ca_certs(kling_mock_live_https):
     mock = kling_mock_live_https
-    script = f"fetch({mock.base_url!r} + '/v1/videos/text2video').then(r => r.json()).then(j => console.log(j.code))"
+    url = mock.base_url + "/v1/videos/text2video"
+    script = f"fetch({url!r}).then(r => r.json()).then(j => console.log(j.code))"
     env = {**os.environ, **mock.trust_env()}
     done = subprocess.run(["node", "-e", script], env=env, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "1001", done.stderr
