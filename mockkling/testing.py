@@ -10,6 +10,7 @@ pytest, so unittest suites and scripts use the same objects::
 
 from __future__ import annotations
 
+import functools
 import os
 import ssl
 from collections.abc import Iterable, Mapping
@@ -114,6 +115,15 @@ def _timings(value: Any) -> dict[str, Timing]:
         else:
             raise ConfigError(f"timings[{key!r}] must be a Timing or a (queue_seconds, run_seconds) pair")
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
+    """One context per CA file (None: httpx's default trust), made once: loading a CA bundle
+    costs tens of milliseconds, which every live test would otherwise pay for its client."""
+    if ca_file is None:
+        return httpx.create_ssl_context()
+    return ssl.create_default_context(cafile=ca_file)
 
 
 def app_from_env() -> ASGIApp:
@@ -223,11 +233,9 @@ class KlingMock:
     # -- HTTP ------------------------------------------------------------------------------------
 
     @property
-    def verify(self) -> ssl.SSLContext | bool:
+    def verify(self) -> ssl.SSLContext:
         """What an httpx client should verify the server with: the mock's CA when it has one."""
-        if self.ca_file is None:
-            return True
-        return ssl.create_default_context(cafile=str(self.ca_file))
+        return _ssl_context(None if self.ca_file is None else str(self.ca_file))
 
     def trust_env(self) -> dict[str, str]:
         """Environment variables that make a child process (Python, requests, Node.js) trust
