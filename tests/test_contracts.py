@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpcore
 import hypothesis
 import pytest
 import schemathesis
@@ -27,9 +28,10 @@ from mockkling.server import LiveServer
 
 pytest_plugins = ["pytester"]
 
-# Imported here, before any inner run, so pytester's module snapshot keeps them between runs
-# instead of importing them afresh each time (seconds a run).
-_KEEP_LOADED = (hypothesis, schemathesis.checks, schemathesis.openapi)
+# Imported here, before any inner run: pytester drops the modules an inner run imported first, so
+# these would be imported afresh each run (seconds), and a fresh httpcore (which httpx imports
+# lazily) raises exceptions httpx no longer recognises.
+_KEEP_LOADED = (httpcore, hypothesis, schemathesis.checks, schemathesis.openapi)
 
 SUITE = suite_path()
 FAIL_WORD = "forbidden"

@@ -14,12 +14,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpcore
 import pytest
 import yaml
 
 from mockkling.cli import _parser
 
 pytest_plugins = ["pytester"]
+# pytester drops the modules an inner run imported first. httpx imports httpcore lazily, so load it
+# here: a fresh copy imported later would raise exceptions httpx no longer recognises.
+_KEEP_LOADED = (httpcore,)
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.M | re.S)
