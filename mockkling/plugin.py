@@ -13,8 +13,7 @@ Fixtures, after pytest-httpserver's design:
 The ``@pytest.mark.kling_mock(...)`` marker configures a test's mock; markers on the module, the
 class and the test combine, the closest winning.
 
-mockkling itself is imported only when a fixture is used, so the plugin costs nothing to a
-session that does not use it.
+The fixtures import the server machinery (uvicorn, the certificate code) only when used.
 """
 
 from __future__ import annotations
