@@ -200,7 +200,10 @@ class KlingMock:
         )
 
     def auth_headers(self, access_key: str | None = None, secret_key: str | None = None) -> dict[str, str]:
-        """``{"Authorization": "Bearer <fresh JWT>"}`` for the default (or the given) account."""
+        """``{"Authorization": "Bearer <fresh JWT>"}`` for the default (or the given) account; the
+        raw key when the mock has API keys but no account."""
+        if access_key is None and not self.access_key and self.api_key:
+            return {"Authorization": f"Bearer {self.api_key}"}
         return {"Authorization": f"Bearer {self.jwt(access_key, secret_key)}"}
 
     # -- time ------------------------------------------------------------------------------------
