@@ -22,6 +22,14 @@ def test_unknown_task_is_404_1203(kling, conform, action: str) -> None:
     assert got == (404, 1203), f"unknown task: expected 404/1203, got {got}: {response.text}"
 
 
+@pytest.mark.parametrize("query", [{"pageNum": 1000, "pageSize": 500}, {"pageSize": 1}, {}], ids=str)
+def test_valid_page_parameters_are_accepted(kling, conform, query: dict[str, object]) -> None:
+    response = kling.get("/v1/videos/text2video", params=query)
+    conform("listText2VideoTasks", response, query=query)
+    got = (response.status_code, response.json().get("code"))
+    assert got == (200, 0), f"{query}: expected 200/0, got {got}: {response.text}"
+
+
 @pytest.mark.parametrize(
     "query", [{"pageNum": 0}, {"pageSize": 0}, {"pageSize": 501}, {"pageNum": "one"}], ids=str
 )

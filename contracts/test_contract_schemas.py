@@ -10,6 +10,11 @@ from hypothesis import HealthCheck, given, seed, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 
+# "Schema-valid input is accepted" cannot hold for every read: a made-up task id answers 404 and
+# some rules tie parameters together (end_time >= start_time), which the schema cannot say.
+# test_contract_errors.py checks that valid page parameters are accepted.
+EXCLUDED = [positive_data_acceptance]
+
 
 def test_generated_reads(kling, read_check: tuple[str, str]) -> None:
     operation_id, kind = read_check
@@ -17,9 +22,6 @@ def test_generated_reads(kling, read_check: tuple[str, str]) -> None:
     # Headers through the schema's config, so invalid cases may drop or spoil Authorization.
     kling.schema.config.update(headers=kling.headers())
     operation = kling.schema.find_operation_by_id(operation_id)
-    # A valid but made-up task id answers 404 by contract, so "valid input is accepted" applies
-    # only to operations without a task id.
-    excluded = [positive_data_acceptance] if "{task_id}" in operation.path else []
 
     @seed(kling.settings.seed)
     @settings(
@@ -30,6 +32,6 @@ def test_generated_reads(kling, read_check: tuple[str, str]) -> None:
     )
     @given(case=operation.as_strategy(generation_mode=mode))
     def check(case) -> None:  # type: ignore[no-untyped-def]
-        case.call_and_validate(excluded_checks=excluded)
+        case.call_and_validate(excluded_checks=EXCLUDED)
 
     check()

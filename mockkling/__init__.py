@@ -14,6 +14,7 @@ from .config import (
     Config,
     ConfigError,
     FailRule,
+    ResourcePack,
     Timing,
 )
 from .errors import BUSINESS_CODES, KlingError
@@ -37,6 +38,7 @@ __all__ = [
     "FailRule",
     "KlingError",
     "ManualClock",
+    "ResourcePack",
     "SystemClock",
     "Task",
     "Timing",

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from .backend import Backend
 from .config import Config
 from .errors import KlingError
-from .routes import media, official
+from .routes import gateway, media, official
 
 logger = logging.getLogger("mockkling")
 
@@ -36,7 +36,11 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
     if backend is None:
         backend = Backend(config)
     # Most specific first; the official envelope is the default for any other path.
-    surfaces: Sequence[Surface] = (Surface(official.PREFIXES, official.render_error),)
+    surfaces: Sequence[Surface] = (
+        Surface(gateway.PREFIXES, gateway.render_error),
+        Surface(official.PREFIXES, official.render_error),
+        Surface(media.PREFIXES, media.render_error),
+    )
 
     def render(request: Request, error: KlingError) -> Response:
         path = request.url.path
@@ -69,6 +73,7 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
 
     routes = [
         *official.routes(backend),
+        *gateway.routes(backend),
         *media.routes(backend),
         Route("/openapi.yaml", openapi_document, methods=["GET"]),
     ]

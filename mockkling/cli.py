@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from . import __version__, contract
 from .certs import TLSFiles, make_self_signed
@@ -54,6 +55,23 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="WORD",
         help="tasks whose prompt contains WORD fail as moderation refusals; repeatable",
+    )
+    serve.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the mock's address as callback receivers reach it (default http://HOST:PORT)",
+    )
+    serve.add_argument(
+        "--callback-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="also deliver callbacks to HOST (a name, IP, CIDR network, *.suffix or *); "
+        "repeatable; loopback is allowed by default",
+    )
+    serve.add_argument("--callback-attempts", type=int, metavar="N", help="attempts per callback (default 4)")
+    serve.add_argument(
+        "--callback-timeout", type=float, metavar="SECONDS", help="seconds to wait for a receiver (default 5)"
     )
     serve.add_argument("--seed", type=int, help="seed for task and request ids (reproducible ids)")
     serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
@@ -106,6 +124,19 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
         timing = replace(timing, queue_seconds=args.queue_seconds)
     if args.run_seconds is not None:
         timing = replace(timing, run_seconds=args.run_seconds)
+    flags: dict[str, Any] = {}
+    if args.public_url is not None:
+        flags["public_url"] = args.public_url
+    callbacks: dict[str, Any] = {}
+    if args.callback_host:
+        callbacks["allowed_hosts"] = [*config.callbacks.allowed_hosts, *args.callback_host]
+    if args.callback_attempts is not None:
+        callbacks["attempts"] = args.callback_attempts
+    if args.callback_timeout is not None:
+        callbacks["timeout_seconds"] = args.callback_timeout
+    if callbacks:
+        flags["callbacks"] = callbacks
+    config = config.merge(flags, source="command line")
     return replace(
         config,
         host=args.host or config.host,
@@ -130,6 +161,7 @@ def _banner(config: Config, tls: TLSFiles | None = None) -> str:
     lines.append(f"  accounts: {', '.join(config.accounts) or '(none)'}; api keys: {len(config.api_keys)}")
     t = config.timing
     lines.append(f"  tasks: {t.queue_seconds:g}s submitted, then {t.run_seconds:g}s processing")
+    lines.append(f"  callbacks to: {', '.join(config.callbacks.allowed_hosts) or '(none)'}")
     if tls and tls.ca_file:
         lines.append(f"  HTTPS with a throwaway CA: {tls.ca_file}; have clients trust it with:")
         lines.extend(f"    export {name}={value}" for name, value in tls.trust_env().items())
@@ -171,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"mockkling: {exc}", file=sys.stderr)
         return 2
+    if tls and not config.public_url:  # result URLs in callbacks: the scheme clients reach us on
+        config = replace(config, public_url="https://" + config.public_base_url().removeprefix("http://"))
     if args.command == "serve":
         serve(config, access_log=args.access_log, tls=tls)
     return 0

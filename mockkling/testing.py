@@ -170,6 +170,9 @@ class KlingMock:
         self.api_key = next(iter(owned or backend.auth.api_keys), "")
         self._client: httpx.Client | None = None
         self._transport: httpx.BaseTransport | None = None
+        # Callback bodies carry result URLs: make them point where this mock is reached.
+        if backend.config.public_url is None:
+            backend.config.public_url = self.base_url
 
     @classmethod
     def in_process(cls, config: Config | None = None, **options: Any) -> KlingMock:
@@ -281,13 +284,14 @@ class KlingMock:
         )
 
     def close(self) -> None:
-        """Close the clients this handle made."""
+        """Stop this mock: close the clients this handle made and the backend's callback sender."""
         if self._client is not None:
             self._client.close()
             self._client = None
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+        self.backend.close()
 
     def __enter__(self) -> KlingMock:
         return self

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from mockkling import (
     DEFAULT_ACCESS_KEY,
+    DEFAULT_API_KEY,
     DEFAULT_SECRET_KEY,
     Backend,
     Config,
@@ -21,6 +22,7 @@ from mockkling import (
     create_app,
     make_jwt,
 )
+from mockkling.routes import gateway as gateway_routes
 from mockkling.spec import default_spec
 
 SPEC = default_spec()
@@ -34,6 +36,17 @@ def test_model_enums_match_the_catalogue() -> None:
     assert schemas["Image2VideoRequest"]["properties"]["model_name"]["enum"] == catalogue.models_for(
         "image2video"
     )
+    # Every other action: the model_name enum of its create body (effects: of its input) is
+    # exactly the catalogue's models; a model-independent action documents no model_name.
+    from mockkling.validation import ACTIONS
+
+    for action in ACTIONS.values():
+        op = next(op for _p, _m, op in SPEC.operations() if op.get("operationId") == action.create_op)
+        body = SPEC.resolve(op["requestBody"]["content"]["application/json"]["schema"])
+        if action.name == "effects":
+            body = body["properties"]["input"]
+        model = body["properties"].get("model_name")
+        assert (model["enum"] if model else []) == catalogue.models_for(action.name), action.name
 
 
 def test_every_route_is_documented_and_every_path_is_served() -> None:
@@ -65,14 +78,28 @@ def test_spec_is_valid_openapi() -> None:
 backend = Backend(Config(seed=5, timing=Timing(0, 0)))
 app = create_app(backend)
 schema = schemathesis.openapi.from_asgi("/openapi.yaml", app)
-schema.config.update(
-    headers={"Authorization": f"Bearer {make_jwt(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, ttl_seconds=86400)}"}
-)
+JWT = make_jwt(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, ttl_seconds=86400)
+
+
+@schema.auth()
+class SurfaceAuth:
+    """Each surface's credentials: an sk- key on the gateway paths, a JWT on the official ones."""
+
+    def get(self, case: schemathesis.Case, context: object) -> str:
+        return JWT
+
+    def set(self, case: schemathesis.Case, data: str, context: object) -> None:
+        gateway = case.operation.path.startswith(gateway_routes.PREFIXES)
+        case.headers = {
+            **(case.headers or {}),
+            "Authorization": DEFAULT_API_KEY if gateway else f"Bearer {data}",
+        }
 
 
 # A schema-valid body may still break a rule that ties fields together (which model allows
-# which feature, unique external_task_id): those answer 400 / 1201 by design, so the check that
-# every schema-valid request is accepted does not apply. Every other check does.
+# which feature, unique external_task_id): those answer 400 / 1201 by design, and a gateway
+# answers an unknown task 400 task_not_exist as real gateways do. So the check that every
+# schema-valid request is accepted does not apply. Every other check does.
 CHECKS_EXCLUDED = [schemathesis.checks.positive_data_acceptance]
 
 
@@ -82,14 +109,8 @@ def test_schemathesis(case: schemathesis.Case) -> None:
     case.call_and_validate(excluded_checks=CHECKS_EXCLUDED)
 
 
-APIWorkflow = schema.as_state_machine()
-
-
-class TestStatefulWorkflow(APIWorkflow.TestCase):  # type: ignore[name-defined,misc]
-    settings = settings(
-        max_examples=15, stateful_step_count=6, deadline=None, suppress_health_check=list(HealthCheck)
-    )
-
+class APIWorkflow(schema.as_state_machine()):  # type: ignore[misc]
+    # On the state machine itself (its TestCase only wraps it), so the exclusion applies.
     def validate_response(
         self, response: object, case: schemathesis.Case, additional_checks: object = None, **kwargs: object
     ) -> None:
@@ -102,9 +123,15 @@ class TestStatefulWorkflow(APIWorkflow.TestCase):  # type: ignore[name-defined,m
         )
 
 
+class TestStatefulWorkflow(APIWorkflow.TestCase):  # type: ignore[name-defined,misc]
+    settings = settings(
+        max_examples=15, stateful_step_count=6, deadline=None, suppress_health_check=list(HealthCheck)
+    )
+
+
 def test_paths_use_official_prefixes() -> None:
     for path, _method, _op in SPEC.operations():
-        assert re.match(r"^/(v1|media|openapi\.yaml)", path), path
+        assert re.match(r"^/(v1/|kling/v1/|account/|media/|openapi\.yaml)", path), path
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
