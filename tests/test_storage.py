@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -152,7 +153,8 @@ def test_processes_writing_one_file_keep_external_ids_unique(tmp_path: Path) -> 
     other task is stored, and exactly one of the forty contested adds wins."""
     path = str(tmp_path / "shared.db")
     SQLiteTaskStore(path).close()
-    ctx = multiprocessing.get_context("fork")  # the children need only the store: no re-import
+    # Fork (fast: nothing to import again) unless threads make it unsafe; spawn works anywhere.
+    ctx = multiprocessing.get_context("fork" if threading.active_count() == 1 else "spawn")
     ready = ctx.Barrier(4)
     procs = [ctx.Process(target=_race, args=(path, n, ready)) for n in range(4)]
     for proc in procs:

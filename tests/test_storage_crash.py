@@ -55,22 +55,27 @@ class Load:
         self.in_flight_at_kill = 0
         self.refused: list[int] = []
         self.killed = False
+        self.outstanding = 0  # creates sent and not yet answered
 
     async def create(self, n: int, http: httpx.AsyncClient) -> None:
         if self.killed:
             return
         model, prompt, _ = KINDS[n % 4]
         body = {"model_name": model, "prompt": prompt, "external_task_id": f"crash-{n}"}
+        self.outstanding += 1
         try:
             response = await http.post(T2V, json=body, headers=self.auth)
         except httpx.TransportError:
             self.in_flight_at_kill += 1  # sent, never answered: the server died under it
             return
+        finally:
+            self.outstanding -= 1
         if response.status_code != 200:
             self.refused.append(response.status_code)
             return
         self.acknowledged[n] = response.json()["data"]
-        if len(self.acknowledged) >= KILL_AT and not self.killed:
+        # Kill in the middle of the load: with most of the other lanes waiting for an answer.
+        if len(self.acknowledged) >= KILL_AT and self.outstanding >= IN_FLIGHT // 2 and not self.killed:
             self.killed = True
             self.server.kill()
 
