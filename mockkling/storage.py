@@ -18,9 +18,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import orjson
 
@@ -31,6 +32,7 @@ from .tasks import Task
 SCHEMA_VERSION: Final = 1
 # How long a write waits for another process's write to finish before giving up.
 BUSY_TIMEOUT_SECONDS: Final = 10.0
+T = TypeVar("T")
 
 _COLUMNS: Final = (
     "task_id",
@@ -95,14 +97,13 @@ class SQLiteTaskStore:
         if self.path.is_dir():
             raise ConfigError(f"{where} is a directory, not a file")
         try:
-            # Autocommit: each statement is its own transaction, committed when it returns.
-            db = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
-            )
+            # Autocommit: each statement is its own transaction, committed when it returns. No
+            # busy timeout: _patiently waits for other processes' writes in finer steps.
+            db = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open {where}: {exc}") from None
         try:
-            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = _patiently(lambda: db.execute("PRAGMA journal_mode=WAL").fetchone()[0])
             if mode != "wal":
                 raise ConfigError(f"{where}: SQLite cannot keep it in WAL mode (got {mode!r})")
             db.execute("PRAGMA synchronous=NORMAL")
@@ -118,7 +119,7 @@ class SQLiteTaskStore:
 
     def _prepare(self, db: sqlite3.Connection, where: str) -> None:
         # One transaction, so that processes opening a new file together create it once.
-        db.execute("BEGIN IMMEDIATE")
+        _patiently(lambda: db.execute("BEGIN IMMEDIATE"))
         for statement in _SCHEMA:
             db.execute(statement)
         version = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
@@ -162,8 +163,7 @@ class SQLiteTaskStore:
             extra,
         )
         try:
-            with self._lock:
-                self._conn().execute(_INSERT, row)
+            self._run(lambda db: db.execute(_INSERT, row))
         except sqlite3.IntegrityError as exc:
             if "external_task_id" in str(exc):
                 return False
@@ -189,12 +189,10 @@ class SQLiteTaskStore:
         return iter(self._all(f"{_SELECT} ORDER BY seq", ()))
 
     def __len__(self) -> int:
-        with self._lock:
-            return int(self._conn().execute("SELECT count(*) FROM tasks").fetchone()[0])
+        return int(self._run(lambda db: db.execute("SELECT count(*) FROM tasks").fetchone()[0]))
 
     def clear(self) -> None:
-        with self._lock:
-            self._conn().execute("DELETE FROM tasks")
+        self._run(lambda db: db.execute("DELETE FROM tasks"))
 
     def close(self) -> None:
         """Close the file (the last connection to close folds the WAL back into the database).
@@ -204,17 +202,37 @@ class SQLiteTaskStore:
                 self._db.close()
                 self._db = None
 
-    # -- rows to tasks ---------------------------------------------------------------------------
+    # -- statements and rows ---------------------------------------------------------------------
+
+    def _run(self, call: Callable[[sqlite3.Connection], T]) -> T:
+        def attempt() -> T:
+            with self._lock:
+                return call(self._conn())
+
+        return _patiently(attempt)
 
     def _one(self, query: str, params: tuple[Any, ...]) -> Task | None:
-        with self._lock:
-            row = self._conn().execute(query, params).fetchone()
+        row = self._run(lambda db: db.execute(query, params).fetchone())
         return None if row is None else _task(row)
 
     def _all(self, query: str, params: tuple[Any, ...]) -> list[Task]:
-        with self._lock:
-            rows = self._conn().execute(query, params).fetchall()
-        return [_task(row) for row in rows]
+        return [_task(row) for row in self._run(lambda db: db.execute(query, params).fetchall())]
+
+
+def _patiently(call: Callable[[], T]) -> T:
+    """``call()``, again while another process holds the file's write lock (SQLITE_BUSY), with
+    pauses from 0.1 ms up to BUSY_TIMEOUT_SECONDS in all. SQLite's own busy handler sleeps in
+    steps of milliseconds, which halves what two workers writing at once can store."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    pause = 0.0001
+    while True:
+        try:
+            return call()
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.005)
 
 
 def _task(row: tuple[Any, ...]) -> Task:

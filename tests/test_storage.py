@@ -96,7 +96,18 @@ def test_pages_are_per_account_and_action_newest_first(store: TaskStorage) -> No
     assert page(4, 3) == []
     assert page(1, 500) == [f"a{i}" for i in range(6, -1, -1)]
     assert [t.task_id for t in store.page("a", "image2video", 1, 2)] == ["i6", "i5"]
+    assert [t.task_id for t in store.owned("b", "text2video")] == [f"b{i}" for i in range(7)]
+    assert store.owned("c", "text2video") == []
     assert [t.task_id for t in store][:3] == ["a0", "b0", "i0"]  # iteration in creation order
+
+
+def test_a_closed_store_is_still_usable(store: TaskStorage) -> None:
+    """Backend.close() stops background work and flushes the store; the backend stays usable."""
+    store.add(task("t1"))
+    store.close()
+    store.close()  # idempotent
+    assert store.get("t1") is not None and store.add(task("t2"))
+    assert len(store) == 2
 
 
 def test_clear_forgets_every_task(store: TaskStorage) -> None:

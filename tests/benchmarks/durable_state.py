@@ -1,7 +1,7 @@
 """Durable state (``--state FILE``): what it costs, and what survives a SIGKILL.
 
-    python benchmarks/durable_state.py            # the figures in the README
-    python benchmarks/durable_state.py --quick    # a smaller run that proves the script works
+    python tests/benchmarks/durable_state.py            # the figures in the README
+    python tests/benchmarks/durable_state.py --quick    # a smaller run that proves it works
 
 Everything runs on loopback against ``mockkling serve`` child processes, in one run, so the
 in-memory default is the baseline of every SQLite figure. The load is bounded (a fixed number
@@ -9,8 +9,9 @@ of requests, a fixed number in flight) and stops by itself. It asserts no timing
 
 1. The stores alone, in process: adds and reads per second.
 2. Creates over HTTP: in memory, ``--state``, and ``--state --workers 2``; the throughput and
-   the server's CPU time per create (the load generator is Python too, so on two cores the
-   throughput is partly the client's; the CPU time is the server's own).
+   the server's CPU time per create. The load comes from wrk (``apt-get install wrk``) when it
+   is installed, as in run.py beside this file, else from httpx, whose own cost on two cores
+   then bounds the throughput (the server's CPU time per create stays its own).
 3. Crash rounds: a load of creates, SIGKILL once a random number are acknowledged, restart on
    the same file, again; then every acknowledged task must be there.
 """
@@ -21,6 +22,7 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -33,9 +35,10 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # the subprocess server and bounded load the tests use
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # run.py's wrk; the tests' subprocess server and load
 
+from run import wrk  # noqa: E402
 from serve_process import ServeProcess, lanes  # noqa: E402
 
 from mockkling import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, make_jwt  # noqa: E402
@@ -45,6 +48,7 @@ from mockkling.tasks import Task, TaskStorage, TaskStore  # noqa: E402
 T2V = "/v1/videos/text2video"
 AUTH = {"Authorization": f"Bearer {make_jwt(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, ttl_seconds=3600)}"}
 IN_FLIGHT = 32
+USE_WRK = shutil.which("wrk") is not None
 
 
 def cpu_seconds(pid: int) -> float:
@@ -102,18 +106,24 @@ async def post(n: int, http: httpx.AsyncClient) -> int:
     return response.status_code
 
 
-def http_creates(flags: list[str], workers: int, count: int) -> tuple[float, float]:
-    """Creates per second, and the server's CPU microseconds per create."""
+def http_creates(flags: list[str], workers: int, count: int, seconds: float) -> tuple[float, float]:
+    """Creates per second, and the server's CPU microseconds per create: ``seconds`` of wrk
+    when it is installed, else ``count`` creates from httpx."""
     with ServeProcess(*flags, workers=workers) as server:
         pids = [server.proc.pid, *(server.worker_pids if workers > 1 else [])]
         asyncio.run(lanes(server.url, [partial(post, n) for n in range(200)], IN_FLIGHT))  # warm up
         cpu_before = sum(cpu_seconds(pid) for pid in pids)
         start = time.perf_counter()
-        statuses = asyncio.run(lanes(server.url, [partial(post, n) for n in range(count)], IN_FLIGHT))
-        elapsed = time.perf_counter() - start
+        if USE_WRK:
+            headers = {**AUTH, "Content-Type": "application/json"}
+            rate = wrk(server.url + T2V, seconds, headers, b'{"prompt": "a kitten in a garden"}')
+            count = round(rate * (time.perf_counter() - start))
+        else:
+            statuses = asyncio.run(lanes(server.url, [partial(post, n) for n in range(count)], IN_FLIGHT))
+            assert statuses == [200] * count, "a create failed"
+            rate = count / (time.perf_counter() - start)
         cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
-    assert statuses == [200] * count, "a create failed"
-    return count / elapsed, cpu / count * 1e6
+    return rate, cpu / count * 1e6
 
 
 # -- 3. crash rounds --------------------------------------------------------------------------------
@@ -190,7 +200,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="small counts: proves the script works")
     args = parser.parse_args()
-    creates, repeats, rounds, store_count = (300, 1, 2, 2_000) if args.quick else (2_000, 3, 5, 20_000)
+    creates, seconds, repeats, rounds, store_count = (
+        (300, 1, 1, 2, 2_000) if args.quick else (2_000, 5, 3, 5, 20_000)
+    )
     rng = random.Random(8)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -215,15 +227,19 @@ def main() -> None:
         samples: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in runs}
         for _ in range(repeats):
             for name, flags, workers in runs:
-                samples[name].append(http_creates(flags, workers, creates))
+                samples[name].append(http_creates(flags, workers, creates, seconds))
         results = [
             (name, statistics.median(r for r, _ in got), statistics.median(c for _, c in got))
             for name, got in samples.items()
         ]
         base_rate, base_cpu = results[0][1], results[0][2]
+        load = (
+            f"wrk -t1 -c32 for {seconds} s"
+            if USE_WRK
+            else f"{creates:,} creates from httpx, {IN_FLIGHT} in flight"
+        )
         table(
-            f"Creates over HTTP ({creates:,} `POST /v1/videos/text2video`, {IN_FLIGHT} in flight, "
-            f"Python httpx client on the same machine; median of {repeats} interleaved runs)",
+            f"Creates over HTTP (`POST /v1/videos/text2video`; {load}; median of {repeats} interleaved runs)",
             ["server", "creates/s", "vs in memory", "server CPU per create", "vs in memory"],
             [
                 [name, f"{rate:,.0f}", f"{rate / base_rate:.2f}", f"{cpu:,.0f} µs", f"{cpu / base_cpu:.2f}"]
