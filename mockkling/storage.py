@@ -50,6 +50,10 @@ _COLUMNS: Final = (
     "extra",
 )
 _SELECT: Final = f"SELECT {', '.join(_COLUMNS)} FROM tasks"
+_UPDATE: Final = (
+    "UPDATE tasks SET processing_ms = ?, done_ms = ?, outcome = ?, status_msg = ?, extra = ?"
+    " WHERE task_id = ?"
+)
 _INSERT: Final = f"INSERT INTO tasks ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 
 # seq keeps creation order (the order of a list page); AUTOINCREMENT never reuses a number, so
@@ -169,6 +173,12 @@ class SQLiteTaskStore:
                 return False
             raise
         return True
+
+    def update(self, task: Task) -> None:
+        """Write back what may change once a task is stored: its schedule, outcome and extra."""
+        extra = None if task.extra is None else orjson.dumps(task.extra).decode()
+        row = (task.processing_ms, task.done_ms, task.outcome, task.status_msg, extra, task.task_id)
+        self._run(lambda db: db.execute(_UPDATE, row))
 
     def get(self, task_id: str) -> Task | None:
         return self._one(f"{_SELECT} WHERE task_id = ?", (task_id,))

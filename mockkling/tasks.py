@@ -116,6 +116,11 @@ class TaskStorage(Protocol):
         """Store ``task``; False (and nothing stored) if its external_task_id is taken."""
         ...
 
+    def update(self, task: Task) -> None:
+        """Keep the changes made to a stored task's schedule, outcome or extra (a fate that
+        delays or fails it). Call it after changing a task: a durable store holds a copy."""
+        ...
+
     def get(self, task_id: str) -> Task | None: ...
 
     def get_external(self, account: str, external_task_id: str) -> Task | None: ...
@@ -163,6 +168,9 @@ class TaskStore:
             self._by_id[task.task_id] = task
             self._by_owner.setdefault((task.account, task.action), []).append(task)
             return True
+
+    def update(self, task: Task) -> None:
+        """Nothing to do: the stored task is the very object that was changed."""
 
     def get(self, task_id: str) -> Task | None:
         return self._by_id.get(task_id)

@@ -101,6 +101,19 @@ def test_pages_are_per_account_and_action_newest_first(store: TaskStorage) -> No
     assert [t.task_id for t in store][:3] == ["a0", "b0", "i0"]  # iteration in creation order
 
 
+def test_a_changed_schedule_is_kept(store: TaskStorage) -> None:
+    """What a fate does: delay a stored task and make it fail, then store the change."""
+    store.add(task("t1", extra={"n": 1}))
+    changed = store.get("t1")
+    assert changed is not None
+    changed.processing_ms, changed.done_ms = 60_000, 90_000
+    changed.outcome, changed.status_msg, changed.extra = "failed", "delayed, then refused", {"n": 2}
+    store.update(changed)
+    found = store.get("t1")
+    assert found is not None and fields(found) == fields(changed)
+    assert found.status(59_999) == "submitted" and found.status(90_000) == "failed"
+
+
 def test_a_closed_store_is_still_usable(store: TaskStorage) -> None:
     """Backend.close() stops background work and flushes the store; the backend stays usable."""
     store.add(task("t1"))
