@@ -4,9 +4,9 @@ tasks behind one interface; the SQLite one keeps them across restarts and proces
 from __future__ import annotations
 
 import json
-import multiprocessing
 import sqlite3
-import threading
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -161,15 +161,26 @@ def test_two_stores_on_one_file_share_tasks(tmp_path: Path) -> None:
     two.close()
 
 
-def _race(path: str, worker: int, ready: multiprocessing.synchronize.Barrier) -> None:
-    store = SQLiteTaskStore(path)
-    ready.wait(timeout=30)
-    won = [
-        store.add(task(f"w{worker}-{i}", external_task_id="contested" if i % 10 == 0 else None))
-        for i in range(100)
-    ]
-    store.close()
-    raise SystemExit(won.count(True))
+# A writer process: opens the store, says it is ready, waits for "go", adds 100 tasks (one in
+# ten with the contested external_task_id) and prints how many adds it won.
+_WRITER = """
+import sys
+from mockkling.storage import SQLiteTaskStore
+from mockkling.tasks import Task
+
+store = SQLiteTaskStore(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.readline()
+won = 0
+for i in range(100):
+    won += store.add(Task(
+        task_id=f"w{sys.argv[2]}-{i}", account="a", action="text2video", model="kling-v1", mode="std",
+        duration="5", created_ms=0, processing_ms=0, done_ms=0,
+        external_task_id="contested" if i % 10 == 0 else None,
+    ))
+store.close()
+print(won)
+"""
 
 
 def test_processes_writing_one_file_keep_external_ids_unique(tmp_path: Path) -> None:
@@ -177,18 +188,27 @@ def test_processes_writing_one_file_keep_external_ids_unique(tmp_path: Path) -> 
     other task is stored, and exactly one of the forty contested adds wins."""
     path = str(tmp_path / "shared.db")
     SQLiteTaskStore(path).close()
-    # Fork (fast: nothing to import again) unless threads make it unsafe; spawn works anywhere.
-    ctx = multiprocessing.get_context("fork" if threading.active_count() == 1 else "spawn")
-    ready = ctx.Barrier(4)
-    procs = [ctx.Process(target=_race, args=(path, n, ready)) for n in range(4)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(timeout=60)
-    stored = sum(proc.exitcode or 0 for proc in procs)
-    assert all(proc.exitcode is not None for proc in procs)
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, path, str(n)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(4)
+    ]
+    try:
+        for writer in writers:  # all four have the file open before any writes
+            assert writer.stdout is not None and writer.stdout.readline() == "ready\n"
+        outputs = [writer.communicate("go\n", timeout=60)[0] for writer in writers]
+    finally:
+        for writer in writers:
+            if writer.poll() is None:
+                writer.kill()
+                writer.wait()
+    assert [writer.returncode for writer in writers] == [0] * 4
     store = SQLiteTaskStore(path)
-    assert stored == len(store) == 4 * 90 + 1
+    assert sum(int(out) for out in outputs) == len(store) == 4 * 90 + 1
     assert len({t.task_id for t in store}) == len(store)
     assert sum(1 for t in store if t.external_task_id == "contested") == 1
     store.close()
