@@ -155,7 +155,7 @@ class TaskStore:
         self._by_owner: dict[tuple[str, str], list[Task]] = {}
         self._lock = threading.Lock()
 
-    salt = 0
+    salt = 0  # one process's memory: seeded ids need no salt
 
     def add(self, task: Task) -> bool:
         """Store ``task``; False (and nothing stored) if its external_task_id is taken."""
