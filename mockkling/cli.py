@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Final
 
 from . import __version__
 from .config import DEFAULT_ACCESS_KEY, Config, ConfigError, FailRule, Timing
+
+# How `mockkling serve --workers N` hands its flags to the workers, each of which builds its
+# configuration again (mockkling.app.create_app_from_env).
+SERVE_ARGV_ENV: Final = "MOCKKLING_SERVE_ARGV"
+# SIGTERM lets in-flight requests finish for at most this long before they are cancelled.
+GRACEFUL_SHUTDOWN_SECONDS: Final = 30
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,6 +77,15 @@ def _parser() -> argparse.ArgumentParser:
         "--callback-timeout", type=float, metavar="SECONDS", help="seconds to wait for a receiver (default 5)"
     )
     serve.add_argument("--seed", type=int, help="seed for task and request ids (reproducible ids)")
+    serve.add_argument(
+        "--state",
+        metavar="FILE",
+        help="keep tasks in this SQLite file, durable across restarts and shared by --workers "
+        "(default: in memory; $MOCKKLING_STATE)",
+    )
+    serve.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="worker processes sharing --state (default 1)"
+    )
     serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
     serve.add_argument("--access-log", action="store_true", help="log every request")
     return parser
@@ -115,10 +131,21 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
         fail_rules=[*config.fail_rules, *(FailRule(word) for word in args.fail_word)],
         seed=config.seed if args.seed is None else args.seed,
         log_level=args.log_level or config.log_level,
+        state_file=args.state or config.state_file,
     ).with_defaults()
 
 
-def _banner(config: Config) -> str:
+def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
+    """The configuration a worker builds: the environment and config file, plus the flags that
+    `mockkling serve` passed on in ``MOCKKLING_SERVE_ARGV`` (a JSON list), if any."""
+    env = dict(os.environ if environ is None else environ)
+    argv = json.loads(env.get(SERVE_ARGV_ENV) or '["serve"]')
+    if not (isinstance(argv, list) and all(isinstance(arg, str) for arg in argv)):
+        raise ConfigError(f"{SERVE_ARGV_ENV} must be a JSON list of strings")
+    return build_config(_parser().parse_args(argv), env)
+
+
+def _banner(config: Config, workers: int = 1) -> str:
     lines = [f"mockkling {__version__}: the Kling API on http://{config.host}:{config.port}"]
     if DEFAULT_ACCESS_KEY in config.accounts:
         lines.append(
@@ -129,34 +156,53 @@ def _banner(config: Config) -> str:
     t = config.timing
     lines.append(f"  tasks: {t.queue_seconds:g}s submitted, then {t.run_seconds:g}s processing")
     lines.append(f"  callbacks to: {', '.join(config.callbacks.allowed_hosts) or '(none)'}")
+    where = f"in the state file {config.state_file}" if config.state_file else "in memory"
+    lines.append(f"  stored {where}; {workers} worker{'s' if workers > 1 else ''}")
     return "\n".join(lines)
 
 
-def serve(config: Config, *, access_log: bool = False) -> None:
+def serve(config: Config, *, access_log: bool = False, workers: int = 1, argv: Sequence[str] = ()) -> None:
+    """Run the server until SIGINT/SIGTERM, which let in-flight requests finish and then close
+    the state file. Several workers need the state file: it is what they share."""
     import uvicorn
 
     from .app import create_app
 
-    print(_banner(config), file=sys.stderr, flush=True)
-    uvicorn.run(
-        create_app(config=config),
-        host=config.host,
-        port=config.port,
-        log_level=config.log_level,
-        access_log=access_log,
-        lifespan="off",
-    )
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, not {workers}")
+    options: dict[str, Any] = {
+        "host": config.host,
+        "port": config.port,
+        "log_level": config.log_level,
+        "access_log": access_log,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+    }
+    if workers == 1:
+        app = create_app(config=config)  # opens the state file: a bad one stops us here
+        print(_banner(config, workers), file=sys.stderr, flush=True)
+        uvicorn.run(app, **options)
+        return
+    if config.state_file is None:
+        raise ConfigError("--workers needs --state FILE: workers share their tasks through it")
+    from .storage import SQLiteTaskStore
+
+    SQLiteTaskStore(config.state_file).close()  # a bad state file stops us before any worker starts
+    os.environ[SERVE_ARGV_ENV] = json.dumps(list(argv))
+    print(_banner(config, workers), file=sys.stderr, flush=True)
+    uvicorn.run("mockkling.app:create_app_from_env", factory=True, workers=workers, **options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     try:
         config = build_config(args)
+        if args.command == "serve":
+            serve(config, access_log=args.access_log, workers=args.workers, argv=argv)
     except ConfigError as exc:
         print(f"mockkling: {exc}", file=sys.stderr)
         return 2
-    if args.command == "serve":
-        serve(config, access_log=args.access_log)
     return 0
 
 
