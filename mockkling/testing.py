@@ -11,7 +11,6 @@ pytest, so unittest suites and scripts use the same objects::
 from __future__ import annotations
 
 import functools
-import os
 import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -124,15 +123,6 @@ def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
     if ca_file is None:
         return httpx.create_ssl_context()
     return ssl.create_default_context(cafile=ca_file)
-
-
-def app_from_env() -> ASGIApp:
-    """The mock as ``mockkling serve`` configures it (MOCKKLING_CONFIG, then MOCKKLING_*
-    variables), on the wall clock: for tools that take an app factory, such as
-    ``uvicorn --factory mockkling.testing:app_from_env`` or ``mockkling contract --app``."""
-    path = os.environ.get("MOCKKLING_CONFIG")
-    config = Config.from_file(path) if path else Config()
-    return create_app(config=config.merge_env().with_defaults())
 
 
 def new_backend(config: Config | None = None, **options: Any) -> Backend:
