@@ -1,6 +1,6 @@
 """What the pytest plugin's fixtures cost: prints figures (no pass/fail; run it, read it).
 
-python benchmarks/bench_fixtures.py [repetitions]
+python tests/benchmarks/fixtures.py [repetitions]
 """
 
 from __future__ import annotations
