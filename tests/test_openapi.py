@@ -7,11 +7,7 @@ import re
 
 from starlette.routing import Route
 
-from mockkling import (
-    Backend,
-    catalogue,
-    create_app,
-)
+from mockkling import Backend, catalogue, create_app
 from mockkling.spec import default_spec
 
 SPEC = default_spec()
