@@ -17,6 +17,9 @@ from .auth import Authenticator
 from .clock import Clock, ManualClock, SystemClock
 from .config import Config
 from .errors import KlingError, invalid_value
+from .faults import Fate, FateRules, FaultSet, as_fate, reschedule
+from .journal import Journal
+from .limits import Limiter
 from .spec import Spec, default_spec
 from .tasks import FAILED, SUCCEED, Task, TaskStore
 from .validation import check_video_request
@@ -44,6 +47,11 @@ class Backend:
         )
         self._random = random.Random(self.config.seed)
         self._id_lock = threading.Lock()
+        # What tests and the control API configure (logic in faults.py, limits.py, journal.py).
+        self.faults = FaultSet(self.config.faults, seed=self.config.seed)
+        self.fates = FateRules()
+        self.limits = Limiter(self.config.limits, now=self.now_ms, tasks=self.tasks)
+        self.journal = Journal(self.config.journal_size, self.config.journal_body_bytes)
 
     def __repr__(self) -> str:
         return f"Backend(tasks={len(self.tasks)}, accounts={len(self.auth.accounts)}, clock={self.clock!r})"
@@ -136,8 +144,26 @@ class Backend:
     def add_task(self, task: Task) -> Task:
         """Store a new task. Every create on every surface ends here, so whatever must happen
         to each new task (callbacks, limits, persistence) hooks in at this one place."""
+        fate_rule = self.fates.apply(task, self.clock.now_ms())
+        self.limits.admit(task)
         if not self.tasks.add(task):
+            self.limits.release(task)
             raise invalid_value(f"external_task_id {task.external_task_id!r} already exists")
+        self.fates.consume(fate_rule)
+        return task
+
+    def set_fate(self, task_id: str, fate: Fate | str | dict[str, Any] | None = None, **values: Any) -> Task:
+        """Reschedule a stored task: ``set_fate(id, "failed", message=...)``, ``set_fate(id,
+        "processing", seconds=30)``, ``set_fate(id, "succeed")`` or a :class:`Fate`.
+
+        KlingError 1203 for an unknown task; FateError if the task has ended or the fate would
+        move its status backwards."""
+        task = self.tasks.get(task_id)
+        if task is None:
+            raise KlingError(1203, f"task {task_id} does not exist")
+        old_outcome = task.outcome
+        reschedule(task, as_fate(fate, values), self.clock.now_ms())
+        self.limits.rescheduled(task, old_outcome)
         return task
 
     def _outcome(self, body: dict[str, Any]) -> tuple[str, str]:
@@ -167,6 +193,13 @@ class Backend:
         return task.status(self.clock.now_ms())
 
     def reset(self) -> None:
-        """Forget every task (accounts and configuration stay)."""
+        """Forget every task, fate and recorded request; fault rules and limits go back to the
+        configuration, ids to the configured seed (accounts and the clock stay)."""
         self.tasks.clear()
         self.auth.clear_cache()
+        self.faults.reset()
+        self.fates.clear()
+        self.limits.reset()
+        self.journal.clear()
+        if self.config.seed is not None:
+            self.reseed(self.config.seed)

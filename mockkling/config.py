@@ -14,6 +14,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .faults import FaultRule
+from .journal import DEFAULT_BODY_BYTES, DEFAULT_SIZE
+from .limits import Limits
+
 # Documented default credentials for local use (README, "Credentials").
 DEFAULT_ACCESS_KEY = "mockkling-access-key"
 DEFAULT_SECRET_KEY = "mockkling-secret-key-for-local-tests"
@@ -76,6 +80,17 @@ class Config:
     # Bodies larger than this are refused with 413 (two 10 MB images in Base64 fit).
     max_body_bytes: int = 32 * 1024 * 1024
     log_level: str = "info"
+    # Fault rules in force from the start (``[[faults]]``, ``--fault``; see faults.py).
+    faults: list[FaultRule] = field(default_factory=list)
+    # Per-account request rate, running tasks and balance (``[limits]``; see limits.py).
+    limits: Limits = field(default_factory=Limits)
+    # The control API (/__mockkling/): a token it requires, and whether non-loopback
+    # clients may use it at all.
+    admin_token: str | None = None
+    control_remote: bool = False
+    # The request journal: entries kept (0 switches it off), body bytes kept per entry.
+    journal_size: int = DEFAULT_SIZE
+    journal_body_bytes: int = DEFAULT_BODY_BYTES
 
     def with_defaults(self) -> Config:
         """This configuration, with the default account when none is configured."""
@@ -109,12 +124,27 @@ class Config:
         for key, value in data.items():
             if key in ("host", "log_level"):
                 setattr(out, key, _typed(value, str, f"{source}: {key}"))
-            elif key in ("port", "leeway_seconds", "max_body_bytes"):
+            elif key in ("port", "leeway_seconds", "max_body_bytes", "journal_size", "journal_body_bytes"):
                 setattr(out, key, _typed(value, int, f"{source}: {key}"))
+                if key.startswith("journal") and value < 0:
+                    raise ConfigError(f"{source}: {key} must be >= 0, not {value}")
             elif key == "seed":
                 out.seed = _typed(value, int, f"{source}: seed")
-            elif key == "accept_key_pairs":
-                out.accept_key_pairs = _typed(value, bool, f"{source}: accept_key_pairs")
+            elif key in ("accept_key_pairs", "control_remote"):
+                setattr(out, key, _typed(value, bool, f"{source}: {key}"))
+            elif key == "admin_token":
+                out.admin_token = _typed(value, str, f"{source}: admin_token") or None
+            elif key == "faults":
+                out.faults = [
+                    _rule(rule, f"{source}: faults[{i}]")
+                    for i, rule in enumerate(_typed(value, list, f"{source}: faults"))
+                ]
+            elif key == "limits":
+                table = _typed(value, dict, f"{source}: limits")
+                try:
+                    out.limits = Limits.from_dict(table)
+                except ValueError as exc:
+                    raise ConfigError(f"{source}: {exc}") from None
             elif key == "timing":
                 out.timing = _timing(value, f"{source}: timing")
             elif key == "timings":
@@ -175,6 +205,7 @@ _ENV: tuple[tuple[str, str, type], ...] = (
     ("MOCKKLING_API_KEYS", "api_keys", list),
     ("MOCKKLING_QUEUE_SECONDS", "queue_seconds", float),
     ("MOCKKLING_RUN_SECONDS", "run_seconds", float),
+    ("MOCKKLING_ADMIN_TOKEN", "admin_token", str),
 )
 
 
@@ -193,6 +224,14 @@ def _typed(value: Any, kind: type, where: str) -> Any:
     if not isinstance(value, kind):
         raise ConfigError(f"{where} must be of type {kind.__name__}, not {value!r}")
     return value
+
+
+def _rule(value: Any, where: str) -> FaultRule:
+    table = _typed(value, dict, where)
+    try:
+        return FaultRule.from_dict(table)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _timing(value: Any, where: str) -> Timing:
