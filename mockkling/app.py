@@ -61,11 +61,18 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
     )
 
     def surface_of(path: str) -> Surface | None:
-        return next((s for s in surfaces if path.startswith(s.prefixes)), None)
+        for surface in surfaces:
+            if path.startswith(surface.prefixes):
+                return surface
+        return None
 
-    def surface_name(path: str) -> str | None:
-        surface = surface_of(path)
-        return None if surface is None else surface.name
+    names = tuple((s.prefixes, s.name) for s in surfaces)
+
+    def surface_name(path: str) -> str | None:  # on every request: kept to a few comparisons
+        for prefixes, name in names:
+            if path.startswith(prefixes):
+                return name
+        return None
 
     def render_path(path: str, error: KlingError) -> Response:
         surface = surface_of(path)

@@ -746,6 +746,10 @@ class Exchange:
         return self._json
 
     def receive_for_app(self, capture_limit: int) -> Receive:
+        """The receive to hand the app: the read-ahead messages first, then the client's,
+        with the body's first ``capture_limit`` bytes kept for the journal."""
+        if not self.wants_body and not self._buffered:
+            return self._receive
         buffered, receive = self._buffered, self._receive
 
         async def replay() -> Message:
@@ -760,8 +764,8 @@ class Exchange:
     async def wait_unless_gone(self, seconds: float, sleep: Callable[[float], Awaitable[None]]) -> bool:
         """Sleep ``seconds``; True if the client went away meanwhile (the wait then stops).
 
-        The disconnect is watched only once the whole body has been read ahead, so no body
-        message is lost to the watcher."""
+        The disconnect is watched only once the body has been read ahead in full; a request
+        message that arrives meanwhile is kept for the app."""
         if not self._complete:
             await sleep(seconds)
             return False
@@ -770,10 +774,13 @@ class Exchange:
 
             async def watch() -> None:
                 nonlocal gone
-                message = await self._receive()
-                if message["type"] == "http.disconnect":
-                    gone = True
-                    group.cancel_scope.cancel()
+                while True:
+                    message = await self._receive()
+                    if message["type"] == "http.disconnect":
+                        gone = True
+                        group.cancel_scope.cancel()
+                        return
+                    self._buffered.append(message)
 
             group.start_soon(watch)
             await sleep(seconds)
@@ -830,42 +837,61 @@ class FaultMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        surface = self.surface_of(scope["path"])
         backend = self.backend
         journal, faults, limits = backend.journal, backend.faults, backend.limits
-        if surface == CONTROL_SURFACE or not (journal.enabled or faults.live or limits.rate_on):
+        if not (journal.size or faults.live or limits.rate_on):
+            await self.app(scope, receive, send)
+            return
+        surface = self.surface_of(scope["path"])
+        if surface == CONTROL_SURFACE:
             await self.app(scope, receive, send)
             return
         exchange = Exchange(scope, receive, surface, backend)
         started = time.perf_counter()
         status: int | None = None
         fired: ActiveFault | None = None
+        recorded = not journal.size
+
+        def record() -> None:
+            nonlocal recorded
+            recorded = True
+            journal.record(
+                backend.now_ms(),
+                exchange.method,
+                exchange.path,
+                scope.get("query_string", b""),
+                scope["headers"],
+                bytes(exchange.captured),
+                exchange.body_size,
+                # A dropped connection answered nothing the client could read.
+                None if fired is not None and fired.rule.fault == "drop" else status,
+                exchange.account(),
+                None if fired is None else fired.id,
+                (time.perf_counter() - started) * 1000,
+            )
 
         async def send_and_note(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+            elif not recorded and not message.get("more_body", False):
+                # Record before the answer completes, so a client that reads the journal
+                # right after its answer always finds its request there.
+                record()
             await send(message)
 
         try:
             fired = await faults.pick(exchange) if faults.live else None
-            await self._handle(exchange, fired, send_and_note)
+            if fired is None and not limits.rate_on:  # the common case: just pass it on
+                if exchange.wants_body and journal.size:
+                    # Read the journal's share of the body now: the app may answer unread (401).
+                    await exchange.read_ahead(journal.body_bytes, journal.body_bytes)
+                await self.app(scope, exchange.receive_for_app(journal.body_bytes), send_and_note)
+            else:
+                await self._handle(exchange, fired, send_and_note)
         finally:
-            if journal.enabled:
-                journal.record(
-                    time=backend.now_ms(),
-                    method=exchange.method,
-                    path=exchange.path,
-                    query=scope.get("query_string", b""),
-                    headers=scope["headers"],
-                    body=bytes(exchange.captured),
-                    body_size=exchange.body_size,
-                    # A dropped connection answered nothing the client could read.
-                    status=None if fired is not None and fired.rule.fault == "drop" else status,
-                    account=exchange.account(),
-                    fault=None if fired is None else fired.id,
-                    duration_ms=(time.perf_counter() - started) * 1000,
-                )
+            if not recorded:  # no answer was completed: a drop, a client gone, a crash
+                record()
 
     async def _handle(self, exchange: Exchange, fired: ActiveFault | None, send: Send) -> None:
         backend = self.backend
@@ -879,6 +905,9 @@ class FaultMiddleware:
             await self._answer(exchange, KlingError(rule.code, rule.message), send)
             return
         if rule is not None and rule.fault == "drop":
+            # Take the whole body first: closing on unread data would reset the connection
+            # (ECONNRESET) instead of ending it, a different error on the client's side.
+            await exchange.read_ahead(backend.config.max_body_bytes + 1, capture)
             await send(_DROP_START)
             raise DroppedConnection(f"connection dropped on purpose by fault rule {rule}")
         if backend.limits.rate_on:
@@ -889,7 +918,7 @@ class FaultMiddleware:
                 return
         if capture and exchange.wants_body:
             await exchange.read_ahead(capture, capture)
-        receive = exchange.receive_for_app(capture) if exchange.wants_body else exchange.raw_receive
+        receive = exchange.receive_for_app(capture)
         if rule is not None and rule.fault == "malformed":
             await _malformed(self.app, exchange.scope, receive, send)
         else:

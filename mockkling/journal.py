@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
-import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -28,17 +27,24 @@ DEFAULT_BODY_BYTES = 8192
 _SECRET_WORDS = ("auth", "token", "key", "secret", "password", "cookie", "signature", "session")
 _SECRET_WORDS_BYTES = tuple(w.encode() for w in _SECRET_WORDS)
 _NAME_CACHE_SIZE = 1024
-_secret_names: dict[bytes, bool] = {}
+
+
+class _SecretNames(dict[bytes, bool]):
+    """Header name -> carries a credential; a hit is one C-level dict lookup."""
+
+    def __missing__(self, name: bytes) -> bool:
+        secret = any(word in name for word in _SECRET_WORDS_BYTES)
+        if len(self) < _NAME_CACHE_SIZE:  # clients choose header names: keep the cache bounded
+            self[name] = secret
+        return secret
+
+
+_secret_names = _SecretNames()
 
 
 def is_secret_name(name: bytes) -> bool:
     """Whether a (lower-case) header or parameter name carries a credential."""
-    known = _secret_names.get(name)
-    if known is None:
-        known = any(word in name for word in _SECRET_WORDS_BYTES)
-        if len(_secret_names) < _NAME_CACHE_SIZE:
-            _secret_names[name] = known
-    return known
+    return _secret_names[name]
 
 
 def _mask_value(value: bytes) -> bytes:
@@ -50,7 +56,8 @@ def _mask_value(value: bytes) -> bytes:
 
 
 def mask_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    return [(name, _mask_value(value) if is_secret_name(name) else value) for name, value in headers]
+    secret = _secret_names
+    return [(name, _mask_value(value)) if secret[name] else (name, value) for name, value in headers]
 
 
 def mask_query(query: bytes) -> bytes:
@@ -62,6 +69,23 @@ def mask_query(query: bytes) -> bytes:
     return "&".join(
         f"{quote_plus(k)}={MASK if is_secret_name(k.lower().encode()) else quote_plus(v)}" for k, v in pairs
     ).encode("latin-1")
+
+
+# One recorded request, as stored: the arguments of JournalEntry, in order.
+_Row = tuple[
+    int,
+    int,
+    str,
+    str,
+    bytes,
+    list[tuple[bytes, bytes]],
+    bytes,
+    int,
+    int | None,
+    str | None,
+    int | None,
+    float,
+]
 
 
 class JournalEntry:
@@ -84,7 +108,6 @@ class JournalEntry:
 
     def __init__(
         self,
-        *,
         id: int,
         time: int,
         method: str,
@@ -168,9 +191,9 @@ class Journal:
             raise ValueError("journal size and body_bytes must be >= 0")
         self.size = size
         self.body_bytes = body_bytes
-        self._entries: deque[JournalEntry] = deque(maxlen=size or 1)
+        self._entries: deque[_Row] = deque(maxlen=size or 1)
+        # No lock: appending to, copying and clearing a deque are each atomic under the GIL.
         self._ids = itertools.count(1)
-        self._lock = threading.Lock()
 
     @property
     def enabled(self) -> bool:
@@ -178,7 +201,6 @@ class Journal:
 
     def record(
         self,
-        *,
         time: int,
         method: str,
         path: str,
@@ -190,26 +212,27 @@ class Journal:
         account: str | None,
         fault: int | None = None,
         duration_ms: float = 0.0,
-    ) -> JournalEntry:
-        """Add one request (masking its credentials); the oldest entry goes when full."""
-        with self._lock:
-            entry = JournalEntry(
-                id=next(self._ids),
-                time=time,
-                method=method,
-                path=path,
-                query=mask_query(query) if query else query,
-                headers=mask_headers(headers),
-                body=body[: self.body_bytes],
-                body_size=body_size,
-                status=status,
-                account=account,
-                fault=fault,
-                duration_ms=duration_ms,
+    ) -> None:
+        """Add one request (masking its credentials now); the oldest entry goes when full.
+
+        Kept as a plain tuple: an entry object is built only when someone reads it."""
+        if self.size:
+            self._entries.append(
+                (
+                    next(self._ids),
+                    time,
+                    method,
+                    path,
+                    mask_query(query) if query else query,
+                    mask_headers(headers),
+                    body[: self.body_bytes],
+                    body_size,
+                    status,
+                    account,
+                    fault,
+                    duration_ms,
+                )
             )
-            if self.size:
-                self._entries.append(entry)
-        return entry
 
     def find(
         self,
@@ -244,16 +267,14 @@ class Journal:
         return len(self.find(**filters))
 
     def last(self) -> JournalEntry | None:
-        with self._lock:
-            return self._entries[-1] if self._entries else None
+        rows = list(self._entries)
+        return JournalEntry(*rows[-1]) if rows else None
 
     def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        self._entries.clear()
 
     def __iter__(self) -> Iterator[JournalEntry]:
-        with self._lock:
-            return iter(list(self._entries))
+        return (JournalEntry(*row) for row in list(self._entries))
 
     def __len__(self) -> int:
         return len(self._entries)
