@@ -897,6 +897,8 @@ class FaultMiddleware:
         backend = self.backend
         capture = backend.journal.body_bytes if backend.journal.enabled else 0
         rule = None if fired is None else fired.rule
+        if capture and exchange.wants_body:  # the journal's share, whatever the answer
+            await exchange.read_ahead(capture, capture)
         if rule is not None and rule.delay_ms:
             await exchange.read_ahead(backend.config.max_body_bytes + 1, capture)
             if await exchange.wait_unless_gone(rule.delay_ms / 1000, backend.faults.sleep):
@@ -916,8 +918,6 @@ class FaultMiddleware:
             if refusal is not None:
                 await self._answer(exchange, refusal, send)
                 return
-        if capture and exchange.wants_body:
-            await exchange.read_ahead(capture, capture)
         receive = exchange.receive_for_app(capture)
         if rule is not None and rule.fault == "malformed":
             await _malformed(self.app, exchange.scope, receive, send)

@@ -152,3 +152,18 @@ def test_journal_object_on_its_own() -> None:
     }  # type: ignore[union-attr]
     with pytest.raises(ValueError):
         Journal(size=-1)
+
+
+def test_records_the_body_of_a_request_answered_by_a_fault(
+    backend: Backend, client: httpx.Client, auth: dict[str, str]
+) -> None:
+    rule = backend.faults.add(code=1303, times=1)
+    backend.limits.set(rate=1, per_seconds=60)
+    client.post(T2V, json={"prompt": "first"}, headers=auth)
+    client.post(T2V, json={"prompt": "second"}, headers=auth)
+    client.post(T2V, json={"prompt": "third"}, headers=auth)
+    assert [(e.status, e.fault, e.json()["prompt"]) for e in backend.journal] == [
+        (429, rule.id, "first"),
+        (200, None, "second"),
+        (429, None, "third"),  # over the rate
+    ]
