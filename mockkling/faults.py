@@ -712,6 +712,20 @@ class Exchange:
             self._account_known = True
         return self._account
 
+    def account_label(self, labels: dict[bytes, str]) -> str | None:
+        """The account for the journal: :meth:`account`, remembered in ``labels`` by the
+        credentials that named it, so a client reusing its token costs one dict lookup."""
+        if self._account_known or self._authorization is None:
+            return self.account()
+        label = labels.get(self._authorization)
+        if label is None:
+            label = self.account()
+            if label is not None:
+                if len(labels) >= _LABELS_SIZE:
+                    labels.clear()
+                labels[self._authorization] = label
+        return label
+
     def _note(self, message: Message, capture_limit: int) -> None:
         if message["type"] != "http.request":
             self._complete = True
@@ -804,6 +818,8 @@ def account_for(backend: Backend, authorization: bytes | None) -> str | None:
         return None
 
 
+_LABELS_SIZE: Final = 4096
+
 _DROP_START: Final[Message] = {
     "type": "http.response.start",
     "status": 200,
@@ -831,6 +847,7 @@ class FaultMiddleware:
         self.backend = backend
         self.surface_of = surface_of
         self.render = render
+        self._labels: dict[bytes, str] = {}  # credentials -> account, for the journal
         _quiet_uvicorn()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -861,11 +878,11 @@ class FaultMiddleware:
                 exchange.path,
                 scope.get("query_string", b""),
                 scope["headers"],
-                bytes(exchange.captured),
+                bytes(exchange.captured) if exchange.captured else b"",
                 exchange.body_size,
                 # A dropped connection answered nothing the client could read.
                 None if fired is not None and fired.rule.fault == "drop" else status,
-                exchange.account(),
+                exchange.account_label(self._labels),
                 None if fired is None else fired.id,
                 (time.perf_counter() - started) * 1000,
             )

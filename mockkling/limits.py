@@ -249,7 +249,7 @@ class Limiter:
             if limits.balance is not None:
                 cost = task_cost(task)
                 left = self._balances.get(task.account, limits.balance)
-                if left < cost or left <= 0:
+                if left < cost:
                     raise KlingError(
                         1102, f"Resource pack depleted: {left:g} units left, the task needs {cost:g}"
                     )
@@ -269,8 +269,9 @@ class Limiter:
     def rescheduled(self, task: Task, old_outcome: str) -> None:
         """A fate moved the task's end or changed its outcome: update its slot and its charge."""
         now = self._now()
+        tracked = self._limits.for_account(task.account).concurrency is not None
         with self._lock:
-            if self._running is not None:
+            if self._running is not None and tracked:
                 running = self._running.setdefault(task.account, _Running())
                 if task.done_ms > now:
                     running.track(task.task_id, task.done_ms)
@@ -294,7 +295,7 @@ class Limiter:
             if limits.rate is not None:
                 tokens = float(limits.burst or limits.rate) if bucket is None else bucket.tokens(now)
             running = None
-            if self._running is not None:
+            if self._running is not None and limits.concurrency is not None:
                 entry = self._running.get(account)
                 running = 0 if entry is None else entry.count(now)
             balance = None

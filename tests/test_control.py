@@ -84,7 +84,8 @@ def test_errors_have_the_control_format(control: httpx.Client) -> None:
     missing = control.get(f"{C}/nothing-here")
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
     wrong_method = control.put(f"{C}/clock")
-    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "GET, HEAD"
+    assert wrong_method.status_code == 405
+    assert set(wrong_method.headers["allow"].split(", ")) == {"GET", "HEAD"}
     assert wrong_method.json()["error"] == "method_not_allowed"
     not_json = control.post(f"{C}/faults", content=b"{oops", headers={"Content-Type": "application/json"})
     assert not_json.status_code == 400 and "not valid JSON" in not_json.json()["message"]

@@ -3,7 +3,9 @@ filters, clears, and stays bounded."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import MutableMapping
 
 import httpx
 import pytest
@@ -167,3 +169,36 @@ def test_records_the_body_of_a_request_answered_by_a_fault(
         (200, None, "second"),
         (429, None, "third"),  # over the rate
     ]
+
+
+def test_a_request_is_in_the_journal_before_its_answer_completes(
+    backend: Backend, auth: dict[str, str]
+) -> None:
+    """A client that reads the journal right after its answer must find its request there."""
+    app = create_app(backend)
+    journal_sizes: list[int] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, object]) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            journal_sizes.append(len(backend.journal))
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": T2V,
+        "raw_path": T2V.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"authorization", auth["Authorization"].encode())],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+    asyncio.run(app(scope, receive, send))
+    assert journal_sizes == [1]
+    assert backend.journal.last() is not None and backend.journal.last().status == 200  # type: ignore[union-attr]
