@@ -14,6 +14,7 @@ from .config import (
     Config,
     ConfigError,
     FailRule,
+    ResourcePack,
     Timing,
 )
 from .errors import BUSINESS_CODES, KlingError
@@ -47,6 +48,7 @@ __all__ = [
     "KlingError",
     "Limits",
     "ManualClock",
+    "ResourcePack",
     "RuleError",
     "SystemClock",
     "Task",

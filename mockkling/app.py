@@ -21,7 +21,7 @@ from .backend import Backend
 from .config import Config
 from .errors import KlingError
 from .faults import FaultMiddleware
-from .routes import control, media, official
+from .routes import control, gateway, media, official
 
 logger = logging.getLogger("mockkling")
 
@@ -57,7 +57,9 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
     # Most specific first; the official envelope is the default for any other path.
     surfaces: Sequence[Surface] = (
         Surface(control.PREFIXES, control.render_error),
+        Surface(gateway.PREFIXES, gateway.render_error),
         Surface(official.PREFIXES, official.render_error),
+        Surface(media.PREFIXES, media.render_error),
     )
 
     def surface_of(path: str) -> Surface | None:
@@ -105,6 +107,7 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
 
     routes = [
         *official.routes(backend),
+        *gateway.routes(backend),
         *media.routes(backend),
         *control.routes(backend),
         Route("/openapi.yaml", openapi_document, methods=["GET"]),

@@ -74,6 +74,19 @@ class Authenticator:
             raise KlingError(1002, "Authorization must be 'Bearer <token>'")
         return self.verify_token(token)
 
+    def authenticate_key(self, authorization: str | None) -> str:
+        """The account behind a gateway key: ``Authorization: sk-...`` as the seed shows it, or
+        ``Bearer sk-...`` as gateways take it. Only configured keys pass: no JWT, no ``AK|SK``."""
+        value = (authorization or "").strip()
+        if not value:
+            raise KlingError(1001)
+        scheme, _, rest = value.partition(" ")
+        key = rest.strip() if scheme.lower() == "bearer" else value
+        account = self.api_keys.get(key)
+        if account is None:
+            raise KlingError(1000, "Authentication failed: unknown API key")
+        return account
+
     def verify_token(self, token: str) -> str:
         cached = self._cache.get(token)
         if cached is not None:

@@ -13,7 +13,9 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from . import catalogue, media, packs, validation
 from .auth import Authenticator
+from .callbacks import CallbackDispatcher, official_renderer
 from .clock import Clock, ManualClock, SystemClock
 from .config import Config
 from .errors import KlingError, invalid_value
@@ -22,7 +24,7 @@ from .journal import Journal
 from .limits import Limiter
 from .spec import Spec, default_spec
 from .tasks import FAILED, SUCCEED, Task, TaskStore
-from .validation import check_video_request
+from .validation import OFFICIAL_RULES, Rules
 
 
 class Backend:
@@ -47,6 +49,12 @@ class Backend:
         )
         self._random = random.Random(self.config.seed)
         self._id_lock = threading.Lock()
+        # Sends callback_url notifications; its thread starts with the first task that has one.
+        self.callbacks = CallbackDispatcher(
+            self.config.callbacks,
+            lambda: self.clock,
+            official_renderer(lambda: self.config.public_base_url()),
+        )
         # What tests and the control API configure (logic in faults.py, limits.py, journal.py).
         self.faults = FaultSet(self.config.faults, seed=self.config.seed)
         self.fates = FateRules()
@@ -85,6 +93,10 @@ class Backend:
         """The account an ``Authorization`` header acts for; KlingError 1000-1004 if none."""
         return self.auth.authenticate(authorization)
 
+    def authenticate_key(self, authorization: str | None) -> str:
+        """The account a gateway key (``sk-...``, bare or after ``Bearer``) acts for; 401 if none."""
+        return self.auth.authenticate_key(authorization)
+
     # -- the clock -------------------------------------------------------------------------------
 
     def now_ms(self) -> int:
@@ -101,9 +113,56 @@ class Backend:
         """Move a manual clock forward; return the new time in ms."""
         if not isinstance(self.clock, ManualClock):
             raise TypeError("advance() needs a manual clock: call use_manual_clock() first")
-        return self.clock.advance(seconds)
+        now = self.clock.advance(seconds)
+        self.callbacks.wake()  # send the status changes this move made due
+        return now
 
     # -- tasks -----------------------------------------------------------------------------------
+
+    def create_task(
+        self,
+        account: str,
+        action: str,
+        body: dict[str, Any],
+        *,
+        extra: dict[str, Any] | None = None,
+        rules: Rules = OFFICIAL_RULES,
+    ) -> Task:
+        """Create a task on any official action from a schema-valid request body.
+
+        The action's checker (``validation.ACTIONS``) refuses what the official API refuses and
+        says what the task is; every action then schedules and stores its task the same way.
+        ``rules`` are the surface's checks beyond its schema (a gateway skips the catalogue's).
+        """
+        plan = validation.action(action).check(
+            body, lambda video_id: self.find_video(account, video_id), rules
+        )
+        now = self.clock.now_ms()
+        timing = self.config.timing_for(plan.model, plan.mode)
+        processing = now + round(timing.queue_seconds * 1000)
+        outcome, message = self._outcome(plan.prompt)
+        details = {**(plan.extra or {}), **(extra or {})}
+        if body.get("callback_url"):
+            details["callback_url"] = body["callback_url"]
+        watermark = body.get("watermark_info")
+        if isinstance(watermark, dict) and watermark.get("enabled"):
+            details["watermark"] = True
+        task = Task(
+            task_id=self.new_id(),
+            account=account,
+            action=action,
+            model=plan.model,
+            mode=plan.mode,
+            duration=plan.duration,
+            created_ms=now,
+            processing_ms=processing,
+            done_ms=processing + round(timing.run_seconds * 1000),
+            outcome=outcome,
+            status_msg=message,
+            external_task_id=body.get("external_task_id"),
+            extra=details or None,
+        )
+        return self.add_task(task)
 
     def create_video_task(
         self,
@@ -112,44 +171,35 @@ class Backend:
         body: dict[str, Any],
         *,
         extra: dict[str, Any] | None = None,
+        rules: Rules = OFFICIAL_RULES,
     ) -> Task:
-        """Create a text2video/image2video task from a schema-valid official request body."""
-        params = check_video_request(action, body)
+        """The first release's name for :meth:`create_task`."""
+        return self.create_task(account, action, body, extra=extra, rules=rules)
+
+    def find_video(self, account: str, video_id: str) -> Task | None:
+        """The task behind one of ``account``'s result videos, while it can still be used as a
+        source (finished, and within the official 30-day retention); None otherwise."""
+        task_id = media.task_id_of_video(video_id)
+        task = self.tasks.get(task_id) if task_id else None
+        if task is None or task.account != account:
+            return None
         now = self.clock.now_ms()
-        timing = self.config.timing_for(params.model, params.mode)
-        processing = now + round(timing.queue_seconds * 1000)
-        outcome, message = self._outcome(body)
-        callback_url = body.get("callback_url")
-        if callback_url:
-            extra = {**(extra or {}), "callback_url": callback_url}
-        if (body.get("watermark_info") or {}).get("enabled"):
-            extra = {**(extra or {}), "watermark": True}
-        task = Task(
-            task_id=self.new_id(),
-            account=account,
-            action=action,
-            model=params.model,
-            mode=params.mode,
-            duration=params.duration,
-            created_ms=now,
-            processing_ms=processing,
-            done_ms=processing + round(timing.run_seconds * 1000),
-            outcome=outcome,
-            status_msg=message,
-            external_task_id=body.get("external_task_id"),
-            extra=extra,
-        )
-        return self.add_task(task)
+        if task.status(now) != SUCCEED or now >= task.done_ms + media.RETENTION_MS:
+            return None
+        endpoint = catalogue.ENDPOINTS.get(task.action)
+        return task if endpoint is None or endpoint.result == catalogue.VIDEOS else None
 
     def add_task(self, task: Task) -> Task:
         """Store a new task. Every create on every surface ends here, so whatever must happen
         to each new task (callbacks, limits, persistence) hooks in at this one place."""
+        self.callbacks.check(task)
         fate_rule = self.fates.apply(task, self.clock.now_ms())
         self.limits.admit(task)
         if not self.tasks.add(task):
             self.limits.release(task)
             raise invalid_value(f"external_task_id {task.external_task_id!r} already exists")
         self.fates.consume(fate_rule)
+        self.callbacks.watch(task)
         return task
 
     def set_fate(self, task_id: str, fate: Fate | str | dict[str, Any] | None = None, **values: Any) -> Task:
@@ -164,10 +214,11 @@ class Backend:
         old_outcome = task.outcome
         reschedule(task, as_fate(fate, values), self.clock.now_ms())
         self.limits.rescheduled(task, old_outcome)
+        self.callbacks.wake()  # notify the status changes the new schedule makes due
         return task
 
-    def _outcome(self, body: dict[str, Any]) -> tuple[str, str]:
-        prompt = str(body.get("prompt") or "").lower()
+    def _outcome(self, text: str) -> tuple[str, str]:
+        prompt = text.lower()
         for rule in self.config.fail_rules:
             if rule.prompt_contains.lower() in prompt:
                 return FAILED, rule.message
@@ -189,6 +240,33 @@ class Backend:
         """One page of an account's tasks created on ``action``, newest first."""
         return self.tasks.page(account, action, page_num, page_size)
 
+    def account_costs(
+        self, account: str, start_ms: int, end_ms: int, pack_name: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The account's resource packs valid in [start_ms, end_ms], with what its finished
+        tasks have drawn from them (``GET /account/costs``)."""
+        now = self.clock.now_ms()
+        draws = [
+            (task.done_ms, endpoint.pack, float(catalogue.task_units(task)))
+            for action, endpoint in catalogue.ENDPOINTS.items()
+            for task in self.tasks.owned(account, action)
+            if task.status(now) == SUCCEED
+        ]
+        return packs.subscribe_infos(
+            self.config.resource_packs or packs.DEFAULT_PACKS,
+            draws,
+            account=account,
+            now_ms=now,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            name=pack_name,
+        )
+
+    def media_expired(self, task: Task) -> bool:
+        """Whether a task's result files are gone (``media_ttl_seconds`` after it ended)."""
+        ttl = self.config.media_ttl_seconds
+        return ttl > 0 and self.clock.now_ms() >= task.done_ms + ttl * 1000
+
     def status(self, task: Task) -> str:
         return task.status(self.clock.now_ms())
 
@@ -196,6 +274,7 @@ class Backend:
         """Forget every task, fate and recorded request; fault rules and limits go back to the
         configuration, ids to the configured seed (accounts and the clock stay)."""
         self.tasks.clear()
+        self.callbacks.clear()
         self.auth.clear_cache()
         self.faults.reset()
         self.fates.clear()
@@ -203,3 +282,7 @@ class Backend:
         self.journal.clear()
         if self.config.seed is not None:
             self.reseed(self.config.seed)
+
+    def close(self) -> None:
+        """Stop background work (callback deliveries); the backend stays usable."""
+        self.callbacks.close()

@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from . import __version__
 from .config import DEFAULT_ACCESS_KEY, Config, ConfigError, FailRule, Timing
@@ -51,6 +52,23 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="WORD",
         help="tasks whose prompt contains WORD fail as moderation refusals; repeatable",
+    )
+    serve.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the mock's address as callback receivers reach it (default http://HOST:PORT)",
+    )
+    serve.add_argument(
+        "--callback-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="also deliver callbacks to HOST (a name, IP, CIDR network, *.suffix or *); "
+        "repeatable; loopback is allowed by default",
+    )
+    serve.add_argument("--callback-attempts", type=int, metavar="N", help="attempts per callback (default 4)")
+    serve.add_argument(
+        "--callback-timeout", type=float, metavar="SECONDS", help="seconds to wait for a receiver (default 5)"
     )
     serve.add_argument(
         "--fault",
@@ -113,6 +131,19 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
         timing = replace(timing, queue_seconds=args.queue_seconds)
     if args.run_seconds is not None:
         timing = replace(timing, run_seconds=args.run_seconds)
+    flags: dict[str, Any] = {}
+    if args.public_url is not None:
+        flags["public_url"] = args.public_url
+    callbacks: dict[str, Any] = {}
+    if args.callback_host:
+        callbacks["allowed_hosts"] = [*config.callbacks.allowed_hosts, *args.callback_host]
+    if args.callback_attempts is not None:
+        callbacks["attempts"] = args.callback_attempts
+    if args.callback_timeout is not None:
+        callbacks["timeout_seconds"] = args.callback_timeout
+    if callbacks:
+        flags["callbacks"] = callbacks
+    config = config.merge(flags, source="command line")
     return replace(
         config,
         host=args.host or config.host,
@@ -140,6 +171,7 @@ def _banner(config: Config) -> str:
     lines.append(f"  accounts: {', '.join(config.accounts) or '(none)'}; api keys: {len(config.api_keys)}")
     t = config.timing
     lines.append(f"  tasks: {t.queue_seconds:g}s submitted, then {t.run_seconds:g}s processing")
+    lines.append(f"  callbacks to: {', '.join(config.callbacks.allowed_hosts) or '(none)'}")
     if config.faults:
         lines.append(f"  fault rules: {len(config.faults)}")
     who = "any client" if config.control_remote else "loopback only"

@@ -7,6 +7,7 @@ configures credentials gets exactly those.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -59,6 +60,86 @@ class FailRule:
             raise ConfigError("a fail rule's message must be a string")
 
 
+# Loopback only: callbacks never leave the machine unless the configuration says so.
+DEFAULT_CALLBACK_HOSTS = ("localhost", "127.0.0.0/8", "::1")
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackSettings:
+    """Where and how persistently the mock POSTs ``callback_url`` notifications.
+
+    ``allowed_hosts`` entries: ``*`` (any host), an IP address or CIDR network, ``*.suffix``,
+    or an exact host name. They are matched against the URL's host as written (names are
+    never resolved); a task whose callback host matches none is created but gets no callback.
+    Each notification is tried ``attempts`` times at most, each attempt waiting at most
+    ``timeout_seconds`` for an answer, with ``backoff_seconds`` before the first retry,
+    doubling after each failure.
+    """
+
+    allowed_hosts: tuple[str, ...] = DEFAULT_CALLBACK_HOSTS
+    attempts: int = 4
+    backoff_seconds: float = 1.0
+    timeout_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        hosts = self.allowed_hosts
+        if isinstance(hosts, str) or not all(isinstance(h, str) and h for h in hosts):
+            raise ConfigError(f"allowed_hosts must be a list of non-empty strings, not {hosts!r}")
+        object.__setattr__(self, "allowed_hosts", tuple(h.lower() for h in hosts))
+        for host in self.allowed_hosts:
+            if "/" in host:
+                try:
+                    ipaddress.ip_network(host, strict=False)
+                except ValueError:
+                    raise ConfigError(f"allowed_hosts: {host!r} is not a valid network") from None
+        if (
+            isinstance(self.attempts, bool)
+            or not isinstance(self.attempts, int)
+            or not 1 <= self.attempts <= 20
+        ):
+            raise ConfigError(f"attempts must be an integer from 1 to 20, not {self.attempts!r}")
+        for name, low in (("backoff_seconds", 0.0), ("timeout_seconds", 0.001)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= 300:
+                raise ConfigError(f"{name} must be a number from {low:g} to 300, not {value!r}")
+
+
+PACK_KINDS = ("video", "image", "virtual_try_on")
+PACK_TYPES = ("decreasing_total", "constant_period")
+
+
+@dataclass(frozen=True, slots=True)
+class ResourcePack:
+    """A prepaid resource pack that every account holds, as ``GET /account/costs`` shows it.
+    ``kind`` says which tasks draw on it; times are ms since the epoch."""
+
+    name: str
+    kind: str = "video"
+    total_quantity: float = 1000.0
+    pack_type: str = "decreasing_total"
+    effective_time: int = 1_704_067_200_000  # 2024-01-01
+    invalid_time: int = 4_102_444_800_000  # 2100-01-01
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError("a resource pack needs a non-empty name")
+        if self.kind not in PACK_KINDS:
+            raise ConfigError(f"resource pack {self.name!r}: kind must be one of {', '.join(PACK_KINDS)}")
+        if self.pack_type not in PACK_TYPES:
+            raise ConfigError(
+                f"resource pack {self.name!r}: pack_type must be one of {', '.join(PACK_TYPES)}"
+            )
+        quantity = self.total_quantity
+        if isinstance(quantity, bool) or not isinstance(quantity, int | float) or quantity < 0:
+            raise ConfigError(f"resource pack {self.name!r}: total_quantity must be a number >= 0")
+        times = (self.effective_time, self.invalid_time)
+        if any(isinstance(t, bool) or not isinstance(t, int) for t in times) or times[0] > times[1]:
+            raise ConfigError(
+                f"resource pack {self.name!r}: effective_time and invalid_time must be integers (ms), "
+                "effective_time first"
+            )
+
+
 @dataclass(slots=True)
 class Config:
     host: str = "127.0.0.1"
@@ -80,6 +161,15 @@ class Config:
     # Bodies larger than this are refused with 413 (two 10 MB images in Base64 fit).
     max_body_bytes: int = 32 * 1024 * 1024
     log_level: str = "info"
+    # The mock's address as callback receivers should reach it (result URLs in callback
+    # bodies); None means http://{host}:{port}.
+    public_url: str | None = None
+    callbacks: CallbackSettings = field(default_factory=CallbackSettings)
+    # Result files answer 404, as the official CDN does once results are deleted, this many
+    # seconds after their task ended; 0 keeps them for ever (the official API: 30 days).
+    media_ttl_seconds: int = 0
+    # Each account's resource packs (GET /account/costs); empty means the default packs.
+    resource_packs: list[ResourcePack] = field(default_factory=list)
     # Fault rules in force from the start (``[[faults]]``, ``--fault``; see faults.py).
     faults: list[FaultRule] = field(default_factory=list)
     # Per-account request rate, running tasks and balance (``[limits]``; see limits.py).
@@ -105,6 +195,13 @@ class Config:
     def timing_for(self, model: str, mode: str) -> Timing:
         return self.timings.get(f"{model}:{mode}") or self.timings.get(model) or self.timing
 
+    def public_base_url(self) -> str:
+        """``public_url``, or the address the server listens on (a wildcard bind as loopback)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
     # -- loading -----------------------------------------------------------------------------
 
     @classmethod
@@ -124,10 +221,26 @@ class Config:
         for key, value in data.items():
             if key in ("host", "log_level"):
                 setattr(out, key, _typed(value, str, f"{source}: {key}"))
+            elif key == "public_url":
+                out.public_url = _public_url(value, f"{source}: public_url")
+            elif key == "callbacks":
+                out.callbacks = _callbacks(out.callbacks, value, f"{source}: callbacks")
             elif key in ("port", "leeway_seconds", "max_body_bytes", "journal_size", "journal_body_bytes"):
                 setattr(out, key, _typed(value, int, f"{source}: {key}"))
                 if key.startswith("journal") and value < 0:
                     raise ConfigError(f"{source}: {key} must be >= 0, not {value}")
+            elif key == "media_ttl_seconds":
+                out.media_ttl_seconds = _typed(value, int, f"{source}: {key}")
+                if out.media_ttl_seconds < 0:
+                    raise ConfigError(f"{source}: media_ttl_seconds must be >= 0")
+            elif key == "resource_packs":
+                packs = _typed(value, list, f"{source}: resource_packs")
+                try:
+                    out.resource_packs = [
+                        ResourcePack(**_typed(p, dict, f"{source}: resource_packs")) for p in packs
+                    ]
+                except (TypeError, ConfigError) as exc:
+                    raise ConfigError(f"{source}: resource_packs: {exc}") from None
             elif key == "seed":
                 out.seed = _typed(value, int, f"{source}: seed")
             elif key in ("accept_key_pairs", "control_remote"):
@@ -185,6 +298,8 @@ class Config:
             if not (ak and sk):
                 raise ConfigError("MOCKKLING_ACCESS_KEY and MOCKKLING_SECRET_KEY go together")
             data["accounts"] = [{"access_key": ak, "secret_key": sk}]
+        if "callback_hosts" in data:
+            data["callbacks"] = {"allowed_hosts": data.pop("callback_hosts")}
         timing = {k: data.pop(k) for k in ("queue_seconds", "run_seconds") if k in data}
         if timing:
             data["timing"] = {
@@ -205,6 +320,9 @@ _ENV: tuple[tuple[str, str, type], ...] = (
     ("MOCKKLING_API_KEYS", "api_keys", list),
     ("MOCKKLING_QUEUE_SECONDS", "queue_seconds", float),
     ("MOCKKLING_RUN_SECONDS", "run_seconds", float),
+    ("MOCKKLING_PUBLIC_URL", "public_url", str),
+    ("MOCKKLING_CALLBACK_HOSTS", "callback_hosts", list),
+    ("MOCKKLING_MEDIA_TTL_SECONDS", "media_ttl_seconds", int),
     ("MOCKKLING_ADMIN_TOKEN", "admin_token", str),
 )
 
@@ -241,5 +359,26 @@ def _timing(value: Any, where: str) -> Timing:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
     try:
         return Timing(**table)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _public_url(value: Any, where: str) -> str:
+    url: str = _typed(value, str, where)
+    if not url.startswith(("http://", "https://")) or len(url.split("://", 1)[1].strip("/")) == 0:
+        raise ConfigError(f"{where} must be an http(s) URL such as http://127.0.0.1:8000, not {url!r}")
+    return url
+
+
+def _callbacks(current: CallbackSettings, value: Any, where: str) -> CallbackSettings:
+    """``current`` with the keys of a ``[callbacks]`` table applied."""
+    table = dict(_typed(value, dict, where))
+    unknown = set(table) - set(CallbackSettings.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+    if "allowed_hosts" in table:
+        table["allowed_hosts"] = tuple(_typed(table["allowed_hosts"], list, f"{where}.allowed_hosts"))
+    try:
+        return replace(current, **table)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None

@@ -155,14 +155,8 @@ class FaultRule:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FaultRule:
-        """A rule from a config table or a control-API body."""
-        if not isinstance(data, Mapping):
-            raise RuleError(f"a fault rule must be a table/object, not {data!r}")
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise RuleError(f"unknown fault rule keys {sorted(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**{k: v for k, v in data.items() if v is not None})
+        """A rule from a config table or a control-API body (null means "left out")."""
+        return cls(**_known_fields(cls, data, "fault rule"))
 
     @classmethod
     def parse(cls, spec: str) -> FaultRule:
@@ -176,6 +170,17 @@ class FaultRule:
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _known_fields(cls: type, data: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """``data``'s fields for ``cls`` (a dataclass), nulls dropped; RuleError for other keys."""
+    if not isinstance(data, Mapping):
+        raise RuleError(f"a {what} must be a table/object, not {data!r}")
+    known = {f.name for f in fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise RuleError(f"unknown {what} keys {sorted(unknown)}; known: {', '.join(sorted(known))}")
+    return {k: v for k, v in data.items() if v is not None}
 
 
 def _known_codes() -> str:
@@ -438,13 +443,7 @@ class Fate:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Fate:
-        if not isinstance(data, Mapping):
-            raise RuleError(f"a fate must be an object, not {data!r}")
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise RuleError(f"unknown fate keys {sorted(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**{k: v for k, v in data.items() if v is not None})
+        return cls(**_known_fields(cls, data, "fate"))
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -510,14 +509,10 @@ class FateRule:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FateRule:
-        if not isinstance(data, Mapping):
-            raise RuleError(f"a fate rule must be an object, not {data!r}")
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise RuleError(f"unknown fate rule keys {sorted(unknown)}; known: {', '.join(sorted(known))}")
-        values = dict(data)
+        values = _known_fields(cls, data, "fate rule")
         values["fate"] = Fate.from_dict(values.get("fate") or {})
+        if "times" in data and data["times"] is None:
+            values["times"] = None  # null here means "every task", not "left out"
         return cls(**values)
 
     def matches(self, task: Task) -> bool:

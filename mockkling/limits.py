@@ -132,34 +132,55 @@ class _Bucket:
 
 
 class _Running:
-    """One account's non-terminal tasks: when each ends, and a min-heap of those ends, so
-    counting what still runs costs O(log n) per task however many tasks are stored."""
+    """One account's non-terminal tasks of one resource-pack kind: when each ends and how many
+    slots it holds, with a min-heap of the ends, so counting what still runs costs O(log n)
+    per task however many tasks are stored."""
 
-    __slots__ = ("ends", "heap")
+    __slots__ = ("ends", "heap", "slots")
 
     def __init__(self) -> None:
-        self.ends: dict[str, int] = {}
+        self.ends: dict[str, tuple[int, int]] = {}  # task_id -> (done_ms, slots)
         self.heap: list[tuple[int, str]] = []
+        self.slots = 0
 
     def count(self, now_ms: int) -> int:
+        """Slots held at ``now_ms``."""
         heap, ends = self.heap, self.ends
         while heap and heap[0][0] <= now_ms:
             done_ms, task_id = heapq.heappop(heap)
-            if ends.get(task_id) == done_ms:  # else a stale entry: the task was rescheduled
-                del ends[task_id]
-        return len(ends)
+            entry = ends.get(task_id)
+            if entry is not None and entry[0] == done_ms:  # else stale: the task was rescheduled
+                self.forget(task_id)
+        return self.slots
 
-    def track(self, task_id: str, done_ms: int) -> None:
-        self.ends[task_id] = done_ms
+    def track(self, task_id: str, done_ms: int, slots: int) -> None:
+        self.forget(task_id)
+        self.ends[task_id] = (done_ms, slots)
+        self.slots += slots
         heapq.heappush(self.heap, (done_ms, task_id))
 
     def forget(self, task_id: str) -> None:
-        self.ends.pop(task_id, None)
+        entry = self.ends.pop(task_id, None)
+        if entry is not None:
+            self.slots -= entry[1]
+
+
+def pack_kind(task: Task) -> str:
+    """The resource-pack kind a task draws on (video, image, virtual_try_on): slots are
+    counted per account and kind, as the official concurrency rules say."""
+    endpoint = catalogue.ENDPOINTS.get(task.action)
+    return "video" if endpoint is None else endpoint.pack
+
+
+def task_slots(task: Task) -> int:
+    """Slots a running task holds: an image task one per image (``n``), any other one."""
+    n = (task.extra or {}).get("n", 1) if pack_kind(task) == "image" else 1
+    return n if isinstance(n, int) and n > 0 else 1
 
 
 def task_cost(task: Task) -> float:
-    """Units a task would deduct when it succeeds (``final_unit_deduction``)."""
-    return float(catalogue.units(task.model, task.mode, task.duration))
+    """Units a task deducts when it succeeds (``final_unit_deduction``)."""
+    return float(catalogue.task_units(task))
 
 
 class Limiter:
@@ -194,12 +215,15 @@ class Limiter:
             self._buckets: dict[str, _Bucket] = {}
             self._balances: dict[str, float] = {}
             self._balance_since = now
-            self._running: dict[str, _Running] | None = None
+            self._running: dict[tuple[str, str], _Running] | None = None
             if limits.any_concurrency:
-                running: dict[str, _Running] = {}
+                running: dict[tuple[str, str], _Running] = {}
                 for task in self._tasks:
                     if task.done_ms > now:
-                        running.setdefault(task.account, _Running()).track(task.task_id, task.done_ms)
+                        key = (task.account, pack_kind(task))
+                        running.setdefault(key, _Running()).track(
+                            task.task_id, task.done_ms, task_slots(task)
+                        )
                 self._running = running
         return limits
 
@@ -233,7 +257,7 @@ class Limiter:
     # -- new tasks -----------------------------------------------------------------------------
 
     def admit(self, task: Task) -> None:
-        """Reserve a running slot and the cost of a new task, or raise 429 / 1303 or 1102."""
+        """Reserve a task's running slots and its cost, or raise 429 / 1303 or 1102."""
         limits = self._limits.for_account(task.account)
         if limits.concurrency is None and limits.balance is None:
             return
@@ -241,10 +265,14 @@ class Limiter:
         with self._lock:
             running = None
             if limits.concurrency is not None and self._running is not None:
-                running = self._running.setdefault(task.account, _Running())
-                if running.count(now) >= limits.concurrency:
+                kind, slots = pack_kind(task), task_slots(task)
+                running = self._running.setdefault((task.account, kind), _Running())
+                held = running.count(now)
+                if held + slots > limits.concurrency:
                     raise KlingError(
-                        1303, f"parallel task over resource pack limit ({limits.concurrency} running tasks)"
+                        1303,
+                        f"parallel task over resource pack limit: {held} of {limits.concurrency} "
+                        f"{kind} slots in use, the task needs {slots}",
                     )
             if limits.balance is not None:
                 cost = task_cost(task)
@@ -256,25 +284,26 @@ class Limiter:
                 if task.outcome == SUCCEED:
                     self._balances[task.account] = left - cost
             if running is not None and task.done_ms > now:
-                running.track(task.task_id, task.done_ms)
+                running.track(task.task_id, task.done_ms, task_slots(task))
 
     def release(self, task: Task) -> None:
         """Undo :meth:`admit` for a task that was not stored after all."""
         with self._lock:
-            if self._running is not None and task.account in self._running:
-                self._running[task.account].forget(task.task_id)
+            running = None if self._running is None else self._running.get((task.account, pack_kind(task)))
+            if running is not None:
+                running.forget(task.task_id)
             if task.account in self._balances and task.outcome == SUCCEED:
                 self._balances[task.account] += task_cost(task)
 
     def rescheduled(self, task: Task, old_outcome: str) -> None:
-        """A fate moved the task's end or changed its outcome: update its slot and its charge."""
+        """A fate moved the task's end or changed its outcome: update its slots and its charge."""
         now = self._now()
         tracked = self._limits.for_account(task.account).concurrency is not None
         with self._lock:
             if self._running is not None and tracked:
-                running = self._running.setdefault(task.account, _Running())
+                running = self._running.setdefault((task.account, pack_kind(task)), _Running())
                 if task.done_ms > now:
-                    running.track(task.task_id, task.done_ms)
+                    running.track(task.task_id, task.done_ms, task_slots(task))
                 else:
                     running.forget(task.task_id)
             if task.account in self._balances and task.created_ms >= self._balance_since:
@@ -296,8 +325,9 @@ class Limiter:
                 tokens = float(limits.burst or limits.rate) if bucket is None else bucket.tokens(now)
             running = None
             if self._running is not None and limits.concurrency is not None:
-                entry = self._running.get(account)
-                running = 0 if entry is None else entry.count(now)
+                running = sum(
+                    entry.count(now) for (owner, _kind), entry in self._running.items() if owner == account
+                )
             balance = None
             if limits.balance is not None:
                 balance = self._balances.get(account, limits.balance)
@@ -305,7 +335,7 @@ class Limiter:
 
     def accounts_in_use(self) -> list[str]:
         with self._lock:
-            seen = {*self._buckets, *self._balances, *(self._running or {})}
+            seen = {*self._buckets, *self._balances, *(owner for owner, _kind in self._running or {})}
         return sorted(seen)
 
     def __repr__(self) -> str:

@@ -1,18 +1,32 @@
-"""Media: checking the images clients send, and the result files the mock serves.
+"""Media: checking the files clients send, and the result files the mock serves.
 
 Images are checked as the official API checks them: a URL is taken as it is (never fetched);
 anything else must be raw Base64 (no ``data:`` prefix) of a real JPEG or PNG of at most 10 MB,
 at least 300 px a side, with an aspect ratio between 1:2.5 and 2.5:1.
+
+Result files are real: H.264 MP4 videos of the task's duration and PNG images of the task's
+shape, built once and cached as files in a private directory, so Starlette's FileResponse serves
+them with lengths, HEAD and byte ranges. Their names come from the mock's own values (seconds,
+sizes), never from a request path.
 """
 
 from __future__ import annotations
 
+import atexit
 import base64
 import binascii
 import io
+import os
+import shutil
+import struct
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from fractions import Fraction
+from functools import cache
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from .errors import invalid_value
 
@@ -66,9 +80,182 @@ def check_image(field: str, value: str) -> tuple[int, int] | None:
     return width, height
 
 
+def check_base64_file(field: str, value: str, max_bytes: int, kinds: str) -> bytes:
+    """Raw Base64 of a file of at most ``max_bytes`` (audio, for lip sync); the decoded bytes."""
+    if value[:5].lower() == "data:":
+        raise invalid_value(f"{field}: send raw Base64 without the 'data:' prefix")
+    if len(value) > max_bytes * 4 // 3 + 1024:
+        raise invalid_value(f"{field}: file is larger than {max_bytes // (1024 * 1024)}MB")
+    try:
+        raw = base64.b64decode(value.replace("\n", "").replace("\r", ""), validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid_value(f"{field}: not valid Base64 of {kinds}") from None
+    if not raw:
+        raise invalid_value(f"{field}: the file is empty")
+    if len(raw) > max_bytes:
+        raise invalid_value(f"{field}: file is larger than {max_bytes // (1024 * 1024)}MB")
+    return raw
+
+
+# -- result files ------------------------------------------------------------------------------
+
 _ASSETS = Path(__file__).resolve().parent / "assets"
+# Real 24 fps clips; other durations are the 5 s clip's timeline stretched (see stretch_mp4).
+_VIDEO_ASSETS = {5: _ASSETS / "video-5s.mp4", 10: _ASSETS / "video-10s.mp4"}
+# The official API deletes results, and refuses them as sources, this long after they are made.
+RETENTION_MS = 30 * 24 * 3600 * 1000
+# Result images keep the requested shape at a small size: this many pixels on the long side.
+IMAGE_LONG_SIDE = 320
+_PALETTE = ((38, 70, 83), (42, 157, 143), (233, 196, 106), (244, 162, 97), (231, 111, 81))
+
+
+def video_id_for(task_id: str) -> str:
+    """The id of a task's result video (``task_result.videos[].id``)."""
+    return f"{task_id}-0"
+
+
+def task_id_of_video(video_id: str) -> str | None:
+    """The task a video id names, or None if it is not a video id the mock gave out."""
+    task_id, sep, index = video_id.rpartition("-")
+    return task_id if sep and index == "0" and task_id else None
+
+
+def video_seconds(duration: str) -> int:
+    """A task's duration string as whole seconds (5 for anything unreadable)."""
+    try:
+        return max(1, round(float(duration)))
+    except ValueError:
+        return 5
 
 
 def video_file(duration: str) -> Path:
-    """A small, valid H.264 MP4 of the given duration ("5" or "10" seconds)."""
-    return _ASSETS / ("video-10s.mp4" if duration == "10" else "video-5s.mp4")
+    """A small, valid H.264 MP4 lasting ``duration`` seconds (a string such as "5" or "15")."""
+    seconds = video_seconds(duration)
+    asset = _VIDEO_ASSETS.get(seconds)
+    if asset is not None:
+        return asset
+    return _cached(f"video-{seconds}s.mp4", lambda: stretch_mp4(_VIDEO_ASSETS[5].read_bytes(), seconds))
+
+
+def fit(width: int, height: int, long_side: int = IMAGE_LONG_SIDE) -> tuple[int, int]:
+    """(width, height) scaled so the long side is ``long_side``, keeping the aspect ratio."""
+    scale = long_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def aspect_size(aspect_ratio: str) -> tuple[int, int]:
+    """The result size for an aspect ratio such as "16:9"."""
+    w, _, h = aspect_ratio.partition(":")
+    return fit(int(w), int(h))
+
+
+def image_file(width: int, height: int, index: int) -> Path:
+    """A PNG of the given size; ``index`` picks its colour, so the images of one task differ."""
+    colour = index % len(_PALETTE)
+    return _cached(f"image-{width}x{height}-{colour}.png", lambda: _png(width, height, _PALETTE[colour]))
+
+
+def _png(width: int, height: int, colour: tuple[int, int, int]) -> bytes:
+    img = Image.new("RGB", (width, height), colour)
+    inset = min(width, height) // 4
+    lighter = tuple(min(255, c + 60) for c in colour)
+    ImageDraw.Draw(img).rectangle((inset, inset, width - inset - 1, height - inset - 1), fill=lighter)
+    out = io.BytesIO()
+    img.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+# -- the file cache ----------------------------------------------------------------------------
+
+_cache_lock = threading.Lock()
+
+
+@cache
+def _cache_dir() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="mockkling-media-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def _cached(name: str, build: Callable[[], bytes]) -> Path:
+    """The cached file ``name``, built on first use; written atomically, so readers never see
+    half a file."""
+    with _cache_lock:
+        path = _cache_dir() / name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)  # in case a temp cleaner removed it
+            fd, tmp = tempfile.mkstemp(dir=path.parent)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(build())
+            os.replace(tmp, path)
+        return path
+
+
+# -- MP4 timelines -----------------------------------------------------------------------------
+
+_CONTAINERS = frozenset({b"moov", b"trak", b"edts", b"mdia", b"minf", b"stbl"})
+
+
+def _boxes(buf: bytes | bytearray, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """(type, payload start, box end) of each ISO BMFF box in ``buf[start:end]``, depth first."""
+    i = start
+    while i + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", buf, i)
+        header = 8
+        if size == 1:
+            (size,) = struct.unpack_from(">Q", buf, i + 8)
+            header = 16
+        elif size == 0:
+            size = end - i
+        if size < header or i + size > end:
+            raise ValueError(f"malformed MP4 box {kind!r} at {i}")
+        yield kind, i + header, i + size
+        if kind in _CONTAINERS:
+            yield from _boxes(buf, i + header, i + size)
+        i += size
+
+
+def stretch_mp4(source: bytes, seconds: int) -> bytes:
+    """A copy of a single-track MP4 whose timeline lasts ``seconds``: every sample, composition
+    offset and edit is scaled by one factor, so the same frames play longer or shorter and every
+    parser reads the new duration. Only values change; no box moves or changes size."""
+    out = bytearray(source)
+    boxes = list(_boxes(out, 0, len(out)))
+    mvhd = next(start for kind, start, _ in boxes if kind == b"mvhd")
+    v1 = out[mvhd] == 1
+    movie_scale, movie_duration = struct.unpack_from(">IQ" if v1 else ">II", out, mvhd + (20 if v1 else 12))
+    factor = Fraction(seconds * movie_scale, movie_duration)
+    movie_len = seconds * movie_scale
+
+    def scale(fmt: str, at: int, by: int) -> None:
+        (value,) = struct.unpack_from(fmt, out, at)
+        struct.pack_into(fmt, out, at, value * by)
+
+    for kind, start, _end in boxes:
+        v1 = out[start] == 1
+        if kind == b"mvhd":
+            struct.pack_into(">Q" if v1 else ">I", out, start + (24 if v1 else 16), movie_len)
+        elif kind == b"tkhd":
+            struct.pack_into(">Q" if v1 else ">I", out, start + (28 if v1 else 20), movie_len)
+        elif kind == b"mdhd":
+            # The media clock ticks denominator times faster; media times grow by the numerator.
+            at = start + (20 if v1 else 12)
+            scale(">I", at, factor.denominator)
+            scale(">Q" if v1 else ">I", at + 4, factor.numerator)
+        elif kind == b"elst":
+            (count,) = struct.unpack_from(">I", out, start + 4)
+            size = 20 if v1 else 12
+            for n in range(count):
+                at = start + 8 + n * size
+                struct.pack_into(">Q" if v1 else ">I", out, at, movie_len // count)
+                # media_time is in media units; -1 (an empty edit) stays as it is.
+                time_fmt, time_at = (">q", at + 8) if v1 else (">i", at + 4)
+                (media_time,) = struct.unpack_from(time_fmt, out, time_at)
+                if media_time > 0:
+                    struct.pack_into(time_fmt, out, time_at, media_time * factor.numerator)
+        elif kind in (b"stts", b"ctts"):
+            (count,) = struct.unpack_from(">I", out, start + 4)
+            fmt = ">i" if kind == b"ctts" and v1 else ">I"
+            for n in range(count):
+                scale(fmt, start + 8 + n * 8 + 4, factor.numerator)
+    return bytes(out)

@@ -139,6 +139,10 @@ class TaskStore:
             return []
         return tasks[max(0, stop - page_size) : stop][::-1]
 
+    def owned(self, account: str, action: str) -> list[Task]:
+        """An account's tasks on one endpoint, oldest first (a copy)."""
+        return list(self._by_owner.get((account, action), ()))
+
     def __iter__(self) -> Iterator[Task]:
         return iter(list(self._by_id.values()))
 

@@ -1,19 +1,121 @@
-"""The rules a request body must meet beyond its JSON schema: what the model catalogue
-allows, camera-control and motion-brush rules, and image contents.
+"""The rules a request body must meet beyond its JSON schema, one checker per official action,
+and the table of actions that every create goes through.
 
 Types, enums and ranges are checked first, against ``openapi.yaml`` (see ``spec``); these are
-the rules a schema cannot say. Every refusal is the official 400 / 1201 naming the field.
+the rules a schema cannot say: what the model catalogue allows, rules that tie fields together,
+image contents, and references to earlier results (the video to extend or lip-sync). Every
+refusal is the official 400 / 1201 naming the field.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, NamedTuple
 
 from . import catalogue
-from .errors import invalid_value
-from .media import check_image
+from .errors import KlingError, invalid_value
+from .media import aspect_size, check_base64_file, check_image, fit, is_url, video_seconds
+from .tasks import Task
 
 CAMERA_AXES = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
+MAX_AUDIO_BYTES = 5 * 1024 * 1024
+# Actions whose videos the official API lets a client extend.
+EXTENDABLE = frozenset({"text2video", "image2video", "video-extend"})
+
+
+class Plan(NamedTuple):
+    """What a valid request asks for: the task's model, mode and duration ("" where the endpoint
+    has none), the text the fail rules read, and endpoint details kept in ``Task.extra``."""
+
+    model: str
+    mode: str = ""
+    duration: str = ""
+    prompt: str = ""
+    extra: dict[str, Any] | None = None
+
+
+# Finds one of the requesting account's finished videos by its id (``task_result.videos[].id``).
+VideoLookup = Callable[[str], Task | None]
+Check = Callable[[dict[str, Any], VideoLookup, "Rules"], Plan]
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One official task action: its checker and its operations in ``openapi.yaml``."""
+
+    name: str
+    # Operation ids are create{operation}, list{operation}Tasks and get{operation}Task.
+    operation: str
+    check: Check
+
+    @property
+    def endpoint(self) -> catalogue.Endpoint:
+        return catalogue.ENDPOINTS[self.name]
+
+    @property
+    def create_op(self) -> str:
+        return f"create{self.operation}"
+
+    @property
+    def list_op(self) -> str:
+        return f"list{self.operation}Tasks"
+
+    @property
+    def get_op(self) -> str:
+        return f"get{self.operation}Task"
+
+
+# -- shared rules ------------------------------------------------------------------------------
+
+
+def _model(action: str, value: Any) -> str:
+    endpoint = catalogue.ENDPOINTS[action]
+    model = value or endpoint.default_model
+    if model not in endpoint.models:
+        raise invalid_value(f"model_name: {str(model)[:64]} is not supported by {action}")
+    return str(model)
+
+
+def _require(action: str, model: str, feature: str, variant: str) -> None:
+    if catalogue.allows(action, model, feature, variant):
+        return
+    endpoint = catalogue.ENDPOINTS[action]
+    where = ""
+    # Name the mode, duration or aspect ratio only when the model has the feature elsewhere.
+    if feature in endpoint.models.get(model, {}):
+        values = variant.split(":", 1) if len(endpoint.axes) > 1 else [variant]
+        words = {"mode": "mode {}", "duration": "duration {}s", "aspect_ratio": "aspect_ratio {}"}
+        where = " and ".join(
+            words[axis].format(value) for axis, value in zip(endpoint.axes, values, strict=True) if value
+        )
+    raise invalid_value(
+        f"{model} does not support {catalogue.FEATURE_NAMES[feature]}"
+        f"{' with ' + where if where else ''} on {action}"
+    )
+
+
+def _parent_video(field: str, video_id: str, videos: VideoLookup) -> Task:
+    """The video a request refers to. Unknown, unfinished, expired and other accounts' videos
+    are refused alike, so a client cannot probe another account's ids."""
+    parent = videos(video_id)
+    if parent is None:
+        raise invalid_value(f"{field}: video {video_id[:64]} does not exist or has expired")
+    return parent
+
+
+def _parent_extra(parent: Task) -> dict[str, Any]:
+    return {"parent_video": {"task_id": parent.task_id, "duration": parent.duration}}
+
+
+def _two_images(field: str, images: Any) -> None:
+    if not isinstance(images, list) or len(images) != 2:
+        raise invalid_value(f"{field} must hold exactly 2 images")
+    for i, image in enumerate(images):
+        check_image(f"{field}[{i}]", image)
+
+
+# -- text2video and image2video ----------------------------------------------------------------
 
 
 class VideoParams(NamedTuple):
@@ -22,37 +124,44 @@ class VideoParams(NamedTuple):
     duration: str
 
 
-def check_video_request(action: str, body: dict[str, Any]) -> VideoParams:
+class Rules(NamedTuple):
+    """Which rules a surface applies beyond its schema. The official surface applies them all;
+    a gateway forwards whatever its own schema accepts, so it skips the catalogue's limits."""
+
+    # The catalogue's model x feature x mode x duration limits.
+    capabilities: bool = True
+
+
+OFFICIAL_RULES: Final = Rules()
+
+
+def check_video_request(action: str, body: dict[str, Any], rules: Rules = OFFICIAL_RULES) -> VideoParams:
     """Check a schema-valid text2video/image2video body; return its model, mode and duration."""
     params = VideoParams(
-        model=body.get("model_name") or catalogue.DEFAULT_MODEL,
+        model=_model(action, body.get("model_name")),
         mode=body.get("mode") or catalogue.DEFAULT_MODE,
         duration=body.get("duration") or catalogue.DEFAULT_DURATION,
     )
-    if params.model not in catalogue.VIDEO_MODELS[action]:
-        raise invalid_value(f"model_name: {params.model} is not supported by {action}")
-    _require(action, params, "generate")
+    _require_video(action, params, "generate", rules)
     if body.get("sound") == "on":
-        _require(action, params, "sound")
+        _require_video(action, params, "sound", rules)
     if body.get("voice_list"):
-        _require(action, params, "voice")
+        _require_video(action, params, "voice", rules)
     camera = body.get("camera_control")
     if camera is not None:
-        _check_camera(action, params, camera)
+        _check_camera(action, params, camera, rules)
     if action == "image2video":
-        _check_frames(action, params, body, camera_used=camera is not None)
+        _check_frames(action, params, body, rules, camera_used=camera is not None)
     return params
 
 
-def _require(action: str, params: VideoParams, feature: str) -> None:
-    if not catalogue.supports(action, params.model, feature, params.mode, params.duration):
-        raise invalid_value(
-            f"{params.model} does not support {catalogue.FEATURE_NAMES[feature]} "
-            f"with mode {params.mode} and duration {params.duration}s on {action}"
-        )
+def _require_video(action: str, params: VideoParams, feature: str, rules: Rules) -> None:
+    if not rules.capabilities:
+        return
+    _require(action, params.model, feature, f"{params.mode}:{params.duration}")
 
 
-def _check_camera(action: str, params: VideoParams, camera: dict[str, Any]) -> None:
+def _check_camera(action: str, params: VideoParams, camera: dict[str, Any], rules: Rules) -> None:
     kind = camera.get("type")
     if kind == "simple":
         config = camera.get("config")
@@ -67,12 +176,14 @@ def _check_camera(action: str, params: VideoParams, camera: dict[str, Any]) -> N
     if action == "image2video" and kind == "simple":
         if catalogue.supports(action, params.model, "camera_control", params.mode, params.duration):
             return
-        _require(action, params, "camera_control_simple")
+        _require_video(action, params, "camera_control_simple", rules)
     else:
-        _require(action, params, "camera_control")
+        _require_video(action, params, "camera_control", rules)
 
 
-def _check_frames(action: str, params: VideoParams, body: dict[str, Any], *, camera_used: bool) -> None:
+def _check_frames(
+    action: str, params: VideoParams, body: dict[str, Any], rules: Rules, *, camera_used: bool
+) -> None:
     image, tail = body.get("image"), body.get("image_tail")
     if not image and not tail:
         # The two messages the real service gives, by model generation.
@@ -83,11 +194,206 @@ def _check_frames(action: str, params: VideoParams, body: dict[str, Any], *, cam
         check_image("image", image)
     if tail:
         check_image("image_tail", tail)
-        _require(action, params, "start_end_frame" if image else "end_frame")
+        _require_video(action, params, "start_end_frame" if image else "end_frame", rules)
     brush = bool(body.get("static_mask") or body.get("dynamic_masks"))
     if brush:
-        _require(action, params, "motion_brush")
+        _require_video(action, params, "motion_brush", rules)
     if sum((bool(tail), brush, camera_used)) > 1:
         raise invalid_value(
             "image_tail, motion brush (static_mask/dynamic_masks) and camera_control cannot be used together"
         )
+
+
+def _text2video(body: dict[str, Any], videos: VideoLookup, rules: Rules) -> Plan:
+    params = check_video_request("text2video", body, rules)
+    return Plan(*params, prompt=body.get("prompt") or "")
+
+
+def _image2video(body: dict[str, Any], videos: VideoLookup, rules: Rules) -> Plan:
+    params = check_video_request("image2video", body, rules)
+    return Plan(*params, prompt=body.get("prompt") or "")
+
+
+# -- the other video actions -------------------------------------------------------------------
+
+
+def _multi_image2video(body: dict[str, Any], videos: VideoLookup, rules: Rules) -> Plan:
+    action = "multi-image2video"
+    model = _model(action, body.get("model_name"))
+    mode = body.get("mode") or catalogue.DEFAULT_MODE
+    duration = body.get("duration") or catalogue.DEFAULT_DURATION
+    _require(action, model, "generate", f"{mode}:{duration}")
+    for i, item in enumerate(body["image_list"]):
+        check_image(f"image_list[{i}].image", item["image"])
+    return Plan(model, mode, duration, prompt=body["prompt"])
+
+
+def _video_extend(body: dict[str, Any], videos: VideoLookup, rules: Rules) -> Plan:
+    """The extension uses the model and mode of the video it extends, as the real service does;
+    a ``model_name`` or ``mode`` in the body does not change them."""
+    action = "video-extend"
+    parent = _parent_video("video_id", body["video_id"], videos)
+    if parent.action not in EXTENDABLE:
+        raise invalid_value(
+            "video_id: only videos made by text2video, image2video or video-extend can be extended"
+        )
+    _require(action, parent.model, "generate", parent.mode)
+    total = video_seconds(parent.duration) + catalogue.EXTEND_SECONDS
+    if total > catalogue.MAX_VIDEO_SECONDS:
+        raise invalid_value(
+            f"video_id: an extended video may last at most {catalogue.MAX_VIDEO_SECONDS}s "
+            f"(this one would last {total}s)"
+        )
+    return Plan(parent.model, parent.mode, str(total), body.get("prompt") or "", _parent_extra(parent))
+
+
+def _lip_sync(body: dict[str, Any], videos: VideoLookup, rules: Rules) -> Plan:
+    source = body["input"]
+    video_id, video_url = source.get("video_id"), source.get("video_url")
+    extra: dict[str, Any] | None = None
+    if video_id:
+        parent = _parent_video("input.video_id", video_id, videos)
+        if video_seconds(parent.duration) > catalogue.LIP_SYNC_MAX_SECONDS:
+            raise invalid_value(
+                f"input.video_id: lip sync takes videos of at most {catalogue.LIP_SYNC_MAX_SECONDS}s "
+                f"(this one lasts {parent.duration}s)"
+            )
+        duration, extra = parent.duration, _parent_extra(parent)
+    elif video_url:
+        if not is_url(video_url):
+            raise invalid_value("input.video_url must be an http(s) URL")
+        duration = catalogue.DEFAULT_DURATION  # the mock does not fetch the video to measure it
+    else:
+        raise invalid_value("input.video_id and input.video_url cannot both be empty")
+    if source["mode"] == "text2video":
+        for field in ("text", "voice_id"):
+            if not source.get(field):
+                raise invalid_value(f"input.{field} is required when input.mode is text2video")
+    else:
+        audio_type = source.get("audio_type")
+        if not audio_type:
+            raise invalid_value("input.audio_type is required when input.mode is audio2video")
+        if audio_type == "file":
+            if not source.get("audio_file"):
+                raise invalid_value("input.audio_file is required when input.audio_type is file")
+            check_base64_file("input.audio_file", source["audio_file"], MAX_AUDIO_BYTES, "an audio file")
+        else:
+            if not source.get("audio_url"):
+                raise invalid_value("input.audio_url is required when input.audio_type is url")
+            if not is_url(source["audio_url"]):
+                raise invalid_value("input.audio_url must be an http(s) URL")
+    return Plan("", "", duration, prompt=source.get("text") or "", extra=extra)
+
+
+def _effects(body: dict[str, Any], videos: VideoLookup, rules: Rules) -> Plan:
+    action = "effects"
+    scene, source = body["effect_scene"], body["input"]
+    duration = source.get("duration")
+    if scene in catalogue.TWO_PERSON_EFFECTS:
+        _two_images("input.images", source.get("images"))
+        if duration != "5":
+            raise invalid_value(f'input.duration: {scene} lasts 5 seconds; send "5"')
+        return Plan("", "", "5", prompt=scene)
+    if scene in catalogue.SINGLE_IMAGE_EFFECTS:
+        if not source.get("image"):
+            raise invalid_value(f"input.image is required for {scene}")
+        check_image("input.image", source["image"])
+        if duration is None:
+            raise invalid_value("input.duration is required")
+        return Plan("", "", duration, prompt=scene)
+    model_scenes = {feature for caps in catalogue.ENDPOINTS[action].models.values() for feature in caps}
+    if scene not in model_scenes:
+        raise invalid_value(f"effect_scene: {scene[:64]} is not a supported effect")
+    model = _model(action, source.get("model_name"))
+    mode = source.get("mode") or catalogue.DEFAULT_MODE
+    duration = duration or catalogue.DEFAULT_DURATION
+    _require(action, model, scene, f"{mode}:{duration}")
+    _two_images("input.images", source.get("images"))
+    return Plan(model, mode, duration, prompt=scene)
+
+
+# -- image actions -----------------------------------------------------------------------------
+
+
+def _image_generation(body: dict[str, Any], videos: VideoLookup, rules: Rules) -> Plan:
+    action = "image-generation"
+    model = _model(action, body.get("model_name"))
+    ratio = body.get("aspect_ratio") or "16:9"
+    size = aspect_size(ratio)
+    image, reference = body.get("image"), body.get("image_reference")
+    two_k = body.get("resolution") == "2k"
+    if image:
+        dims = check_image("image", image)
+        if body.get("negative_prompt"):
+            raise invalid_value("negative_prompt is not supported with an image (image to image)")
+        if two_k:
+            raise invalid_value("resolution: 2k is for text to image only; image to image is 1k")
+        capabilities = catalogue.ENDPOINTS[action].models[model]
+        if reference:
+            feature = reference
+        elif "image2image" in capabilities or "restyle" in capabilities:
+            feature = "image2image" if "image2image" in capabilities else "restyle"
+        elif "subject" in capabilities:
+            raise invalid_value(f"image_reference is required when {model} is given an image")
+        else:
+            feature = "image2image"
+        if feature == "restyle" and dims:
+            size = fit(*dims)  # a restyled image keeps the input's shape
+    else:
+        if reference:
+            raise invalid_value("image_reference needs an image")
+        feature = "text2image"
+        if two_k:
+            _require(action, model, "2k", ratio)
+    _require(action, model, feature, ratio)
+    # JSON Schema counts 2.0 as an integer; the count is stored as one.
+    return Plan(model, prompt=body["prompt"], extra={"n": int(body.get("n", 1)), "size": size})
+
+
+def _virtual_try_on(body: dict[str, Any], videos: VideoLookup, rules: Rules) -> Plan:
+    action = "virtual-try-on"
+    model = _model(action, body.get("model_name"))
+    _require(action, model, "generate", "")
+    dims = check_image("human_image", body["human_image"])
+    check_image("cloth_image", body["cloth_image"])
+    return Plan(model, extra={"n": 1, "size": fit(*dims) if dims else fit(3, 4)})
+
+
+def _image_expand(body: dict[str, Any], videos: VideoLookup, rules: Rules) -> Plan:
+    dims = check_image("image", body["image"]) or (1, 1)  # a URL is not fetched: assume a square
+    up, down = body["up_expansion_ratio"], body["down_expansion_ratio"]
+    left, right = body["left_expansion_ratio"], body["right_expansion_ratio"]
+    wide, tall = 1 + left + right, 1 + up + down
+    if wide * tall > 3 + 1e-9:
+        raise invalid_value(
+            f"expansion ratios: the new image would be {wide * tall:.2f} times the original's area; "
+            "at most 3 times is allowed"
+        )
+    size = fit(max(1, round(dims[0] * wide * 100)), max(1, round(dims[1] * tall * 100)))
+    return Plan("", prompt=body.get("prompt") or "", extra={"n": int(body.get("n", 1)), "size": size})
+
+
+# -- the table ---------------------------------------------------------------------------------
+
+ACTIONS: dict[str, Action] = {
+    action.name: action
+    for action in (
+        Action("text2video", "Text2Video", _text2video),
+        Action("image2video", "Image2Video", _image2video),
+        Action("multi-image2video", "MultiImage2Video", _multi_image2video),
+        Action("video-extend", "VideoExtend", _video_extend),
+        Action("lip-sync", "LipSync", _lip_sync),
+        Action("effects", "VideoEffects", _effects),
+        Action("image-generation", "ImageGeneration", _image_generation),
+        Action("virtual-try-on", "VirtualTryOn", _virtual_try_on),
+        Action("image-expand", "ImageExpand", _image_expand),
+    )
+}
+
+
+def action(name: str) -> Action:
+    """The table entry for ``name``; 404 / 1202 for an action the mock does not serve."""
+    try:
+        return ACTIONS[name]
+    except KeyError:
+        raise KlingError(1202, f"No such action: {name[:64]}") from None

@@ -12,6 +12,7 @@ import pytest
 
 from mockkling import (
     DEFAULT_ACCESS_KEY,
+    DEFAULT_API_KEY,
     DEFAULT_SECRET_KEY,
     Backend,
     Config,
@@ -370,3 +371,39 @@ def test_reset_restores_the_configured_rules_with_fresh_counters(auth: dict[str,
         assert [client.get(T2V, headers=auth).status_code for _ in range(2)] == [500, 429]
         backend.reset()
         assert [client.get(T2V, headers=auth).status_code for _ in range(2)] == [500, 200]
+
+
+# -- the gateway surface ------------------------------------------------------------------------
+
+
+def test_faults_answer_in_the_gateway_surface_format(backend: Backend, client: httpx.Client) -> None:
+    backend.faults.add(surface="gateway", code=1302, times=1)
+    key = {"Authorization": DEFAULT_API_KEY}  # the gateway takes a bare sk- key
+    body = {"model": "kling-v1", "prompt": "a cat", "duration": 5}
+    refused = client.post("/v1/video/generations", json=body, headers=key)
+    assert refused.status_code == 429
+    assert refused.json()["data"] is None and isinstance(refused.json()["code"], str)
+    assert "request_id" not in refused.json()  # not the official envelope
+    assert client.post("/v1/video/generations", json=body, headers=key).status_code == 200
+    # The official surface is another surface.
+    assert client.get(T2V, headers={"Authorization": f"Bearer {DEFAULT_API_KEY}"}).status_code == 200
+
+
+def test_a_fate_error_code_reaches_the_gateway_surface(backend: Backend, client: httpx.Client) -> None:
+    key = {"Authorization": DEFAULT_API_KEY}
+    created = client.post(
+        "/v1/video/generations", json={"model": "kling-v1", "prompt": "a cat", "duration": 5}, headers=key
+    )
+    task_id = created.json()["task_id"]
+    backend.set_fate(task_id, "failed", message="GPU on fire", error_code=4290)
+    error = client.get(f"/v1/video/generations/{task_id}", headers=key).json()["error"]
+    assert error == {"code": 4290, "message": "video generation failed: GPU on fire"}
+    # Without a code of its own, a failure keeps the gateway's.
+    other = client.post(
+        "/v1/video/generations", json={"model": "kling-v1", "prompt": "a dog", "duration": 5}, headers=key
+    )
+    backend.set_fate(other.json()["task_id"], "failed")
+    assert (
+        client.get(f"/v1/video/generations/{other.json()['task_id']}", headers=key).json()["error"]["code"]
+        == 4001
+    )

@@ -158,6 +158,25 @@ def test_the_cap_is_per_account_and_counts_tasks_from_before_it_was_set() -> Non
     _create(backend)
 
 
+def test_slots_are_counted_per_pack_kind_and_an_image_task_holds_one_per_image() -> None:
+    backend = _backend(timing=Timing(0, 10), limits=Limits(concurrency=4))
+
+    def images(n: int) -> None:
+        backend.create_task(AK, "image-generation", {"prompt": "a kitten", "n": n})
+
+    images(3)
+    with pytest.raises(KlingError, match="3 of 4 image slots in use, the task needs 2"):
+        images(2)
+    images(1)
+    for _ in range(4):  # video tasks draw on their own kind's slots
+        _create(backend)
+    with pytest.raises(KlingError, match="4 of 4 video slots"):
+        _create(backend)
+    assert backend.limits.usage(AK)["running"] == 8
+    backend.advance(10)
+    images(4)
+
+
 def test_fates_free_or_keep_a_slot() -> None:
     backend = _backend(timing=Timing(0, 10), limits=Limits(concurrency=1))
     _create(backend)

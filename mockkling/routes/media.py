@@ -1,25 +1,63 @@
-"""Result files: the URLs in ``task_result`` point here, so clients download from the mock."""
+"""Result files: the URLs in ``task_result`` point here, so clients download from the mock.
+
+Like the official CDN links, these URLs need no Authorization (the URL is the credential),
+support HEAD and byte ranges (Starlette's FileResponse), and once a result is gone (the task is
+unknown, unfinished, or ``media_ttl_seconds`` past its end) answer a bare 404 as a CDN does, not
+the API's JSON envelope. Which file is served is decided by the task, never by the request path.
+"""
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from .. import catalogue
 from ..backend import Backend
 from ..errors import KlingError
-from ..media import video_file
-from ..tasks import SUCCEED
+from ..media import fit, image_file, video_file
+from ..tasks import SUCCEED, Task
 
 PREFIXES = ("/media/",)
 
 
+def render_error(backend: Backend, error: KlingError) -> Response:
+    """A refusal on a result URL, as a CDN words it: the status line as plain text."""
+    status = error.http_status
+    text = f"{status} {HTTPStatus(status).phrase}"
+    return PlainTextResponse(text, status_code=status, headers=error.headers)
+
+
+def _gone() -> KlingError:
+    return KlingError(1203, http_status=404)
+
+
 def routes(backend: Backend) -> list[BaseRoute]:
+    def finished(task_id: str, result: str) -> Task:
+        task = backend.tasks.get(task_id)
+        if task is None or backend.status(task) != SUCCEED or backend.media_expired(task):
+            raise _gone()
+        endpoint = catalogue.ENDPOINTS.get(task.action)
+        if (endpoint.result if endpoint is not None else catalogue.VIDEOS) != result:
+            raise _gone()
+        return task
+
     async def video(request: Request) -> Response:
-        # Like a CDN link, the URL itself is the credential: no Authorization needed.
-        task = backend.tasks.get(request.path_params["task_id"])
-        if task is None or backend.status(task) != SUCCEED:
-            raise KlingError(1203, "no such video")
+        task = finished(request.path_params["task_id"], catalogue.VIDEOS)
         return FileResponse(video_file(task.duration), media_type="video/mp4")
 
-    return [Route("/media/videos/{task_id}.mp4", video, methods=["GET"])]
+    async def image(request: Request) -> Response:
+        task = finished(request.path_params["task_id"], catalogue.IMAGES)
+        extra = task.extra or {}
+        raw = request.path_params["index"]
+        if not (raw.isascii() and raw.isdigit()) or int(raw) >= extra.get("n", 1):
+            raise _gone()
+        width, height = extra.get("size") or fit(16, 9)
+        return FileResponse(image_file(width, height, int(raw)), media_type="image/png")
+
+    return [
+        Route("/media/videos/{task_id}.mp4", video, methods=["GET"]),
+        Route("/media/images/{task_id}/{index}.png", image, methods=["GET"]),
+    ]

@@ -1,4 +1,8 @@
-"""The official Kling API surface: HTTP in, Backend calls, the official envelope out."""
+"""The official Kling API surface: HTTP in, Backend calls, the official envelope out.
+
+The task routes are generated from the action table (``validation.ACTIONS``): each action gets
+its create, list and query-one routes at the path the catalogue gives it.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +16,13 @@ from .. import catalogue
 from ..backend import Backend
 from ..errors import KlingError
 from ..jsonio import JSONResponse, read_json_object
+from ..media import video_id_for
 from ..tasks import SUCCEED, Task
+from ..validation import ACTIONS, Action
 
-# action -> (create, list, get) operation ids in openapi.yaml
-VIDEO_ENDPOINTS: Final = {
-    "text2video": ("createText2Video", "listText2VideoTasks", "getText2VideoTask"),
-    "image2video": ("createImage2Video", "listImage2VideoTasks", "getImage2VideoTask"),
-}
-PREFIXES: Final = ("/v1/",)
+PREFIXES: Final = ("/v1/", "/account/")
 SUCCESS_MESSAGE: Final = "SUCCEED"
+COSTS_OPERATION: Final = "getAccountCosts"
 
 
 def envelope(request_id: str, data: Any, message: str = SUCCESS_MESSAGE) -> JSONResponse:
@@ -33,8 +35,20 @@ def render_error(backend: Backend, error: KlingError) -> Response:
     )
 
 
-def task_info(task: Task) -> dict[str, str]:
-    return {} if task.external_task_id is None else {"external_task_id": task.external_task_id}
+def task_info(task: Task, base_url: str | None = None) -> dict[str, Any]:
+    """``task_info``; with ``base_url``, also the ``parent_video`` a query shows for tasks made
+    from another video (video extension, lip sync)."""
+    info: dict[str, Any] = {}
+    parent = (task.extra or {}).get("parent_video") if base_url is not None else None
+    if parent is not None:
+        info["parent_video"] = {
+            "id": video_id_for(parent["task_id"]),
+            "url": video_url(str(base_url), parent["task_id"]),
+            "duration": parent["duration"],
+        }
+    if task.external_task_id is not None:
+        info["external_task_id"] = task.external_task_id
+    return info
 
 
 def created_view(task: Task) -> dict[str, Any]:
@@ -48,8 +62,34 @@ def created_view(task: Task) -> dict[str, Any]:
     }
 
 
-def video_url(base_url: str, task: Task) -> str:
-    return f"{base_url}/media/videos/{task.task_id}.mp4"
+def video_url(base_url: str, task: Task | str) -> str:
+    task_id = task if isinstance(task, str) else task.task_id
+    return f"{base_url}/media/videos/{task_id}.mp4"
+
+
+def image_url(base_url: str, task: Task, index: int) -> str:
+    return f"{base_url}/media/images/{task.task_id}/{index}.png"
+
+
+def result_view(task: Task, base_url: str) -> dict[str, Any]:
+    """``task_result`` of a finished task: ``videos`` or ``images``, as its endpoint returns."""
+    extra = task.extra or {}
+    watermark = bool(extra.get("watermark"))
+    endpoint = catalogue.ENDPOINTS.get(task.action)
+    if endpoint is not None and endpoint.result == catalogue.IMAGES:
+        images = []
+        for index in range(extra.get("n", 1)):
+            url = image_url(base_url, task, index)
+            image: dict[str, Any] = {"index": index, "url": url}
+            if watermark:
+                image["watermark_url"] = url + "?watermark=1"
+            images.append(image)
+        return {"images": images}
+    url = video_url(base_url, task)
+    video = {"id": video_id_for(task.task_id), "url": url, "duration": task.duration}
+    if watermark:
+        video["watermark_url"] = url + "?watermark=1"
+    return {"videos": [video]}
 
 
 def task_view(task: Task, now_ms: int, base_url: str, *, status: str | None = None) -> dict[str, Any]:
@@ -59,17 +99,13 @@ def task_view(task: Task, now_ms: int, base_url: str, *, status: str | None = No
         "task_id": task.task_id,
         "task_status": status,
         "task_status_msg": task.status_msg if status == "failed" else "",
-        "task_info": task_info(task),
+        "task_info": task_info(task, base_url),
         "created_at": task.created_ms,
         "updated_at": task.updated_ms(now_ms),
     }
     if status == SUCCEED:
-        url = video_url(base_url, task)
-        video = {"id": f"{task.task_id}-0", "url": url, "duration": task.duration}
-        if task.extra and task.extra.get("watermark"):
-            video["watermark_url"] = url + "?watermark=1"
-        data["task_result"] = {"videos": [video]}
-        data["final_unit_deduction"] = catalogue.units(task.model, task.mode, task.duration)
+        data["task_result"] = result_view(task, base_url)
+        data["final_unit_deduction"] = catalogue.task_units(task)
     else:
         data["final_unit_deduction"] = "0"
     return data
@@ -80,32 +116,53 @@ def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
+def _task_routes(backend: Backend, action: Action) -> list[BaseRoute]:
+    spec = backend.spec
+
+    async def collection(request: Request) -> Response:
+        account = backend.authenticate(request.headers.get("authorization"))
+        if request.method == "POST":
+            body = await read_json_object(request, backend.config.max_body_bytes)
+            spec.validate_body(action.create_op, body)
+            task = backend.create_task(account, action.name, body)
+            return envelope(backend.new_id(), created_view(task))
+        page_num = spec.query_int(action.list_op, "pageNum", request.query_params.get("pageNum"))
+        page_size = spec.query_int(action.list_op, "pageSize", request.query_params.get("pageSize"))
+        now, base = backend.now_ms(), base_url(request)
+        tasks = backend.list_tasks(account, action.name, page_num, page_size)
+        return envelope(backend.new_id(), [task_view(t, now, base) for t in tasks])
+
+    async def one(request: Request) -> Response:
+        account = backend.authenticate(request.headers.get("authorization"))
+        task = backend.get_task(account, request.path_params["task_id"])
+        return envelope(backend.new_id(), task_view(task, backend.now_ms(), base_url(request)))
+
+    path = action.endpoint.path
+    return [
+        Route(path, collection, methods=["GET", "POST"]),
+        Route(f"{path}/{{task_id}}", one, methods=["GET"]),
+    ]
+
+
 def routes(backend: Backend) -> list[BaseRoute]:
     spec = backend.spec
     out: list[BaseRoute] = []
+    for action in ACTIONS.values():
+        out.extend(_task_routes(backend, action))
 
-    for action, (create_op, list_op, _get_op) in VIDEO_ENDPOINTS.items():
+    async def costs(request: Request) -> Response:
+        account = backend.authenticate(request.headers.get("authorization"))
+        query = request.query_params
+        for name in ("start_time", "end_time"):
+            if not query.get(name):
+                raise KlingError(1201, f"{name} is required")
+        start = spec.query_int(COSTS_OPERATION, "start_time", query["start_time"])
+        end = spec.query_int(COSTS_OPERATION, "end_time", query["end_time"])
+        if end < start:
+            raise KlingError(1201, "end_time must not be earlier than start_time")
+        infos = backend.account_costs(account, start, end, query.get("resource_pack_name") or None)
+        data = {"code": 0, "msg": "success", "resource_pack_subscribe_infos": infos}
+        return envelope(backend.new_id(), data)
 
-        async def collection(
-            request: Request, action: str = action, create_op: str = create_op, list_op: str = list_op
-        ) -> Response:
-            account = backend.authenticate(request.headers.get("authorization"))
-            if request.method == "POST":
-                body = await read_json_object(request, backend.config.max_body_bytes)
-                spec.validate_body(create_op, body)
-                task = backend.create_video_task(account, action, body)
-                return envelope(backend.new_id(), created_view(task))
-            page_num = spec.query_int(list_op, "pageNum", request.query_params.get("pageNum"))
-            page_size = spec.query_int(list_op, "pageSize", request.query_params.get("pageSize"))
-            now, base = backend.now_ms(), base_url(request)
-            tasks = backend.list_tasks(account, action, page_num, page_size)
-            return envelope(backend.new_id(), [task_view(t, now, base) for t in tasks])
-
-        async def one(request: Request) -> Response:
-            account = backend.authenticate(request.headers.get("authorization"))
-            task = backend.get_task(account, request.path_params["task_id"])
-            return envelope(backend.new_id(), task_view(task, backend.now_ms(), base_url(request)))
-
-        out.append(Route(f"/v1/videos/{action}", collection, methods=["GET", "POST"]))
-        out.append(Route(f"/v1/videos/{action}/{{task_id}}", one, methods=["GET"]))
+    out.append(Route("/account/costs", costs, methods=["GET"]))
     return out

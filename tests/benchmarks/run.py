@@ -1,0 +1,416 @@
+"""mockkling's benchmark: every figure against a baseline measured in the same run, on loopback.
+
+    python tests/benchmarks/run.py            # the full run (about two minutes)
+    python tests/benchmarks/run.py --quick    # a short run that proves the benchmark works
+
+HTTP throughput uses wrk when it is installed (`apt-get install wrk`), else a built-in
+asyncio keep-alive load generator (slower: its figures are bounded by the client). The
+benchmark asserts nothing: it prints a table of figures, ratios and targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from mockkling import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Backend, Config, Timing, create_app, make_jwt
+from mockkling.server import LiveServer
+from mockkling.transport import SyncASGITransport
+
+HERE = Path(__file__).resolve().parent
+T2V = "/v1/videos/text2video"
+CREATE_BODY = b'{"model_name": "kling-v1", "prompt": "a kitten playing in a garden", "duration": "5"}'
+
+
+# -- servers -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_listening(port: int, timeout: float = 20.0) -> float:
+    """Seconds until ``port`` accepts a connection and answers HTTP."""
+    start = time.perf_counter()
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"GET /openapi.yaml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                if sock.recv(12).startswith(b"HTTP/1.1"):
+                    return time.perf_counter() - start
+        except OSError:
+            pass
+        if time.perf_counter() - start > timeout:
+            raise RuntimeError(f"nothing answered on port {port}")
+        time.sleep(0.002)
+
+
+@contextmanager
+def process(args: list[str], port: int) -> Iterator[float]:
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield wait_listening(port)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def mock_server(port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "mockkling.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--queue-seconds",
+        "1",
+        "--run-seconds",
+        "2",
+        "--seed",
+        "1",
+    ]
+
+
+def baseline_server(port: int, body_bytes: int) -> list[str]:
+    return [sys.executable, str(HERE / "baseline_app.py"), str(port), str(body_bytes)]
+
+
+# -- load generation ---------------------------------------------------------------------------
+
+
+def wrk(url: str, seconds: float, headers: dict[str, str], body: bytes | None = None) -> float:
+    """Requests per second, from wrk with one thread and 32 connections."""
+    with tempfile.TemporaryDirectory() as tmp:
+        args = ["wrk", "-t1", "-c32", f"-d{max(1, round(seconds))}s"]
+        for name, value in headers.items():
+            args += ["-H", f"{name}: {value}"]
+        if body is not None:
+            script = Path(tmp) / "post.lua"
+            script.write_text(f'wrk.method = "POST"\nwrk.body = [[{body.decode()}]]\n')
+            args += ["-s", str(script)]
+        out = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 30).stdout
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not match:
+        raise RuntimeError(f"wrk printed no rate:\n{out}")
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        raise RuntimeError(f"{non2xx.group(1)} error answers during the load: {url}")
+    return float(match.group(1))
+
+
+async def _one_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes) -> None:
+    writer.write(raw)
+    head = await reader.readuntil(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 2"):
+        raise RuntimeError(f"error answer: {head[:60]!r}")
+    length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))  # type: ignore[union-attr]
+    await reader.readexactly(length)
+
+
+def _raw(method: str, path: str, headers: dict[str, str], body: bytes | None) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    if body is not None:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+
+
+def python_load(
+    port: int, path: str, seconds: float, headers: dict[str, str], body: bytes | None = None
+) -> float:
+    """Requests per second from 16 keep-alive asyncio connections (closed loop)."""
+    raw = _raw("POST" if body is not None else "GET", path, headers, body)
+
+    async def worker(deadline: float, counts: list[int]) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while time.perf_counter() < deadline:
+            await _one_request(reader, writer, raw)
+            counts[0] += 1
+        writer.close()
+
+    async def main() -> float:
+        counts = [0]
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(start + seconds, counts) for _ in range(16)))
+        return counts[0] / (time.perf_counter() - start)
+
+    return asyncio.run(main())
+
+
+def open_loop_p99(port: int, path: str, rate: float, seconds: float, headers: dict[str, str]) -> float:
+    """p99 latency in ms of requests sent at a fixed rate over a pool of keep-alive connections."""
+    raw = _raw("GET", path, headers, None)
+
+    async def main() -> float:
+        pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+        for _ in range(8):
+            pool.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+        latencies: list[float] = []
+
+        async def fire(scheduled: float) -> None:
+            conn = await pool.get()
+            await _one_request(*conn, raw)
+            latencies.append(time.perf_counter() - scheduled)
+            pool.put_nowait(conn)
+
+        start = time.perf_counter()
+        tasks = []
+        for i in range(int(rate * seconds)):
+            scheduled = start + i / rate
+            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+            tasks.append(asyncio.create_task(fire(scheduled)))
+        await asyncio.gather(*tasks)
+        while not pool.empty():
+            pool.get_nowait()[1].close()
+        return statistics.quantiles(latencies, n=100)[98] * 1000
+
+    return asyncio.run(main())
+
+
+# -- figures -------------------------------------------------------------------------------------
+
+Row = tuple[str, str, str, str, str]
+
+
+def http_figures(seconds: float, rate: float) -> list[Row]:
+    token = make_jwt(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, ttl_seconds=3600)
+    headers = {"Authorization": f"Bearer {token}"}
+    use_wrk = shutil.which("wrk") is not None
+    rows: list[Row] = []
+    mock_port, base_port = free_port(), free_port()
+    with process(mock_server(mock_port), mock_port):
+        url = f"http://127.0.0.1:{mock_port}"
+        created = httpx.post(
+            f"{url}{T2V}", content=CREATE_BODY, headers=headers | {"Content-Type": "application/json"}
+        )
+        task_id = created.json()["data"]["task_id"]
+        time.sleep(3.1)  # let the task finish on the server's real clock: the query returns a full result
+        query_path = f"{T2V}/{task_id}"
+        body_bytes = len(httpx.get(f"{url}{query_path}", headers=headers).content)
+        create_bytes = len(created.content)
+
+        def measure(port: int, path: str, body: bytes | None = None) -> float:
+            if use_wrk:
+                return wrk(f"http://127.0.0.1:{port}{path}", seconds, headers, body)
+            return python_load(port, path, seconds, headers, body)
+
+        mock_query = measure(mock_port, query_path)
+        mock_p99 = open_loop_p99(mock_port, query_path, rate, seconds, headers)
+        mock_create = measure(mock_port, T2V, CREATE_BODY)
+    with process(baseline_server(base_port, body_bytes), base_port):
+        base_query = measure(base_port, query_path)
+        base_p99 = open_loop_p99(base_port, query_path, rate, seconds, headers)
+    with process(baseline_server(base_port, create_bytes), base_port):
+        base_create = measure(base_port, T2V, CREATE_BODY)
+    tool = "wrk -t1 -c32" if use_wrk else "python load (16 conns)"
+    rows.append(
+        (
+            "query throughput",
+            f"{mock_query:,.0f} req/s vs {base_query:,.0f} ({tool})",
+            f"{mock_query / base_query:.2f}",
+            ">= 0.8",
+            ok(mock_query / base_query >= 0.8),
+        )
+    )
+    rows.append(
+        (
+            "create throughput",
+            f"{mock_create:,.0f} req/s vs {base_create:,.0f}",
+            f"{mock_create / base_create:.2f}",
+            ">= 0.6",
+            ok(mock_create / base_create >= 0.6),
+        )
+    )
+    rows.append(
+        (
+            f"query p99 at {rate:g} req/s",
+            f"{mock_p99:.2f} ms vs {base_p99:.2f} ms",
+            f"{mock_p99 / base_p99:.2f}",
+            "<= 2.0",
+            ok(mock_p99 <= 2 * base_p99),
+        )
+    )
+    return rows
+
+
+def in_process_lifecycles(seconds: float) -> Row:
+    backend = Backend(Config(seed=1, timing=Timing(1, 4)))
+    backend.use_manual_clock()
+    headers = {"Authorization": f"Bearer {make_jwt(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY)}"}
+    with httpx.Client(transport=SyncASGITransport(create_app(backend)), base_url="http://mock") as client:
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            data = client.post(T2V, content=CREATE_BODY, headers=headers).json()["data"]
+            backend.advance(5)
+            status = client.get(f"{T2V}/{data['task_id']}", headers=headers).json()["data"]["task_status"]
+            assert status == "succeed", status
+            count += 1
+        rate = count / (time.perf_counter() - start)
+    return (
+        "in-process lifecycles",
+        f"{rate:,.0f} lifecycles/s (create, advance, query)",
+        "-",
+        ">= 2,000/s",
+        ok(rate >= 2000),
+    )
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+def memory_per_task(count: int) -> Row:
+    backend = Backend(Config(seed=1))
+    backend.use_manual_clock()
+    body = {"model_name": "kling-v1", "prompt": "a kitten playing in a garden", "duration": "5"}
+    for _ in range(100):  # warm every code path first, so only the tasks are counted
+        backend.create_video_task("warm-up", "text2video", body)
+    gc.collect()
+    before = rss_bytes()
+    for i in range(count):
+        backend.create_video_task(
+            DEFAULT_ACCESS_KEY, "text2video", {**body, "external_task_id": f"order-{i}"}
+        )
+    gc.collect()
+    per_task = (rss_bytes() - before) / count
+    return (
+        "memory per stored task",
+        f"{per_task:,.0f} B/task at {count:,} tasks (RSS, with external ids)",
+        "-",
+        "<= 1,024 B",
+        ok(per_task <= 1024),
+    )
+
+
+def scaling(small: int, large: int, repeats: int) -> list[Row]:
+    headers = {"Authorization": f"Bearer {make_jwt(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY)}"}
+    results: dict[int, tuple[float, float]] = {}
+    for size in (small, large):
+        backend = Backend(Config(seed=1, timing=Timing(0, 0)))
+        backend.use_manual_clock()
+        for _ in range(size):
+            task = backend.create_video_task(DEFAULT_ACCESS_KEY, "text2video", {"prompt": "x"})
+        with httpx.Client(transport=SyncASGITransport(create_app(backend)), base_url="http://mock") as client:
+            one = f"{T2V}/{task.task_id}"
+
+            def timed(path: str) -> float:
+                def batch() -> float:
+                    start = time.perf_counter()
+                    for _ in range(repeats):
+                        client.get(path, headers=headers)
+                    return (time.perf_counter() - start) / repeats
+
+                return min(batch() for _ in range(5))  # the least-disturbed batch
+
+            results[size] = (timed(one), timed(f"{T2V}?pageNum=2&pageSize=30"))
+    rows = []
+    for i, name in enumerate(("query latency", "list-page latency")):
+        a, b = results[small][i], results[large][i]
+        rows.append(
+            (
+                f"{name} at {large:,} vs {small:,} tasks",
+                f"{b * 1e6:.0f} us vs {a * 1e6:.0f} us",
+                f"{b / a:.2f}",
+                "<= 1.10",
+                ok(b / a <= 1.10),
+            )
+        )
+    return rows
+
+
+def startup(repeats: int) -> list[Row]:
+    live_times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        server = LiveServer(create_app(Backend())).start()
+        httpx.get(f"{server.url}/openapi.yaml").raise_for_status()
+        live_times.append(time.perf_counter() - start)
+        server.stop()
+    serve_times = []
+    for _ in range(repeats):
+        port = free_port()
+        with process(mock_server(port), port) as seconds:
+            serve_times.append(seconds)
+    live, serve = statistics.median(live_times), statistics.median(serve_times)
+    return [
+        (
+            "start-up: live server fixture",
+            f"{live * 1000:.0f} ms to first answer (median of {repeats})",
+            "-",
+            "<= 300 ms",
+            ok(live <= 0.3),
+        ),
+        (
+            "start-up: mockkling serve",
+            f"{serve * 1000:.0f} ms to accepting (median of {repeats})",
+            "-",
+            "<= 1,000 ms",
+            ok(serve <= 1.0),
+        ),
+    ]
+
+
+def ok(passed: bool) -> str:
+    return "met" if passed else "MISSED"
+
+
+def table(rows: list[Row]) -> str:
+    head: Row = ("figure", "measured", "ratio", "target", "")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(5)]
+    line = "| " + " | ".join("-" * w for w in widths) + " |"
+
+    def fmt(row: Row) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+
+    return "\n".join([fmt(head), line, *(fmt(r) for r in rows)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="short run: proves the benchmark works")
+    args = parser.parse_args(argv)
+    q = args.quick
+    rows: list[Row] = []
+    rows += http_figures(seconds=1 if q else 8, rate=100 if q else 300)
+    rows.append(in_process_lifecycles(0.5 if q else 5))
+    rows.append(memory_per_task(5_000 if q else 100_000))
+    rows += scaling(100 if q else 1_000, 2_000 if q else 100_000, 50 if q else 400)
+    rows += startup(1 if q else 5)
+    mode = "quick" if q else "full"
+    print(f"mockkling benchmark ({mode} run, {os.cpu_count()} cores, Python {sys.version.split()[0]})")
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""The benchmark runs end to end in its short mode (it asserts no timing: figures are printed)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+RUN = Path(__file__).resolve().parent / "benchmarks" / "run.py"
+
+
+def test_quick_benchmark_prints_every_figure() -> None:
+    result = subprocess.run(
+        [sys.executable, str(RUN), "--quick"], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for figure in (
+        "query throughput",
+        "create throughput",
+        "query p99",
+        "in-process lifecycles",
+        "memory per stored task",
+        "query latency at",
+        "list-page latency at",
+        "start-up: live server fixture",
+        "start-up: mockkling serve",
+    ):
+        assert f"| {figure}" in result.stdout, figure
