@@ -6,8 +6,9 @@ the surface the request was addressed to; no traceback ever reaches a client.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, NamedTuple
 
 from starlette.applications import Starlette
@@ -52,6 +53,7 @@ class _MockApp(Starlette):
 
 def create_app(backend: Backend | None = None, *, config: Config | None = None) -> Starlette:
     """The mock as an ASGI app. Pass a Backend to share its state with a test."""
+    owned = backend is None
     if backend is None:
         backend = Backend(config)
     # Most specific first; the official envelope is the default for any other path.
@@ -112,10 +114,29 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
         *control.routes(backend),
         Route("/openapi.yaml", openapi_document, methods=["GET"]),
     ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Runs after the server has let in-flight requests finish: a backend this app built is
+        # closed, so a state file is left complete. A backend passed in belongs to its caller.
+        yield
+        if owned:
+            backend.close()
+
     app = _MockApp(
         layer=lambda inner: FaultMiddleware(inner, backend, surface_of=surface_name, render=render_path),
         routes=routes,
         exception_handlers={KlingError: on_kling_error, HTTPException: on_http_error, Exception: on_crash},
+        lifespan=lifespan,
     )
     app.state.backend = backend
     return app
+
+
+def create_app_from_env() -> Starlette:
+    """An app factory for uvicorn's workers, each of which builds its own app: the configuration
+    comes from the environment (``MOCKKLING_*``, the config file), plus the flags that
+    ``mockkling serve`` passes on. ``uvicorn --factory mockkling.app:create_app_from_env``."""
+    from .cli import config_from_env
+
+    return create_app(config=config_from_env())

@@ -23,7 +23,7 @@ from .faults import Fate, FateRules, FaultSet, as_fate, reschedule
 from .journal import Journal
 from .limits import Limiter
 from .spec import Spec, default_spec
-from .tasks import FAILED, SUCCEED, Task, TaskStore
+from .tasks import FAILED, SUCCEED, Task, TaskStorage, TaskStore
 from .validation import OFFICIAL_RULES, Rules
 
 
@@ -40,14 +40,14 @@ class Backend:
         self.config = (config or Config()).with_defaults()
         self.clock: Clock = clock or SystemClock()
         self.spec = spec or default_spec()
-        self.tasks = TaskStore()
+        self.tasks: TaskStorage = _open_store(self.config)
         self.auth = Authenticator(
             self.config.accounts,
             self.config.api_keys,
             accept_key_pairs=self.config.accept_key_pairs,
             leeway_seconds=self.config.leeway_seconds,
         )
-        self._random = random.Random(self.config.seed)
+        self._random = random.Random(self._id_seed(self.config.seed))
         self._id_lock = threading.Lock()
         # Sends callback_url notifications; its thread starts with the first task that has one.
         self.callbacks = CallbackDispatcher(
@@ -74,7 +74,14 @@ class Backend:
 
     def reseed(self, seed: int | None) -> None:
         with self._id_lock:
-            self._random.seed(seed)
+            self._random.seed(self._id_seed(seed))
+
+    def _id_seed(self, seed: int | None) -> int | str | None:
+        """A seed stays reproducible, yet each store opened on a shared state file draws ids of
+        its own (workers, restarts), so that their ids never collide."""
+        if seed is None or not self.tasks.salt:
+            return seed
+        return f"{seed}:{self.tasks.salt}"
 
     # -- accounts --------------------------------------------------------------------------------
 
@@ -213,6 +220,7 @@ class Backend:
             raise KlingError(1203, f"task {task_id} does not exist")
         old_outcome = task.outcome
         reschedule(task, as_fate(fate, values), self.clock.now_ms())
+        self.tasks.update(task)  # a durable store holds a copy
         self.limits.rescheduled(task, old_outcome)
         self.callbacks.wake()  # notify the status changes the new schedule makes due
         return task
@@ -284,5 +292,17 @@ class Backend:
             self.reseed(self.config.seed)
 
     def close(self) -> None:
-        """Stop background work (callback deliveries); the backend stays usable."""
+        """Stop background work (callback deliveries) and flush the task store (a state file
+        is closed, its write-ahead log folded in); the backend stays usable. The app calls this
+        at shutdown for a backend it built itself."""
         self.callbacks.close()
+        self.tasks.close()
+
+
+def _open_store(config: Config) -> TaskStorage:
+    """In memory by default; the SQLite store when a state file is configured."""
+    if config.state_file is None:
+        return TaskStore()
+    from .storage import SQLiteTaskStore  # only a durable backend pays for sqlite3
+
+    return SQLiteTaskStore(config.state_file)

@@ -1,17 +1,28 @@
-"""The command line: ``mockkling serve`` runs the mock on uvicorn."""
+"""The command line: ``mockkling serve`` runs the mock on uvicorn (HTTP or HTTPS);
+``mockkling contract`` runs the contract kit against a server."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import ssl
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
-from . import __version__
+from . import __version__, contract
+from .certs import TLSFiles, make_self_signed
 from .config import DEFAULT_ACCESS_KEY, Config, ConfigError, FailRule, Timing
 from .faults import FaultRule
+
+# How `mockkling serve --workers N` hands its flags to the workers, each of which builds its
+# configuration again (mockkling.app.create_app_from_env).
+SERVE_ARGV_ENV: Final = "MOCKKLING_SERVE_ARGV"
+# SIGTERM lets in-flight requests finish for at most this long before they are cancelled.
+GRACEFUL_SHUTDOWN_SECONDS: Final = 30
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -93,9 +104,46 @@ def _parser() -> argparse.ArgumentParser:
         help="let non-loopback clients use the control API (set --admin-token too)",
     )
     serve.add_argument("--seed", type=int, help="seed for task and request ids (reproducible ids)")
+    serve.add_argument(
+        "--state",
+        metavar="FILE",
+        help="keep tasks in this SQLite file, durable across restarts and shared by --workers "
+        "(default: in memory; $MOCKKLING_STATE)",
+    )
+    serve.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="worker processes sharing --state (default 1)"
+    )
     serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    tls = serve.add_argument_group("HTTPS")
+    tls.add_argument("--ssl-certfile", metavar="FILE", help="serve HTTPS with this certificate (PEM)")
+    tls.add_argument("--ssl-keyfile", metavar="FILE", help="the private key of --ssl-certfile (PEM)")
+    tls.add_argument(
+        "--self-signed",
+        metavar="DIR",
+        help="serve HTTPS with a throwaway CA and a certificate for 127.0.0.1/localhost, written to DIR "
+        "(DIR/ca.pem is the CA to trust)",
+    )
+    contract.add_parser(commands)
     return parser
+
+
+def tls_files(args: argparse.Namespace, host: str) -> TLSFiles | None:
+    """The certificate to serve HTTPS with, if the flags ask for HTTPS."""
+    if args.self_signed:
+        if args.ssl_certfile or args.ssl_keyfile:
+            raise ConfigError("give either --self-signed or --ssl-certfile/--ssl-keyfile, not both")
+        return make_self_signed(args.self_signed, hosts=[host] if host not in ("0.0.0.0", "::") else [])
+    if not (args.ssl_certfile or args.ssl_keyfile):
+        return None
+    if not (args.ssl_certfile and args.ssl_keyfile):
+        raise ConfigError("give --ssl-certfile and --ssl-keyfile together")
+    files = TLSFiles(Path(args.ssl_certfile), Path(args.ssl_keyfile))
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(files.certfile, files.keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot use {files.certfile} with {files.keyfile}: {exc}") from None
+    return files
 
 
 def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Config:
@@ -158,11 +206,23 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
         limits=limits,
         admin_token=args.admin_token or config.admin_token,
         control_remote=config.control_remote if args.control_remote is None else args.control_remote,
+        state_file=args.state or config.state_file,
     ).with_defaults()
 
 
-def _banner(config: Config) -> str:
-    lines = [f"mockkling {__version__}: the Kling API on http://{config.host}:{config.port}"]
+def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
+    """The configuration a worker builds: the environment and config file, plus the flags that
+    `mockkling serve` passed on in ``MOCKKLING_SERVE_ARGV`` (a JSON list), if any."""
+    env = dict(os.environ if environ is None else environ)
+    argv = json.loads(env.get(SERVE_ARGV_ENV) or '["serve"]')
+    if not (isinstance(argv, list) and all(isinstance(arg, str) for arg in argv)):
+        raise ConfigError(f"{SERVE_ARGV_ENV} must be a JSON list of strings")
+    return build_config(_parser().parse_args(argv), env)
+
+
+def _banner(config: Config, workers: int = 1, tls: TLSFiles | None = None) -> str:
+    scheme = "https" if tls else "http"
+    lines = [f"mockkling {__version__}: the Kling API on {scheme}://{config.host}:{config.port}"]
     if DEFAULT_ACCESS_KEY in config.accounts:
         lines.append(
             f"  default credentials: access key {DEFAULT_ACCESS_KEY}, "
@@ -177,34 +237,79 @@ def _banner(config: Config) -> str:
     who = "any client" if config.control_remote else "loopback only"
     token = ", admin token required" if config.admin_token else ""
     lines.append(f"  control API: http://{config.host}:{config.port}/__mockkling/ ({who}{token})")
+    where = f"in the state file {config.state_file}" if config.state_file else "in memory"
+    lines.append(f"  stored {where}; {workers} worker{'s' if workers > 1 else ''}")
+    if tls and tls.ca_file:
+        lines.append(f"  HTTPS with a throwaway CA: {tls.ca_file}; have clients trust it with:")
+        lines.extend(f"    export {name}={value}" for name, value in tls.trust_env().items())
     return "\n".join(lines)
 
 
-def serve(config: Config, *, access_log: bool = False) -> None:
+def serve(
+    config: Config,
+    *,
+    access_log: bool = False,
+    workers: int = 1,
+    argv: Sequence[str] = (),
+    tls: TLSFiles | None = None,
+) -> None:
+    """Run the server until SIGINT/SIGTERM, which let in-flight requests finish and then close
+    the state file. Several workers need the state file: it is what they share."""
     import uvicorn
 
     from .app import create_app
 
-    print(_banner(config), file=sys.stderr, flush=True)
-    uvicorn.run(
-        create_app(config=config),
-        host=config.host,
-        port=config.port,
-        log_level=config.log_level,
-        access_log=access_log,
-        lifespan="off",
-    )
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, not {workers}")
+    options: dict[str, Any] = {
+        "host": config.host,
+        "port": config.port,
+        "log_level": config.log_level,
+        "access_log": access_log,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+    }
+    if tls is not None:
+        options.update(ssl_certfile=str(tls.certfile), ssl_keyfile=str(tls.keyfile))
+    if workers == 1:
+        app = create_app(config=config)  # opens the state file: a bad one stops us here
+        print(_banner(config, workers, tls), file=sys.stderr, flush=True)
+        uvicorn.run(app, **options)
+        return
+    if config.state_file is None:
+        raise ConfigError("--workers needs --state FILE: workers share their tasks through it")
+    from .storage import SQLiteTaskStore
+
+    SQLiteTaskStore(config.state_file).close()  # a bad state file stops us before any worker starts
+    os.environ[SERVE_ARGV_ENV] = json.dumps(list(argv))
+    print(_banner(config, workers, tls), file=sys.stderr, flush=True)
+    uvicorn.run("mockkling.app:create_app_from_env", factory=True, workers=workers, **options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after "--" goes to pytest untouched (mockkling contract ... -- -x -k auth).
+    passthrough: list[str] = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, passthrough = argv[:at], argv[at + 1 :]
     args = _parser().parse_args(argv)
+    if args.command == "contract":
+        args.pytest_args = passthrough
+        return contract.run(args)
     try:
         config = build_config(args)
+        tls = tls_files(args, config.host)
+        if tls and not config.public_url:
+            # Result URLs in callbacks use the scheme clients reach us on (workers re-read argv).
+            public_url = "https://" + config.public_base_url().removeprefix("http://")
+            config = replace(config, public_url=public_url)
+            argv = [*argv, "--public-url", public_url]
+        if args.command == "serve":
+            serve(config, access_log=args.access_log, workers=args.workers, argv=argv, tls=tls)
     except ConfigError as exc:
         print(f"mockkling: {exc}", file=sys.stderr)
         return 2
-    if args.command == "serve":
-        serve(config, access_log=args.access_log)
     return 0
 
 

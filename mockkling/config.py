@@ -170,6 +170,8 @@ class Config:
     media_ttl_seconds: int = 0
     # Each account's resource packs (GET /account/costs); empty means the default packs.
     resource_packs: list[ResourcePack] = field(default_factory=list)
+    # Keep tasks in this SQLite file (durable, shareable by workers); None keeps them in memory.
+    state_file: str | None = None
     # Fault rules in force from the start (``[[faults]]``, ``--fault``; see faults.py).
     faults: list[FaultRule] = field(default_factory=list)
     # Per-account request rate, running tasks and balance (``[limits]``; see limits.py).
@@ -219,7 +221,7 @@ class Config:
         """A copy with the keys of a parsed TOML document applied."""
         out = replace(self, accounts=dict(self.accounts), api_keys=dict(self.api_keys))
         for key, value in data.items():
-            if key in ("host", "log_level"):
+            if key in ("host", "log_level", "state_file"):
                 setattr(out, key, _typed(value, str, f"{source}: {key}"))
             elif key == "public_url":
                 out.public_url = _public_url(value, f"{source}: public_url")
@@ -323,6 +325,7 @@ _ENV: tuple[tuple[str, str, type], ...] = (
     ("MOCKKLING_PUBLIC_URL", "public_url", str),
     ("MOCKKLING_CALLBACK_HOSTS", "callback_hosts", list),
     ("MOCKKLING_MEDIA_TTL_SECONDS", "media_ttl_seconds", int),
+    ("MOCKKLING_STATE", "state_file", str),
     ("MOCKKLING_ADMIN_TOKEN", "admin_token", str),
 )
 

@@ -250,6 +250,15 @@ def _parse_compact(spec: str) -> dict[str, Any]:
     return out
 
 
+def as_rule(rule: FaultRule | str | Mapping[str, Any]) -> FaultRule:
+    """A FaultRule from a FaultRule, the compact syntax or a dict of its fields."""
+    if isinstance(rule, FaultRule):
+        return rule
+    if isinstance(rule, str):
+        return FaultRule.parse(rule)
+    return FaultRule.from_dict(rule)
+
+
 class ActiveFault:
     """A rule in force: its id, how often it may still fire, and its own random generator."""
 
@@ -338,10 +347,7 @@ class FaultSet:
             rule = FaultRule.from_dict(fields)
         elif fields:
             raise TypeError("give a rule or keyword fields, not both")
-        elif isinstance(rule, str):
-            rule = FaultRule.parse(rule)
-        elif not isinstance(rule, FaultRule):
-            rule = FaultRule.from_dict(rule)
+        rule = as_rule(rule)
         with self._lock:
             active = ActiveFault(next(self._ids), rule, self._seed)
             self._rules = [*self._rules, active]

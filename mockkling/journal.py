@@ -266,6 +266,20 @@ class Journal:
     def count(self, **filters: Any) -> int:
         return len(self.find(**filters))
 
+    def assert_requested(self, count: int | None = None, **filters: Any) -> list[JournalEntry]:
+        """The entries matching ``filters`` (see :meth:`find`); AssertionError, listing what
+        was recorded, when there are none, or not exactly ``count``."""
+        found = self.find(**filters)
+        if (len(found) != count) if count is not None else not found:
+            wanted = " ".join(f"{k}={v!r}" for k, v in filters.items() if v is not None) or "any request"
+            expected = "at least one" if count is None else str(count)
+            seen = [f"  {e.method} {e.path}{'?' + e.query if e.query else ''} -> {e.status}" for e in self]
+            listing = "\n".join(seen[-20:]) or "  (nothing)"
+            raise AssertionError(
+                f"expected {expected} request(s) matching {wanted}, found {len(found)}; recorded:\n{listing}"
+            )
+        return found
+
     def last(self) -> JournalEntry | None:
         rows = list(self._entries)
         return JournalEntry(*rows[-1]) if rows else None

@@ -34,6 +34,10 @@ class LiveServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.scheme}://{host}:{self.port}"
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self, timeout: float = 10.0) -> LiveServer:
         if self._thread is not None:
             raise RuntimeError("server already started")

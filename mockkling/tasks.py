@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any, Final, Protocol, runtime_checkable
 
 # The lifecycle, as data. Official spelling; surfaces translate with SPELLINGS.
 SUBMITTED: Final = "submitted"
@@ -103,6 +103,48 @@ class Task:
         return f"Task(task_id={self.task_id!r}, action={self.action!r}, model={self.model!r})"
 
 
+@runtime_checkable
+class TaskStorage(Protocol):
+    """What the Backend needs from a task store: the in-memory :class:`TaskStore` (the default)
+    and the SQLite store of ``--state FILE`` (mockkling/storage.py) both provide it."""
+
+    # Distinct for every store opened on one shared state (0 in memory): seeded ids mix it in,
+    # so that workers and restarts sharing a state file never draw the same ids.
+    salt: int
+
+    def add(self, task: Task) -> bool:
+        """Store ``task``; False (and nothing stored) if its external_task_id is taken."""
+        ...
+
+    def update(self, task: Task) -> None:
+        """Keep the changes made to a stored task's schedule, outcome or extra (a fate that
+        delays or fails it). Call it after changing a task: a durable store holds a copy."""
+        ...
+
+    def get(self, task_id: str) -> Task | None: ...
+
+    def get_external(self, account: str, external_task_id: str) -> Task | None: ...
+
+    def page(self, account: str, action: str, page_num: int, page_size: int) -> list[Task]:
+        """Page ``page_num`` (from 1) of an account's tasks on one endpoint, newest first."""
+        ...
+
+    def owned(self, account: str, action: str) -> list[Task]:
+        """An account's tasks on one endpoint, oldest first (a copy)."""
+        ...
+
+    def __iter__(self) -> Iterator[Task]: ...
+
+    def __len__(self) -> int: ...
+
+    def clear(self) -> None: ...
+
+    def close(self) -> None:
+        """Release the store's resources (a durable store flushes and closes its file); the
+        store stays usable, and opens them again if it is used."""
+        ...
+
+
 class TaskStore:
     """In-memory task index: by id, by (account, external_task_id), and per account and action
     in creation order, so a page of a list costs O(page size) however many tasks are stored."""
@@ -112,6 +154,8 @@ class TaskStore:
         self._by_external: dict[tuple[str, str], Task] = {}
         self._by_owner: dict[tuple[str, str], list[Task]] = {}
         self._lock = threading.Lock()
+
+    salt = 0  # one process's memory: seeded ids need no salt
 
     def add(self, task: Task) -> bool:
         """Store ``task``; False (and nothing stored) if its external_task_id is taken."""
@@ -124,6 +168,9 @@ class TaskStore:
             self._by_id[task.task_id] = task
             self._by_owner.setdefault((task.account, task.action), []).append(task)
             return True
+
+    def update(self, task: Task) -> None:
+        """Nothing to do: the stored task is the very object that was changed."""
 
     def get(self, task_id: str) -> Task | None:
         return self._by_id.get(task_id)
@@ -154,3 +201,6 @@ class TaskStore:
             self._by_id.clear()
             self._by_external.clear()
             self._by_owner.clear()
+
+    def close(self) -> None:
+        """Nothing to release: the tasks live as long as the store."""

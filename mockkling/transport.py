@@ -74,7 +74,8 @@ class SyncASGITransport(httpx.BaseTransport):
             await self.app(scope, receive, send)
         finally:
             done.set()
-        return httpx.Response(status, headers=headers, content=b"".join(chunks))
+        # A stream, not content=, so the client reads and closes it and sets ``elapsed``.
+        return httpx.Response(status, headers=headers, stream=httpx.ByteStream(b"".join(chunks)))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         scope, body = self._scope(request), request.read()

@@ -407,3 +407,41 @@ def test_a_fate_error_code_reaches_the_gateway_surface(backend: Backend, client:
         client.get(f"/v1/video/generations/{other.json()['task_id']}", headers=key).json()["error"]["code"]
         == 4001
     )
+
+
+# -- from the pytest plugin's handle ---------------------------------------------------------------
+
+
+@pytest.mark.kling_mock(faults=["POST /v1/videos/* 1303 x1"], limits={"rate": 2, "per_seconds": 60})
+def test_the_marker_configures_faults_and_limits(kling_mock: Any) -> None:
+    client = kling_mock.client
+    assert client.post(T2V, json={"prompt": "a cat"}).json()["code"] == 1303  # the fault, once
+    # A request a fault answered never reached the service: it spent no token.
+    assert client.post(T2V, json={"prompt": "a cat"}).json()["code"] == 0
+    assert client.get(T2V).json()["code"] == 0
+    assert client.get(T2V).json()["code"] == 1302  # the third request this minute
+    entries = kling_mock.journal.assert_requested(count=2, method="POST", path="/v1/videos/*")
+    assert [e.json()["prompt"] for e in entries] == ["a cat", "a cat"]
+
+
+def test_the_handle_reaches_faults_fates_limits_and_the_journal(kling_mock: Any) -> None:
+    kling_mock.faults.add(code=5001, times=1)
+    assert kling_mock.client.get(T2V).status_code == 503
+    task_id = kling_mock.client.post(T2V, json={"prompt": "x"}).json()["data"]["task_id"]
+    kling_mock.set_fate(task_id, "failed", message="nope")
+    assert kling_mock.client.get(f"{T2V}/{task_id}").json()["data"]["task_status_msg"] == "nope"
+    assert kling_mock.limits.usage(kling_mock.access_key)["tokens"] is None
+    assert len(kling_mock.fates) == 0
+    with pytest.raises(AssertionError, match=r"expected 1 request\(s\) matching method='PUT', found 0"):
+        kling_mock.journal.assert_requested(count=1, method="PUT")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"faults": ["teapot"]}, "cannot read 'teapot'"), ({"limits": {"rate": 0}}, "rate must be an integer")],
+)
+def test_bad_marker_options_are_refused(options: dict[str, Any], message: str) -> None:
+    from mockkling.testing import configure
+
+    with pytest.raises(ConfigError, match=message):
+        configure(**options)

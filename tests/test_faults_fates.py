@@ -4,6 +4,7 @@ client has seen backwards."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from mockkling import (
     FateError,
     FateRule,
     KlingError,
+    ManualClock,
     RuleError,
     Timing,
 )
@@ -239,3 +241,20 @@ def test_fate_rules_are_forgotten_on_reset() -> None:
     backend.advance(10)
     task = backend.tasks.get(task_id)
     assert task is not None and backend.status(task) == "succeed"
+
+
+def test_a_fate_survives_a_restart_on_a_state_file(tmp_path: Path) -> None:
+    config = Config(seed=5, timing=Timing(1, 4), state_file=str(tmp_path / "state.db"))
+    first = Backend(config, clock=ManualClock(1_000_000))
+    held = _create(first)
+    failed = _create(first)
+    first.set_fate(held, "processing", seconds=None)
+    first.set_fate(failed, "failed", message="GPU on fire", error_code=4290)
+    first.close()
+    second = Backend(config, clock=ManualClock(1_000_000 + 10**7))
+    held_task, failed_task = second.tasks.get(held), second.tasks.get(failed)
+    assert held_task is not None and failed_task is not None
+    assert second.status(held_task) == "processing"
+    assert (second.status(failed_task), failed_task.status_msg) == ("failed", "GPU on fire")
+    assert failed_task.extra == {"error_code": 4290}
+    second.close()

@@ -1,0 +1,174 @@
+"""The pytest plugin (entry point ``pytest11``, active once mockkling is installed).
+
+Fixtures, after pytest-httpserver's design:
+
+- ``kling_mock``: an in-process mock (no socket) on a manual clock, fresh for each test;
+- ``kling_mock_live`` / ``kling_mock_live_https``: the same handle on a real server on a free
+  loopback port, shared by the session (one per xdist worker) and reset for each test;
+- ``kling_mock_server`` / ``kling_mock_https_server``: those session servers themselves;
+- overridable configuration: ``kling_mock_config`` (the Config each test starts from),
+  ``kling_mock_listen_address`` (MOCKKLING_PYTEST_HOST / MOCKKLING_PYTEST_PORT) and
+  ``kling_mock_tls`` (the HTTPS certificate; a throwaway CA by default).
+
+The ``@pytest.mark.kling_mock(...)`` marker configures a test's mock; markers on the module, the
+class and the test combine, the closest winning.
+
+The fixtures import the server machinery (uvicorn, the certificate code) only when used.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from .certs import TLSFiles
+    from .config import Config
+    from .testing import KlingMock, SharedServer
+
+MARKER = "kling_mock"
+HOST_ENV, PORT_ENV, HTTPS_PORT_ENV = (
+    "MOCKKLING_PYTEST_HOST",
+    "MOCKKLING_PYTEST_PORT",
+    "MOCKKLING_PYTEST_HTTPS_PORT",
+)
+
+# Every shared server this process started, so none outlives the session.
+_servers: list[SharedServer] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(**options): configure the test's mockkling mock: queue_seconds, run_seconds, "
+        "timings, fail_words, seed, accounts, api_keys, clock ('manual' or 'system').",
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A safety net: stop any shared server a fixture teardown did not."""
+    while _servers:
+        _servers.pop().stop()
+
+
+def marker_options(node: pytest.Item) -> dict[str, Any]:
+    """The ``kling_mock`` markers' keyword options, module first, so the closest one wins."""
+    options: dict[str, Any] = {}
+    for marker in reversed(list(node.iter_markers(MARKER))):
+        if marker.args:
+            pytest.fail(
+                f"@pytest.mark.{MARKER} takes keyword options only, not {marker.args!r}", pytrace=False
+            )
+        options.update(marker.kwargs)
+    return options
+
+
+def _new_backend(request: pytest.FixtureRequest, config: Config) -> Any:
+    from .config import ConfigError
+    from .testing import new_backend
+
+    try:
+        return new_backend(config, **marker_options(request.node))
+    except ConfigError as exc:
+        problem = str(exc)
+    pytest.fail(f"@pytest.mark.{MARKER}: {problem}", pytrace=False)
+
+
+# -- configuration fixtures: override any of them in a conftest.py ---------------------------------
+
+
+@pytest.fixture
+def kling_mock_config() -> Config:
+    """The configuration each test's mock starts from (before its marker). Override it to give
+    every test, say, your own accounts or timings."""
+    from .config import Config
+
+    return Config()
+
+
+@pytest.fixture(scope="session")
+def kling_mock_listen_address() -> tuple[str, int]:
+    """Where the shared live server listens: loopback, a free port (0), unless MOCKKLING_PYTEST_HOST
+    or MOCKKLING_PYTEST_PORT say otherwise. A fixed port cannot be shared by xdist workers."""
+    return os.environ.get(HOST_ENV, "127.0.0.1"), int(os.environ.get(PORT_ENV, "0"))
+
+
+@pytest.fixture(scope="session")
+def kling_mock_tls(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
+    """The HTTPS server's certificate: by default a throwaway CA and a loopback certificate made
+    for this session. Override it to return your own ``TLSFiles(certfile, keyfile, ca_file)``."""
+    from .certs import make_self_signed
+
+    return make_self_signed(tmp_path_factory.mktemp("mockkling-tls"))
+
+
+# -- session servers -------------------------------------------------------------------------------
+
+
+def _serve(host: str, port: int, tls: TLSFiles | None) -> Iterator[SharedServer]:
+    from .testing import SharedServer
+
+    server = SharedServer(host, port, tls).start()
+    _servers.append(server)
+    try:
+        yield server
+    finally:
+        server.stop()
+        if server in _servers:
+            _servers.remove(server)
+
+
+@pytest.fixture(scope="session")
+def kling_mock_server(kling_mock_listen_address: tuple[str, int]) -> Iterator[SharedServer]:
+    """The session's live HTTP server (started on first use, stopped at the end)."""
+    yield from _serve(*kling_mock_listen_address, None)
+
+
+@pytest.fixture(scope="session")
+def kling_mock_https_server(
+    kling_mock_listen_address: tuple[str, int], kling_mock_tls: TLSFiles
+) -> Iterator[SharedServer]:
+    """The session's live HTTPS server, on its own free port (MOCKKLING_PYTEST_HTTPS_PORT fixes it)."""
+    host = kling_mock_listen_address[0]
+    yield from _serve(host, int(os.environ.get(HTTPS_PORT_ENV, "0")), kling_mock_tls)
+
+
+# -- the handles -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def kling_mock(request: pytest.FixtureRequest, kling_mock_config: Config) -> Iterator[KlingMock]:
+    """An in-process mock, fresh for this test: ``.client`` and ``.async_client()`` talk to it with
+    no socket, ``.advance(s)`` moves its clock, ``.backend`` is everything else."""
+    from .testing import KlingMock
+
+    with KlingMock(_new_backend(request, kling_mock_config)) as mock:
+        yield mock
+
+
+def _live(request: pytest.FixtureRequest, server: SharedServer, config: Config) -> Iterator[KlingMock]:
+    mock = server.mount(_new_backend(request, config))
+    try:
+        yield mock
+    finally:
+        server.unmount()
+        mock.close()
+
+
+@pytest.fixture
+def kling_mock_live(
+    request: pytest.FixtureRequest, kling_mock_server: SharedServer, kling_mock_config: Config
+) -> Iterator[KlingMock]:
+    """A fresh mock for this test, served over real HTTP by the session's server."""
+    yield from _live(request, kling_mock_server, kling_mock_config)
+
+
+@pytest.fixture
+def kling_mock_live_https(
+    request: pytest.FixtureRequest, kling_mock_https_server: SharedServer, kling_mock_config: Config
+) -> Iterator[KlingMock]:
+    """A fresh mock for this test, served over HTTPS; ``.ca_file`` is the CA to trust."""
+    yield from _live(request, kling_mock_https_server, kling_mock_config)
