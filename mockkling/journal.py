@@ -55,9 +55,11 @@ def _mask_value(value: bytes) -> bytes:
     return MASK.encode()
 
 
-def mask_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+def mask_headers(headers: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[bytes, bytes], ...]:
+    # A tuple of bytes, not a list: the garbage collector stops tracking it, so a full journal
+    # adds nothing to collect (a ring of lists would keep triggering full collections).
     secret = _secret_names
-    return [(name, _mask_value(value)) if secret[name] else (name, value) for name, value in headers]
+    return tuple([(name, _mask_value(value)) if secret[name] else (name, value) for name, value in headers])
 
 
 def mask_query(query: bytes) -> bytes:
@@ -78,7 +80,7 @@ _Row = tuple[
     str,
     str,
     bytes,
-    list[tuple[bytes, bytes]],
+    tuple[tuple[bytes, bytes], ...],
     bytes,
     int,
     int | None,
@@ -113,7 +115,7 @@ class JournalEntry:
         method: str,
         path: str,
         query: bytes,
-        headers: list[tuple[bytes, bytes]],
+        headers: tuple[tuple[bytes, bytes], ...],
         body: bytes,
         body_size: int,
         status: int | None,
