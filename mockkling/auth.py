@@ -9,6 +9,7 @@ controlled clock never expires a client's token.
 from __future__ import annotations
 
 import hmac
+import math
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -156,11 +157,16 @@ class Authenticator:
 
 
 def _number_claim(claims: Mapping[str, Any], name: str, *, required: bool) -> float:
-    value = claims.get(name)
-    if value is None:
+    """A NumericDate claim. NaN, Infinity (Python's JSON reader takes both) and null are refused
+    like any other non-number: a NaN ``exp`` would never expire."""
+    if name not in claims:
         if required:
             raise KlingError(1002, f"Authorization token has no '{name}' claim")
         return float("-inf")
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    value = claims[name]
+    if isinstance(value, int) and not isinstance(value, bool):
+        # A JSON integer may have hundreds of digits; past a float's range it is simply "never".
+        return float(value) if abs(value) < 2**1000 else (math.inf if value > 0 else -math.inf)
+    if not isinstance(value, float) or not math.isfinite(value):
         raise KlingError(1002, f"Authorization token claim '{name}' must be a number")
-    return float(value)
+    return value

@@ -241,7 +241,7 @@ class Backend:
         if task is None or task.account != account:
             task = self.tasks.get_external(account, ident)
         if task is None:
-            raise KlingError(1203, f"task {ident} does not exist")
+            raise KlingError(1203, f"task {ident[:64]} does not exist")  # never echo a huge id back
         return task
 
     def list_tasks(self, account: str, action: str, page_num: int = 1, page_size: int = 30) -> list[Task]:

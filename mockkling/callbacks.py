@@ -101,9 +101,10 @@ def parse_callback_url(url: str) -> httpx.URL:
     """The URL as httpx will send to it (one parser for checking and sending), or 400 / 1201."""
     try:
         parsed = httpx.URL(url)
+        host = parsed.host  # decoded on access: a malformed IDNA label ("xn--") raises here
     except (httpx.InvalidURL, ValueError):
-        parsed = None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        parsed, host = None, ""
+    if parsed is None or parsed.scheme not in ("http", "https") or not host:
         raise invalid_value("callback_url must be an http or https URL")
     return parsed
 

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from . import __version__, contract
 from .certs import TLSFiles, make_self_signed
-from .config import DEFAULT_ACCESS_KEY, Config, ConfigError, FailRule, Timing
+from .config import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Config, ConfigError, FailRule, Timing
 from .faults import FaultRule
 
 # How `mockkling serve --workers N` hands its flags to the workers, each of which builds its
@@ -223,10 +223,10 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
 def _banner(config: Config, workers: int = 1, tls: TLSFiles | None = None) -> str:
     scheme = "https" if tls else "http"
     lines = [f"mockkling {__version__}: the Kling API on {scheme}://{config.host}:{config.port}"]
-    if DEFAULT_ACCESS_KEY in config.accounts:
+    # Only the published default pair is printed: a configured secret never reaches the output.
+    if config.accounts.get(DEFAULT_ACCESS_KEY) == DEFAULT_SECRET_KEY:
         lines.append(
-            f"  default credentials: access key {DEFAULT_ACCESS_KEY}, "
-            f"secret key {config.accounts[DEFAULT_ACCESS_KEY]}"
+            f"  default credentials: access key {DEFAULT_ACCESS_KEY}, secret key {DEFAULT_SECRET_KEY}"
         )
     lines.append(f"  accounts: {', '.join(config.accounts) or '(none)'}; api keys: {len(config.api_keys)}")
     t = config.timing

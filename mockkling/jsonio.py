@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from .errors import KlingError
+
+# No Kling request nests deeper than 5 levels (dynamic_masks[].trajectories[].x). A deeper body
+# is refused before validation: a validator walks it recursively and would run out of stack.
+MAX_DEPTH: Final = 32
+# Python type of a parsed JSON value -> its name in JSON.
+_JSON_TYPES: Final = {
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
 
 
 class JSONResponse(Response):
@@ -55,7 +68,33 @@ async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise KlingError(1200, f"Request body is not valid JSON: {str(exc)[:200]}") from None
+        raise KlingError(1200, _parse_error(raw, exc)) from None
     if not isinstance(body, dict):
-        raise KlingError(1200, f"Request body must be a JSON object, not {type(body).__name__}")
+        raise KlingError(1200, f"Request body must be a JSON object, not {_JSON_TYPES[type(body)]}")
+    if _too_deep(body):
+        raise KlingError(1200, f"Request body is nested more than {MAX_DEPTH} levels deep")
     return body
+
+
+def _parse_error(raw: bytes, exc: orjson.JSONDecodeError) -> str:
+    """Why a body is not JSON; bytes that are not UTF-8 are named as such (orjson's message for
+    them speaks of surrogates)."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"Request body is not valid UTF-8 (byte 0x{raw[bad.start]:02x} at offset {bad.start})"
+    return f"Request body is not valid JSON: {str(exc)[:200]}"
+
+
+def _too_deep(body: dict[str, Any]) -> bool:
+    """Whether any value sits more than MAX_DEPTH containers deep (iteratively: no recursion)."""
+    stack: list[tuple[Any, int]] = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth >= MAX_DEPTH:
+                    return True
+                stack.append((child, depth + 1))
+    return False

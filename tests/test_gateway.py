@@ -567,26 +567,18 @@ def test_the_gateway_queries_by_task_id_only(client: httpx.Client) -> None:
         ({"duration": 5}, "prompt is required"),
         ({"prompt": "   ", "duration": 5}, "prompt is required"),
         ({"prompt": "x"}, "duration is required"),
-        ({"prompt": "x", "duration": "5"}, "duration must be of type number"),
         ({"prompt": "x", "duration": 5.5}, "duration"),
         ({"prompt": "x", "duration": 11}, "duration must be <= 10"),
         ({"prompt": "x", "duration": 5, "n": 2}, "n must be <= 1"),
         ({"prompt": "x", "duration": 5, "width": "1280"}, "width must be of type integer"),
         ({"prompt": "x", "duration": 5, "size": "big"}, "size"),
-        (
-            {"prompt": "x", "duration": 5, "response_format": "b64_json"},
-            "response_format must be one of: url",
-        ),
         ({"prompt": "x", "duration": 5, "model": "gpt-4"}, "model must be one of"),
-        ({"prompt": "x", "duration": 5, "metadata": {"mode": "turbo"}}, "metadata.mode must be one of"),
         ({"prompt": "x", "duration": 5, "metadata": {"cfg_scale": 2}}, "metadata.cfg_scale must be <= 1"),
         ({"prompt": "x", "duration": 5, "metadata": {"aspect_ratio": "4:3"}}, "metadata.aspect_ratio"),
         (
             {"prompt": "x", "duration": 5, "metadata": {"camera_control": {"type": "spin"}}},
             "camera_control.type",
         ),
-        ({"prompt": "x", "duration": 5, "metadata": []}, "metadata must be of type object"),
-        ({"prompt": "x", "duration": 5, "image": "data:image/png;base64,AAAA"}, "data:"),
     ],
 )
 def test_bad_generic_requests(
@@ -600,8 +592,6 @@ def test_bad_generic_requests(
     ("action", "body", "needle"),
     [
         ("text2video", {}, "prompt is required"),
-        ("text2video", {"prompt": "x", "duration": "11"}, "duration must be one of"),
-        ("text2video", {"prompt": "x", "duration": 5}, "duration"),
         ("text2video", {"prompt": "x", "model_name": "kling-v1-5"}, "model_name must be one of"),
         (
             "text2video",
@@ -624,15 +614,6 @@ def test_bad_passthrough_requests(
     assert needle in gateway_error(response, 400, "invalid_request")
 
 
-@pytest.mark.parametrize("path", [GEN, f"{PT}/text2video"])
-@pytest.mark.parametrize(
-    ("content", "needle"), [(b"{oops", "not valid JSON"), (b"", "empty"), (b"[1]", "JSON object")]
-)
-def test_malformed_bodies(client: httpx.Client, path: str, content: bytes, needle: str) -> None:
-    response = client.post(path, content=content, headers=KEY | {"Content-Type": "application/json"})
-    assert needle in gateway_error(response, 400, "invalid_request")
-
-
 def test_a_duplicate_external_task_id(client: httpx.Client) -> None:
     generate(client, metadata={"external_task_id": "twice"})
     response = client.post(
@@ -651,13 +632,6 @@ def test_unknown_paths_and_methods(client: httpx.Client) -> None:
     # The official surface next door keeps its envelope.
     official = client.get("/v1/videos/nothing")
     assert (official.status_code, official.json()["code"]) == (404, 1202)
-
-
-def test_body_over_the_limit_is_413() -> None:
-    backend = Backend(Config(max_body_bytes=1000))
-    with httpx.Client(transport=SyncASGITransport(create_app(backend)), base_url="http://mock") as client:
-        response = client.post(GEN, json={"prompt": "x" * 2000, "duration": 5}, headers=KEY)
-        gateway_error(response, 413, "request_too_large")
 
 
 @pytest.mark.parametrize(

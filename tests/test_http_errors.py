@@ -1,12 +1,11 @@
-"""Bad HTTP gets a clear official envelope, never a 500 or a traceback."""
+"""Bad HTTP gets a clear official envelope, never a 500 or a traceback: wrong methods, unknown
+paths, crashes. The catalogue of bad bodies, fields and sizes is test_hostile_input.py."""
 
 from __future__ import annotations
 
 import httpx
-import pytest
 
-from mockkling import Backend, Config, create_app
-from mockkling.transport import SyncASGITransport
+from mockkling import Backend, create_app
 
 T2V = "/v1/videos/text2video"
 
@@ -21,33 +20,9 @@ def _error(response: httpx.Response, status: int, code: int) -> str:
     return message
 
 
-@pytest.mark.parametrize(
-    "content",
-    [b"{not json", b"", b"   ", b"\xff\xfe{}", b'{"prompt": "\xc3\x28"}', b"[" * 5000 + b"]" * 5000],
-)
-def test_malformed_bodies(client: httpx.Client, auth: dict[str, str], content: bytes) -> None:
-    response = client.post(T2V, content=content, headers=auth | {"Content-Type": "application/json"})
-    _error(response, 400, 1200)
-
-
-@pytest.mark.parametrize("content", [b"[]", b'"prompt"', b"42", b"null"])
-def test_body_must_be_an_object(client: httpx.Client, auth: dict[str, str], content: bytes) -> None:
-    message = _error(client.post(T2V, content=content, headers=auth), 400, 1200)
-    assert "JSON object" in message
-
-
-def test_wrong_content_type(client: httpx.Client, auth: dict[str, str]) -> None:
-    response = client.post(T2V, data={"prompt": "x"}, headers=auth)  # form-encoded, as curl -d sends
-    assert "Content-Type" in _error(response, 400, 1200)
-
-
 def test_json_with_charset_is_fine(client: httpx.Client, auth: dict[str, str]) -> None:
     headers = auth | {"Content-Type": "application/json; charset=utf-8"}
     assert client.post(T2V, content=b'{"prompt": "x"}', headers=headers).status_code == 200
-
-
-def test_nul_bytes_in_strings_are_data(client: httpx.Client, auth: dict[str, str]) -> None:
-    assert client.post(T2V, json={"prompt": "a\u0000b"}, headers=auth).status_code == 200
 
 
 def test_wrong_method_is_405_with_allow(client: httpx.Client, auth: dict[str, str]) -> None:
@@ -59,23 +34,6 @@ def test_wrong_method_is_405_with_allow(client: httpx.Client, auth: dict[str, st
 
 def test_unknown_path_is_404_1202(client: httpx.Client) -> None:
     assert "/v1/videos/nothing" in _error(client.get("/v1/videos/nothing"), 404, 1202)
-
-
-def test_body_over_the_limit_is_413_without_reading_it() -> None:
-    backend = Backend(Config(max_body_bytes=1000))
-    with httpx.Client(transport=SyncASGITransport(create_app(backend)), base_url="http://mock") as client:
-        token = backend.auth.api_keys and next(iter(backend.auth.api_keys))
-        headers = {"Authorization": f"Bearer {token}"}
-        _error(client.post(T2V, json={"prompt": "x" * 2000}, headers=headers), 413, 1200)
-
-        def chunks() -> object:  # no Content-Length: the limit is enforced while streaming
-            yield b'{"prompt": "'
-            for _ in range(100):
-                yield b"x" * 100
-            yield b'"}'
-
-        _error(client.post(T2V, content=chunks(), headers=headers), 413, 1200)  # type: ignore[arg-type]
-        assert client.post(T2V, json={"prompt": "x"}, headers=headers).status_code == 200
 
 
 def test_unexpected_exceptions_become_5000(backend: Backend, auth: dict[str, str]) -> None:

@@ -67,7 +67,7 @@ def routes(backend: Backend) -> list[BaseRoute]:
         """The account's gateway task with this id; task_not_exist for anything else."""
         task = backend.get_task(account, task_id)
         if task.task_id != task_id or gateway.details(task) is None:
-            raise KlingError(1203, f"task {task_id} does not exist")
+            raise KlingError(1203, f"task {task_id[:64]} does not exist")
         return task
 
     async def submit(request: Request, operation: str) -> tuple[str, dict[str, Any]]:

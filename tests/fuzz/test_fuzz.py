@@ -1,0 +1,92 @@
+"""The fuzz runner's CI budget: every documented operation, zero failures. It replaces the
+per-operation schemathesis test that tests/test_openapi.py used to run (same engine, more
+cases, less time). The runner itself is shown to catch a server error and a response that
+breaks the spec."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mockkling import Backend, create_app
+
+from .run import EXCLUDED_CHECKS, QUICK_CASES, fuzz, main
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def test_the_ci_run_finds_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    report = fuzz(QUICK_CASES)
+    print(report.render())
+    assert report.ok, report.render()
+    assert report.total >= QUICK_CASES
+    # Every documented operation ran, in every phase it can: schemathesis skips only the
+    # operation that serves the document it loads.
+    assert report.not_run == ["GET /openapi.yaml"]
+    phases = {phase for _op, phase in report.cases}
+    assert phases == {"coverage", "fuzzing", "stateful"}
+    for check in (
+        "not_a_server_error",
+        "response_schema_conformance",
+        "status_code_conformance",
+        "ignored_auth",
+    ):
+        assert report.checks[check] >= QUICK_CASES * 0.9, check
+    assert not set(EXCLUDED_CHECKS) & set(report.checks)
+
+
+class Broken:
+    """The mock with two bugs: one list route crashes, one answers outside its schema."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.app = create_app(backend)
+        list_tasks = backend.list_tasks
+
+        def crash_on_lip_sync(account: str, action: str, *args: Any) -> Any:
+            if action == "lip-sync":
+                raise RuntimeError("a bug")
+            return list_tasks(account, action, *args)
+
+        backend.list_tasks = crash_on_lip_sync  # type: ignore[method-assign]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if path == "/v1/videos/effects" and scope.get("method") == "GET":
+            body = orjson.dumps({"code": "zero", "data": 1})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+def test_the_runner_reports_what_breaks() -> None:
+    def broken(backend: Backend) -> ASGIApp:
+        return Broken(backend)
+
+    report = fuzz(50, include="^GET /v1/videos/(lip-sync|effects)$", app_factory=broken)
+    assert not report.ok
+    failures = {(f.check, f.operation) for f in report.failures.values()}
+    assert ("not_a_server_error", "GET /v1/videos/lip-sync") in failures
+    assert ("response_schema_conformance", "GET /v1/videos/effects") in failures
+    rendered = report.render()
+    assert "FAILED not_a_server_error on GET /v1/videos/lip-sync" in rendered
+    assert "curl" in rendered  # each failure comes with a way to reproduce it
+
+
+def test_the_command_line_exits_non_zero_on_failure(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    from . import run
+
+    monkeypatch.setattr(run, "mock_app", lambda backend: Broken(backend))
+    assert main(["--cases", "10", "--include", "^GET /v1/videos/lip-sync$"]) == 1
+    assert "cases run:" in capsys.readouterr().out
+    monkeypatch.undo()
+    assert main(["--cases", "10", "--include", "^GET /v1/videos/text2video$"]) == 0
