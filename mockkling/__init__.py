@@ -18,6 +18,9 @@ from .config import (
     Timing,
 )
 from .errors import BUSINESS_CODES, KlingError
+from .faults import Fate, FateError, FateRule, FaultRule, RuleError
+from .journal import Journal, JournalEntry
+from .limits import Limits
 from .tasks import FAILED, PROCESSING, SUBMITTED, SUCCEED, Task
 
 __version__ = "0.1.0"
@@ -36,9 +39,17 @@ __all__ = [
     "Config",
     "ConfigError",
     "FailRule",
+    "Fate",
+    "FateError",
+    "FateRule",
+    "FaultRule",
+    "Journal",
+    "JournalEntry",
     "KlingError",
+    "Limits",
     "ManualClock",
     "ResourcePack",
+    "RuleError",
     "SystemClock",
     "Task",
     "Timing",

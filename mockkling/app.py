@@ -9,18 +9,20 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from .backend import Backend
 from .config import Config
 from .errors import KlingError
-from .routes import gateway, media, official
+from .faults import FaultMiddleware
+from .routes import control, gateway, media, official
 
 logger = logging.getLogger("mockkling")
 
@@ -31,6 +33,23 @@ class Surface(NamedTuple):
     prefixes: tuple[str, ...]
     render_error: Callable[[Backend, KlingError], Response]
 
+    @property
+    def name(self) -> str:
+        """Named for the route module that renders its errors: "official", "control", ..."""
+        return self.render_error.__module__.rpartition(".")[2]
+
+
+class _MockApp(Starlette):
+    """Starlette with the request layer (journal, fault rules, rate limits) outside its own
+    error handling, so the layer sees each request first and each final answer last."""
+
+    def __init__(self, *, layer: Callable[[ASGIApp], ASGIApp], **kwargs: Any) -> None:
+        self._layer = layer
+        super().__init__(**kwargs)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return self._layer(super().build_middleware_stack())
+
 
 def create_app(backend: Backend | None = None, *, config: Config | None = None) -> Starlette:
     """The mock as an ASGI app. Pass a Backend to share its state with a test."""
@@ -39,17 +58,32 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
         backend = Backend(config)
     # Most specific first; the official envelope is the default for any other path.
     surfaces: Sequence[Surface] = (
+        Surface(control.PREFIXES, control.render_error),
         Surface(gateway.PREFIXES, gateway.render_error),
         Surface(official.PREFIXES, official.render_error),
         Surface(media.PREFIXES, media.render_error),
     )
 
-    def render(request: Request, error: KlingError) -> Response:
-        path = request.url.path
+    def surface_of(path: str) -> Surface | None:
         for surface in surfaces:
             if path.startswith(surface.prefixes):
-                return surface.render_error(backend, error)
-        return official.render_error(backend, error)
+                return surface
+        return None
+
+    names = tuple((s.prefixes, s.name) for s in surfaces)
+
+    def surface_name(path: str) -> str | None:  # on every request: kept to a few comparisons
+        for prefixes, name in names:
+            if path.startswith(prefixes):
+                return name
+        return None
+
+    def render_path(path: str, error: KlingError) -> Response:
+        surface = surface_of(path)
+        return (official.render_error if surface is None else surface.render_error)(backend, error)
+
+    def render(request: Request, error: KlingError) -> Response:
+        return render_path(request.url.path, error)
 
     async def on_kling_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, KlingError)
@@ -77,6 +111,7 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
         *official.routes(backend),
         *gateway.routes(backend),
         *media.routes(backend),
+        *control.routes(backend),
         Route("/openapi.yaml", openapi_document, methods=["GET"]),
     ]
 
@@ -88,7 +123,8 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
         if owned:
             backend.close()
 
-    app = Starlette(
+    app = _MockApp(
+        layer=lambda inner: FaultMiddleware(inner, backend, surface_of=surface_name, render=render_path),
         routes=routes,
         exception_handlers={KlingError: on_kling_error, HTTPException: on_http_error, Exception: on_crash},
         lifespan=lifespan,

@@ -19,6 +19,9 @@ from .callbacks import CallbackDispatcher, official_renderer
 from .clock import Clock, ManualClock, SystemClock
 from .config import Config
 from .errors import KlingError, invalid_value
+from .faults import Fate, FateRules, FaultSet, as_fate, reschedule
+from .journal import Journal
+from .limits import Limiter
 from .spec import Spec, default_spec
 from .tasks import FAILED, SUCCEED, Task, TaskStorage, TaskStore
 from .validation import OFFICIAL_RULES, Rules
@@ -52,6 +55,11 @@ class Backend:
             lambda: self.clock,
             official_renderer(lambda: self.config.public_base_url()),
         )
+        # What tests and the control API configure (logic in faults.py, limits.py, journal.py).
+        self.faults = FaultSet(self.config.faults, seed=self.config.seed)
+        self.fates = FateRules()
+        self.limits = Limiter(self.config.limits, now=self.now_ms, tasks=self.tasks)
+        self.journal = Journal(self.config.journal_size, self.config.journal_body_bytes)
 
     def __repr__(self) -> str:
         return f"Backend(tasks={len(self.tasks)}, accounts={len(self.auth.accounts)}, clock={self.clock!r})"
@@ -192,9 +200,29 @@ class Backend:
         """Store a new task. Every create on every surface ends here, so whatever must happen
         to each new task (callbacks, limits, persistence) hooks in at this one place."""
         self.callbacks.check(task)
+        fate_rule = self.fates.apply(task, self.clock.now_ms())
+        self.limits.admit(task)
         if not self.tasks.add(task):
+            self.limits.release(task)
             raise invalid_value(f"external_task_id {task.external_task_id!r} already exists")
+        self.fates.consume(fate_rule)
         self.callbacks.watch(task)
+        return task
+
+    def set_fate(self, task_id: str, fate: Fate | str | dict[str, Any] | None = None, **values: Any) -> Task:
+        """Reschedule a stored task: ``set_fate(id, "failed", message=...)``, ``set_fate(id,
+        "processing", seconds=30)``, ``set_fate(id, "succeed")`` or a :class:`Fate`.
+
+        KlingError 1203 for an unknown task; FateError if the task has ended or the fate would
+        move its status backwards."""
+        task = self.tasks.get(task_id)
+        if task is None:
+            raise KlingError(1203, f"task {task_id} does not exist")
+        old_outcome = task.outcome
+        reschedule(task, as_fate(fate, values), self.clock.now_ms())
+        self.tasks.update(task)  # a durable store holds a copy
+        self.limits.rescheduled(task, old_outcome)
+        self.callbacks.wake()  # notify the status changes the new schedule makes due
         return task
 
     def _outcome(self, text: str) -> tuple[str, str]:
@@ -251,10 +279,17 @@ class Backend:
         return task.status(self.clock.now_ms())
 
     def reset(self) -> None:
-        """Forget every task (accounts and configuration stay)."""
+        """Forget every task, fate and recorded request; fault rules and limits go back to the
+        configuration, ids to the configured seed (accounts and the clock stay)."""
         self.tasks.clear()
         self.callbacks.clear()
         self.auth.clear_cache()
+        self.faults.reset()
+        self.fates.clear()
+        self.limits.reset()
+        self.journal.clear()
+        if self.config.seed is not None:
+            self.reseed(self.config.seed)
 
     def close(self) -> None:
         """Stop background work (callback deliveries) and flush the task store (a state file

@@ -16,6 +16,7 @@ from typing import Any, Final
 from . import __version__, contract
 from .certs import TLSFiles, make_self_signed
 from .config import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Config, ConfigError, FailRule, Timing
+from .faults import FaultRule
 
 # How `mockkling serve --workers N` hands its flags to the workers, each of which builds its
 # configuration again (mockkling.app.create_app_from_env).
@@ -80,6 +81,28 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--callback-timeout", type=float, metavar="SECONDS", help="seconds to wait for a receiver (default 5)"
     )
+    serve.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="a fault rule, e.g. 'POST /v1/videos/* 1303 x2', '503 p=0.1 seed=7', 'drop', 'delay=2s' "
+        "(README, 'Faults'); repeatable, checked in order",
+    )
+    serve.add_argument(
+        "--rate-limit", type=int, metavar="N", help="requests per second per account (429/1302)"
+    )
+    serve.add_argument("--max-running", type=int, metavar="N", help="running tasks per account (429/1303)")
+    serve.add_argument(
+        "--balance", type=float, metavar="UNITS", help="units each account may spend (429/1102)"
+    )
+    serve.add_argument("--admin-token", help="token the control API (/__mockkling/) requires")
+    serve.add_argument(
+        "--control-remote",
+        action="store_true",
+        default=None,
+        help="let non-loopback clients use the control API (set --admin-token too)",
+    )
     serve.add_argument("--seed", type=int, help="seed for task and request ids (reproducible ids)")
     serve.add_argument(
         "--state",
@@ -135,6 +158,22 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
     accounts.update(zip(args.access_key, args.secret_key, strict=True))
     api_keys = dict(config.api_keys)
     api_keys.update((key, key) for key in args.api_key)
+    try:
+        faults = [*config.faults, *(FaultRule.parse(spec) for spec in args.fault)]
+        limits = replace(
+            config.limits,
+            **{
+                name: value
+                for name, value in (
+                    ("rate", args.rate_limit),
+                    ("concurrency", args.max_running),
+                    ("balance", args.balance),
+                )
+                if value is not None
+            },
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     timing = config.timing
     if args.queue_seconds is not None:
         timing = replace(timing, queue_seconds=args.queue_seconds)
@@ -163,6 +202,10 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
         fail_rules=[*config.fail_rules, *(FailRule(word) for word in args.fail_word)],
         seed=config.seed if args.seed is None else args.seed,
         log_level=args.log_level or config.log_level,
+        faults=faults,
+        limits=limits,
+        admin_token=args.admin_token or config.admin_token,
+        control_remote=config.control_remote if args.control_remote is None else args.control_remote,
         state_file=args.state or config.state_file,
     ).with_defaults()
 
@@ -189,6 +232,11 @@ def _banner(config: Config, workers: int = 1, tls: TLSFiles | None = None) -> st
     t = config.timing
     lines.append(f"  tasks: {t.queue_seconds:g}s submitted, then {t.run_seconds:g}s processing")
     lines.append(f"  callbacks to: {', '.join(config.callbacks.allowed_hosts) or '(none)'}")
+    if config.faults:
+        lines.append(f"  fault rules: {len(config.faults)}")
+    who = "any client" if config.control_remote else "loopback only"
+    token = ", admin token required" if config.admin_token else ""
+    lines.append(f"  control API: http://{config.host}:{config.port}/__mockkling/ ({who}{token})")
     where = f"in the state file {config.state_file}" if config.state_file else "in memory"
     lines.append(f"  stored {where}; {workers} worker{'s' if workers > 1 else ''}")
     if tls and tls.ca_file:

@@ -15,6 +15,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .faults import FaultRule
+from .journal import DEFAULT_BODY_BYTES, DEFAULT_SIZE
+from .limits import Limits
+
 # Documented default credentials for local use (README, "Credentials").
 DEFAULT_ACCESS_KEY = "mockkling-access-key"
 DEFAULT_SECRET_KEY = "mockkling-secret-key-for-local-tests"
@@ -168,6 +172,17 @@ class Config:
     resource_packs: list[ResourcePack] = field(default_factory=list)
     # Keep tasks in this SQLite file (durable, shareable by workers); None keeps them in memory.
     state_file: str | None = None
+    # Fault rules in force from the start (``[[faults]]``, ``--fault``; see faults.py).
+    faults: list[FaultRule] = field(default_factory=list)
+    # Per-account request rate, running tasks and balance (``[limits]``; see limits.py).
+    limits: Limits = field(default_factory=Limits)
+    # The control API (/__mockkling/): a token it requires, and whether non-loopback
+    # clients may use it at all.
+    admin_token: str | None = None
+    control_remote: bool = False
+    # The request journal: entries kept (0 switches it off), body bytes kept per entry.
+    journal_size: int = DEFAULT_SIZE
+    journal_body_bytes: int = DEFAULT_BODY_BYTES
 
     def with_defaults(self) -> Config:
         """This configuration, with the default account when none is configured."""
@@ -212,8 +227,10 @@ class Config:
                 out.public_url = _public_url(value, f"{source}: public_url")
             elif key == "callbacks":
                 out.callbacks = _callbacks(out.callbacks, value, f"{source}: callbacks")
-            elif key in ("port", "leeway_seconds", "max_body_bytes"):
+            elif key in ("port", "leeway_seconds", "max_body_bytes", "journal_size", "journal_body_bytes"):
                 setattr(out, key, _typed(value, int, f"{source}: {key}"))
+                if key.startswith("journal") and value < 0:
+                    raise ConfigError(f"{source}: {key} must be >= 0, not {value}")
             elif key == "media_ttl_seconds":
                 out.media_ttl_seconds = _typed(value, int, f"{source}: {key}")
                 if out.media_ttl_seconds < 0:
@@ -228,8 +245,21 @@ class Config:
                     raise ConfigError(f"{source}: resource_packs: {exc}") from None
             elif key == "seed":
                 out.seed = _typed(value, int, f"{source}: seed")
-            elif key == "accept_key_pairs":
-                out.accept_key_pairs = _typed(value, bool, f"{source}: accept_key_pairs")
+            elif key in ("accept_key_pairs", "control_remote"):
+                setattr(out, key, _typed(value, bool, f"{source}: {key}"))
+            elif key == "admin_token":
+                out.admin_token = _typed(value, str, f"{source}: admin_token") or None
+            elif key == "faults":
+                out.faults = [
+                    _rule(rule, f"{source}: faults[{i}]")
+                    for i, rule in enumerate(_typed(value, list, f"{source}: faults"))
+                ]
+            elif key == "limits":
+                table = _typed(value, dict, f"{source}: limits")
+                try:
+                    out.limits = Limits.from_dict(table)
+                except ValueError as exc:
+                    raise ConfigError(f"{source}: {exc}") from None
             elif key == "timing":
                 out.timing = _timing(value, f"{source}: timing")
             elif key == "timings":
@@ -296,6 +326,7 @@ _ENV: tuple[tuple[str, str, type], ...] = (
     ("MOCKKLING_CALLBACK_HOSTS", "callback_hosts", list),
     ("MOCKKLING_MEDIA_TTL_SECONDS", "media_ttl_seconds", int),
     ("MOCKKLING_STATE", "state_file", str),
+    ("MOCKKLING_ADMIN_TOKEN", "admin_token", str),
 )
 
 
@@ -314,6 +345,14 @@ def _typed(value: Any, kind: type, where: str) -> Any:
     if not isinstance(value, kind):
         raise ConfigError(f"{where} must be of type {kind.__name__}, not {value!r}")
     return value
+
+
+def _rule(value: Any, where: str) -> FaultRule:
+    table = _typed(value, dict, where)
+    try:
+        return FaultRule.from_dict(table)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _timing(value: Any, where: str) -> Timing:

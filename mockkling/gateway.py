@@ -227,4 +227,6 @@ def _seed(task: Task) -> int:
 def failure(task: Task) -> dict[str, Any]:
     """``error`` of a failed generation, worded as the seed words a moderation refusal."""
     reason = MODERATION_REASON if task.status_msg == MODERATION_MESSAGE else task.status_msg
-    return {"code": TASK_FAILED_CODE, "message": FAILURE_PREFIX + reason}
+    # A fate may set the code (Backend.set_fate(..., error_code=...)).
+    code = (task.extra or {}).get("error_code", TASK_FAILED_CODE)
+    return {"code": code, "message": FAILURE_PREFIX + reason}

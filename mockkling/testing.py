@@ -27,7 +27,10 @@ from .backend import Backend
 from .certs import TLSFiles, trust_env
 from .clock import ManualClock
 from .config import Config, ConfigError, FailRule, Timing
+from .faults import Fate, FateRules, FaultRule, FaultSet, as_rule
+from .journal import Journal
 from .jsonio import JSONResponse
+from .limits import Limiter, Limits
 from .server import LiveServer
 from .tasks import Task
 from .transport import SyncASGITransport
@@ -45,6 +48,8 @@ OPTIONS: dict[str, str] = {
     "accounts": "{access_key: secret_key}: exactly these accounts (no default account)",
     "api_keys": "raw keys (sk-...): a list (each its own account) or {key: access_key}",
     "clock": '"manual" (default: time moves only on advance()) or "system" (wall clock)',
+    "faults": 'fault rules, in order: the --fault syntax ("POST /v1/videos/* 1303 x2"), dicts or FaultRules',
+    "limits": 'per-account limits: a Limits or its fields, {"rate": 5, "concurrency": 2}',
 }
 
 
@@ -87,6 +92,16 @@ def configure(config: Config | None = None, **options: Any) -> tuple[Config, str
         else:
             pairs = {k: k for k in _strings(keys, "api_keys")}
         changes["api_keys"] = {**changes.get("api_keys", config.api_keys), **pairs}
+    try:
+        if "faults" in options:
+            rules = options["faults"]
+            rules = [rules] if isinstance(rules, str | Mapping | FaultRule) else list(rules)
+            changes["faults"] = [*config.faults, *(as_rule(rule) for rule in rules)]
+        if "limits" in options:
+            limits = options["limits"]
+            changes["limits"] = limits if isinstance(limits, Limits) else Limits.from_dict(limits)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"kling_mock: {exc}") from None
     clock = options.get("clock", "manual")
     if clock not in ("manual", "system"):
         raise ConfigError(f'clock must be "manual" or "system", not {clock!r}')
@@ -224,7 +239,31 @@ class KlingMock:
         """Forget every task; accounts, configuration and the clock stay."""
         self.backend.reset()
 
-    # Issue 4 hooks in here as thin properties over the backend: journal, faults, set_fate().
+    # -- faults, limits, fates and the journal: the backend's own, as they are -------------------
+
+    @property
+    def faults(self) -> FaultSet:
+        """The fault rules in force: ``mock.faults.add("POST /v1/videos/* 1303 x2")``."""
+        return self.backend.faults
+
+    @property
+    def fates(self) -> FateRules:
+        """Fates waiting for the next new tasks: ``mock.fates.add(Fate("failed"))``."""
+        return self.backend.fates
+
+    @property
+    def limits(self) -> Limiter:
+        """Per-account limits: ``mock.limits.set(rate=5)``, ``mock.limits.usage(account)``."""
+        return self.backend.limits
+
+    @property
+    def journal(self) -> Journal:
+        """What was requested: ``mock.journal.assert_requested(count=1, method="POST")``."""
+        return self.backend.journal
+
+    def set_fate(self, task_id: str, fate: Fate | str | dict[str, Any] | None = None, **values: Any) -> Task:
+        """Reschedule a task (see ``Backend.set_fate``)."""
+        return self.backend.set_fate(task_id, fate, **values)
 
     # -- HTTP ------------------------------------------------------------------------------------
 

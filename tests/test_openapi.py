@@ -64,4 +64,4 @@ def test_spec_is_valid_openapi() -> None:
 
 def test_paths_use_official_prefixes() -> None:
     for path, _method, _op in SPEC.operations():
-        assert re.match(r"^/(v1/|kling/v1/|account/|media/|openapi\.yaml)", path), path
+        assert re.match(r"^/(v1/|kling/v1/|account/|media/|__mockkling/|openapi\.yaml)", path), path

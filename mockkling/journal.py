@@ -1,0 +1,299 @@
+"""The request journal: what clients sent and what they got, for tests to assert on.
+
+Every request outside the control API is recorded with its method, path, query, headers,
+body (the first ``body_bytes`` bytes), response status, the account it acted for and the
+time on the backend's clock. Secrets never enter it: credential headers and query
+parameters are masked as they are recorded, not when they are read. The journal is a
+bounded ring (the oldest entries go first), and recording keeps raw bytes so the cost per
+request stays a few microseconds; decoding happens when someone reads an entry.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import Any
+from urllib.parse import parse_qsl, quote_plus
+
+import orjson
+
+MASK = "***"
+DEFAULT_SIZE = 1000
+DEFAULT_BODY_BYTES = 8192
+
+# A header or query parameter whose name contains one of these carries a credential.
+_SECRET_WORDS = ("auth", "token", "key", "secret", "password", "cookie", "signature", "session")
+_SECRET_WORDS_BYTES = tuple(w.encode() for w in _SECRET_WORDS)
+_NAME_CACHE_SIZE = 1024
+
+
+class _SecretNames(dict[bytes, bool]):
+    """Header name -> carries a credential; a hit is one C-level dict lookup."""
+
+    def __missing__(self, name: bytes) -> bool:
+        secret = any(word in name for word in _SECRET_WORDS_BYTES)
+        if len(self) < _NAME_CACHE_SIZE:  # clients choose header names: keep the cache bounded
+            self[name] = secret
+        return secret
+
+
+_secret_names = _SecretNames()
+
+
+def is_secret_name(name: bytes) -> bool:
+    """Whether a (lower-case) header or parameter name carries a credential."""
+    return _secret_names[name]
+
+
+def _mask_value(value: bytes) -> bytes:
+    # Keep the scheme ("Bearer ***") so a reader still sees how the client authenticated.
+    scheme, sep, _rest = value.partition(b" ")
+    if sep and scheme.isalpha() and len(scheme) <= 16:
+        return scheme + b" " + MASK.encode()
+    return MASK.encode()
+
+
+def mask_headers(headers: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[bytes, bytes], ...]:
+    # A tuple of bytes, not a list: the garbage collector stops tracking it, so a full journal
+    # adds nothing to collect (a ring of lists would keep triggering full collections).
+    secret = _secret_names
+    return tuple([(name, _mask_value(value)) if secret[name] else (name, value) for name, value in headers])
+
+
+def mask_query(query: bytes) -> bytes:
+    """The query string with credential parameters masked (cheap when there are none)."""
+    lowered = query.lower()
+    if not any(word in lowered for word in _SECRET_WORDS_BYTES):
+        return query
+    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    return "&".join(
+        f"{quote_plus(k)}={MASK if is_secret_name(k.lower().encode()) else quote_plus(v)}" for k, v in pairs
+    ).encode("latin-1")
+
+
+# One recorded request, as stored: the arguments of JournalEntry, in order.
+_Row = tuple[
+    int,
+    int,
+    str,
+    str,
+    bytes,
+    tuple[tuple[bytes, bytes], ...],
+    bytes,
+    int,
+    int | None,
+    str | None,
+    int | None,
+    float,
+]
+
+
+class JournalEntry:
+    """One recorded request and the status it got; fields decode on first read."""
+
+    __slots__ = (
+        "_body",
+        "_headers",
+        "_query",
+        "account",
+        "body_size",
+        "duration_ms",
+        "fault",
+        "id",
+        "method",
+        "path",
+        "status",
+        "time",
+    )
+
+    def __init__(
+        self,
+        id: int,
+        time: int,
+        method: str,
+        path: str,
+        query: bytes,
+        headers: tuple[tuple[bytes, bytes], ...],
+        body: bytes,
+        body_size: int,
+        status: int | None,
+        account: str | None,
+        fault: int | None,
+        duration_ms: float,
+    ) -> None:
+        self.id = id
+        self.time = time
+        self.method = method
+        self.path = path
+        self._query = query
+        self._headers = headers
+        self._body = body
+        self.body_size = body_size
+        self.status = status
+        self.account = account
+        self.fault = fault
+        self.duration_ms = duration_ms
+
+    @property
+    def query(self) -> str:
+        return self._query.decode("latin-1")
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Lower-case names; repeated headers joined with ", "; credentials masked."""
+        out: dict[str, str] = {}
+        for raw_name, raw_value in self._headers:
+            name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+            out[name] = f"{out[name]}, {value}" if name in out else value
+        return out
+
+    @property
+    def body(self) -> str:
+        """The body as text (the first ``body_bytes`` bytes; see ``body_truncated``)."""
+        return self._body.decode("utf-8", "replace")
+
+    @property
+    def body_truncated(self) -> bool:
+        return len(self._body) < self.body_size
+
+    def json(self) -> Any:
+        """The body parsed as JSON (ValueError if it is not JSON or was truncated)."""
+        if self.body_truncated:
+            raise ValueError(f"body of request {self.id} was truncated to {len(self._body)} bytes")
+        return orjson.loads(self._body)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "time": self.time,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": self.headers,
+            "body": self.body,
+            "body_size": self.body_size,
+            "body_truncated": self.body_truncated,
+            "status": self.status,
+            "account": self.account,
+            "fault": self.fault,
+            "duration_ms": round(self.duration_ms, 3),
+        }
+
+    def __repr__(self) -> str:
+        return f"JournalEntry(id={self.id}, {self.method} {self.path} -> {self.status})"
+
+
+class Journal:
+    """A bounded, filterable record of requests; ``size`` 0 switches recording off."""
+
+    def __init__(self, size: int = DEFAULT_SIZE, body_bytes: int = DEFAULT_BODY_BYTES) -> None:
+        if size < 0 or body_bytes < 0:
+            raise ValueError("journal size and body_bytes must be >= 0")
+        self.size = size
+        self.body_bytes = body_bytes
+        self._entries: deque[_Row] = deque(maxlen=size or 1)
+        # No lock: appending to, copying and clearing a deque are each atomic under the GIL.
+        self._ids = itertools.count(1)
+
+    @property
+    def enabled(self) -> bool:
+        return self.size > 0
+
+    def record(
+        self,
+        time: int,
+        method: str,
+        path: str,
+        query: bytes,
+        headers: Iterable[tuple[bytes, bytes]],
+        body: bytes,
+        body_size: int,
+        status: int | None,
+        account: str | None,
+        fault: int | None = None,
+        duration_ms: float = 0.0,
+    ) -> None:
+        """Add one request (masking its credentials now); the oldest entry goes when full.
+
+        Kept as a plain tuple: an entry object is built only when someone reads it."""
+        if self.size:
+            self._entries.append(
+                (
+                    next(self._ids),
+                    time,
+                    method,
+                    path,
+                    mask_query(query) if query else query,
+                    mask_headers(headers),
+                    body[: self.body_bytes],
+                    body_size,
+                    status,
+                    account,
+                    fault,
+                    duration_ms,
+                )
+            )
+
+    def find(
+        self,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        status: int | None = None,
+        account: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+    ) -> list[JournalEntry]:
+        """Entries matching every given filter, oldest first; ``limit`` keeps the newest ones.
+
+        ``path`` is a glob (``*`` matches anything, ``/`` included); ``since`` is a time in ms
+        on the backend's clock (inclusive).
+        """
+        wanted_method = method.upper() if method else None
+        out = [
+            e
+            for e in self
+            if (wanted_method is None or e.method == wanted_method)
+            and (path is None or fnmatch.fnmatchcase(e.path, path))
+            and (status is None or e.status == status)
+            and (account is None or e.account == account)
+            and (since is None or e.time >= since)
+        ]
+        if limit is not None:
+            out = out[-limit:] if limit > 0 else []
+        return out
+
+    def count(self, **filters: Any) -> int:
+        return len(self.find(**filters))
+
+    def assert_requested(self, count: int | None = None, **filters: Any) -> list[JournalEntry]:
+        """The entries matching ``filters`` (see :meth:`find`); AssertionError, listing what
+        was recorded, when there are none, or not exactly ``count``."""
+        found = self.find(**filters)
+        if (len(found) != count) if count is not None else not found:
+            wanted = " ".join(f"{k}={v!r}" for k, v in filters.items() if v is not None) or "any request"
+            expected = "at least one" if count is None else str(count)
+            seen = [f"  {e.method} {e.path}{'?' + e.query if e.query else ''} -> {e.status}" for e in self]
+            listing = "\n".join(seen[-20:]) or "  (nothing)"
+            raise AssertionError(
+                f"expected {expected} request(s) matching {wanted}, found {len(found)}; recorded:\n{listing}"
+            )
+        return found
+
+    def last(self) -> JournalEntry | None:
+        rows = list(self._entries)
+        return JournalEntry(*rows[-1]) if rows else None
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __iter__(self) -> Iterator[JournalEntry]:
+        return (JournalEntry(*row) for row in list(self._entries))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"Journal(entries={len(self)}, size={self.size})"

@@ -1,0 +1,204 @@
+"""The request journal records what clients sent and what they got, masks every credential,
+filters, clears, and stays bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import MutableMapping
+
+import httpx
+import pytest
+
+from mockkling import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Backend, Config, Journal, create_app, make_jwt
+from mockkling.transport import SyncASGITransport
+
+T2V = "/v1/videos/text2video"
+
+
+def test_records_what_was_sent_and_what_came_back(
+    backend: Backend, client: httpx.Client, auth: dict[str, str]
+) -> None:
+    started = backend.now_ms()
+    body = {"prompt": "a kitten", "duration": "10", "external_task_id": "order-1"}
+    created = client.post(T2V, json=body, headers={**auth, "X-Trace": "t-1"})
+    backend.advance(2)
+    client.get(T2V, params={"pageNum": 1, "pageSize": 5}, headers=auth)
+    first, second = backend.journal
+    assert (first.method, first.path, first.query, first.status) == ("POST", T2V, "", 200)
+    assert first.json() == body
+    assert first.body_size == len(created.request.content) and not first.body_truncated
+    assert first.headers["x-trace"] == "t-1"
+    assert first.headers["content-type"] == "application/json"
+    assert first.account == DEFAULT_ACCESS_KEY
+    assert first.time == started and first.fault is None and first.duration_ms > 0
+    assert (second.method, second.query, second.time) == ("GET", "pageNum=1&pageSize=5", started + 2000)
+    assert second.id > first.id
+    assert backend.journal.last() is not None and backend.journal.last().id == second.id  # type: ignore[union-attr]
+
+
+def test_records_the_body_of_a_request_refused_before_it_was_read(
+    backend: Backend, client: httpx.Client
+) -> None:
+    client.post(T2V, json={"prompt": "no credentials"})
+    [entry] = backend.journal
+    assert entry.status == 401 and entry.account is None
+    assert entry.json() == {"prompt": "no credentials"}
+
+
+def test_never_records_a_secret(backend: Backend, client: httpx.Client) -> None:
+    token = make_jwt(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY)
+    backend.add_api_key("sk-very-secret-key", DEFAULT_ACCESS_KEY)
+    client.get(T2V, headers={"Authorization": f"Bearer {token}"})
+    client.get(T2V, headers={"Authorization": "sk-very-secret-key", "X-Api-Key": "sk-very-secret-key"})
+    client.get(
+        T2V, params={"access_token": "qs-secret", "pageNum": "1"}, headers={"Cookie": "session=c-secret"}
+    )
+    client.get(T2V, headers={"Authorization": "Bearer AK|SK-pair-secret"})
+    dumped = json.dumps([e.to_dict() for e in backend.journal])
+    for secret in (
+        token,
+        "sk-very-secret-key",
+        "qs-secret",
+        "c-secret",
+        "SK-pair-secret",
+        DEFAULT_SECRET_KEY,
+    ):
+        assert secret not in dumped
+    first, second, third, fourth = backend.journal
+    assert first.headers["authorization"] == "Bearer ***"  # the scheme stays readable
+    assert (first.account, second.account) == (DEFAULT_ACCESS_KEY, DEFAULT_ACCESS_KEY)
+    assert second.headers["authorization"] == "***" and second.headers["x-api-key"] == "***"
+    assert third.query == "access_token=***&pageNum=1"
+    assert third.headers["cookie"] == "***"
+    assert fourth.headers["authorization"] == "Bearer ***"
+
+
+def test_filters(backend: Backend, client: httpx.Client, auth: dict[str, str]) -> None:
+    backend.add_account("other", "other-secret")
+    other = {"Authorization": f"Bearer {make_jwt('other', 'other-secret')}"}
+    client.post(T2V, json={"prompt": "x"}, headers=auth)
+    backend.advance(1)
+    middle = backend.now_ms()
+    client.get(T2V, headers=other)
+    client.get("/v1/videos/image2video/nope", headers=auth)
+    backend.advance(1)
+    client.get("/openapi.yaml")
+    journal = backend.journal
+    assert [e.path for e in journal.find(method="get")] == [
+        T2V,
+        "/v1/videos/image2video/nope",
+        "/openapi.yaml",
+    ]
+    assert [e.method for e in journal.find(path="/v1/videos/*")] == ["POST", "GET", "GET"]
+    assert [e.path for e in journal.find(path="/v1/videos/*/*")] == ["/v1/videos/image2video/nope"]
+    assert [e.status for e in journal.find(status=404)] == [404]
+    assert journal.count(account="other") == 1
+    assert journal.count(account=DEFAULT_ACCESS_KEY) == 2
+    assert [e.path for e in journal.find(since=middle)] == [
+        T2V,
+        "/v1/videos/image2video/nope",
+        "/openapi.yaml",
+    ]
+    assert [e.path for e in journal.find(limit=2)] == ["/v1/videos/image2video/nope", "/openapi.yaml"]
+    assert journal.find(method="POST", status=200, account=DEFAULT_ACCESS_KEY)[0].json() == {"prompt": "x"}
+    journal.clear()
+    assert len(journal) == 0 and journal.last() is None
+
+
+def test_bounded_in_entries_and_body_bytes(auth: dict[str, str]) -> None:
+    backend = Backend(Config(journal_size=3, journal_body_bytes=16))
+    with httpx.Client(transport=SyncASGITransport(create_app(backend)), base_url="http://mock") as client:
+        for n in range(5):
+            client.get(T2V, params={"pageNum": n + 1}, headers=auth)
+        client.post(T2V, json={"prompt": "a rather long prompt about kittens"}, headers=auth)
+    entries = list(backend.journal)
+    assert len(entries) == 3
+    assert [e.query for e in entries[:2]] == ["pageNum=4", "pageNum=5"]
+    last = entries[-1]
+    assert last.body == '{"prompt":"a rat' and last.body_truncated and last.body_size > 16
+    with pytest.raises(ValueError, match="truncated"):
+        last.json()
+
+
+def test_can_be_switched_off(auth: dict[str, str]) -> None:
+    backend = Backend(Config(journal_size=0))
+    with httpx.Client(transport=SyncASGITransport(create_app(backend)), base_url="http://mock") as client:
+        assert client.get(T2V, headers=auth).status_code == 200
+    assert len(backend.journal) == 0 and not backend.journal.enabled
+
+
+def test_the_control_api_is_not_recorded(backend: Backend, client: httpx.Client) -> None:
+    client.get("/__mockkling/journal")
+    client.post("/__mockkling/clock/advance", json={"seconds": 1})
+    assert len(backend.journal) == 0
+
+
+def test_a_large_body_is_refused_unread_and_recorded_by_its_declared_size(auth: dict[str, str]) -> None:
+    backend = Backend(Config(max_body_bytes=1000, journal_body_bytes=10))
+    with httpx.Client(transport=SyncASGITransport(create_app(backend)), base_url="http://mock") as client:
+        response = client.post(T2V, content=b"x" * 5000, headers={**auth, "Content-Type": "application/json"})
+    assert response.status_code == 413
+    [entry] = backend.journal
+    assert (entry.status, entry.body_size, entry.body) == (413, 5000, "x" * 10)
+
+
+def test_journal_object_on_its_own() -> None:
+    journal = Journal(size=2, body_bytes=4)
+    for n in range(3):
+        journal.record(n, "GET", f"/{n}", b"", [(b"authorization", b"Bearer t")], b"abcdef", 6, 200, None)
+    assert [e.path for e in journal] == ["/1", "/2"]
+    assert [e.body for e in journal] == ["abcd", "abcd"]
+    assert journal.last() is not None and journal.last().to_dict()["headers"] == {
+        "authorization": "Bearer ***"
+    }  # type: ignore[union-attr]
+    with pytest.raises(ValueError):
+        Journal(size=-1)
+
+
+def test_records_the_body_of_a_request_answered_by_a_fault(
+    backend: Backend, client: httpx.Client, auth: dict[str, str]
+) -> None:
+    rule = backend.faults.add(code=1303, times=1)
+    backend.limits.set(rate=1, per_seconds=60)
+    client.post(T2V, json={"prompt": "first"}, headers=auth)
+    client.post(T2V, json={"prompt": "second"}, headers=auth)
+    client.post(T2V, json={"prompt": "third"}, headers=auth)
+    assert [(e.status, e.fault, e.json()["prompt"]) for e in backend.journal] == [
+        (429, rule.id, "first"),
+        (200, None, "second"),
+        (429, None, "third"),  # over the rate
+    ]
+
+
+def test_a_request_is_in_the_journal_before_its_answer_completes(
+    backend: Backend, auth: dict[str, str]
+) -> None:
+    """A client that reads the journal right after its answer must find its request there."""
+    app = create_app(backend)
+    journal_sizes: list[int] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, object]) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            journal_sizes.append(len(backend.journal))
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": T2V,
+        "raw_path": T2V.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"authorization", auth["Authorization"].encode())],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+    asyncio.run(app(scope, receive, send))
+    assert journal_sizes == [1]
+    assert backend.journal.last() is not None and backend.journal.last().status == 200  # type: ignore[union-attr]
