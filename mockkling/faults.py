@@ -49,6 +49,9 @@ NEVER: Final = 2**62
 DEFAULT_FAILURE_MESSAGE: Final = "Task failed"
 # The surface whose requests the layer leaves alone (its own API must stay reachable).
 CONTROL_SURFACE: Final = "control"
+# The rate limit counts API calls. A result file is a CDN download, not an API call, even when
+# the client sends its credentials along; nor is the OpenAPI document.
+RATE_LIMITED_SURFACES: Final = frozenset({"official", "gateway"})
 
 
 class RuleError(ValueError):
@@ -930,7 +933,7 @@ class FaultMiddleware:
             await exchange.read_ahead(backend.config.max_body_bytes + 1, capture)
             await send(_DROP_START)
             raise DroppedConnection(f"connection dropped on purpose by fault rule {rule}")
-        if backend.limits.rate_on:
+        if backend.limits.rate_on and exchange.surface in RATE_LIMITED_SURFACES:
             account = exchange.account()
             refusal = None if account is None else backend.limits.hit(account)
             if refusal is not None:
