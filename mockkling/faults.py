@@ -666,6 +666,7 @@ class Exchange:
         "_json_known",
         "_receive",
         "captured",
+        "journal_reads",
         "method",
         "path",
         "scope",
@@ -692,6 +693,9 @@ class Exchange:
             elif name == b"transfer-encoding":
                 chunked = True
         self.wants_body = chunked or self._declared > 0
+        # The app refuses a body declared over the limit unread (413); the journal must not read
+        # ahead into it either, or a client announcing 10 GB would wait for its first bytes.
+        self.journal_reads = self.wants_body and self._declared <= backend.config.max_body_bytes
         self._complete = not self.wants_body
         self._buffered: list[Message] = []
         self.captured = bytearray()
@@ -740,6 +744,11 @@ class Exchange:
             self.captured += body[: capture_limit - len(self.captured)]
         if not message.get("more_body", False):
             self._complete = True
+
+    def journal_share(self, capture: int) -> int:
+        """How far to read ahead for the journal: its capture, but never past the body limit,
+        so a body over the limit is still refused by the app within a chunk of it."""
+        return min(capture, self._backend.config.max_body_bytes + 1)
 
     async def read_ahead(self, limit: int, capture_limit: int) -> None:
         """Read the body until ``limit`` bytes or its end, keeping it for the app."""
@@ -904,9 +913,9 @@ class FaultMiddleware:
         try:
             fired = await faults.pick(exchange) if faults.live else None
             if fired is None and not limits.rate_on:  # the common case: just pass it on
-                if exchange.wants_body and journal.size:
+                if exchange.journal_reads and journal.size:
                     # Read the journal's share of the body now: the app may answer unread (401).
-                    await exchange.read_ahead(journal.body_bytes, journal.body_bytes)
+                    await exchange.read_ahead(exchange.journal_share(journal.body_bytes), journal.body_bytes)
                 await self.app(scope, exchange.receive_for_app(journal.body_bytes), send_and_note)
             else:
                 await self._handle(exchange, fired, send_and_note)
@@ -918,8 +927,8 @@ class FaultMiddleware:
         backend = self.backend
         capture = backend.journal.body_bytes if backend.journal.enabled else 0
         rule = None if fired is None else fired.rule
-        if capture and exchange.wants_body:  # the journal's share, whatever the answer
-            await exchange.read_ahead(capture, capture)
+        if capture and exchange.journal_reads:  # the journal's share, whatever the answer
+            await exchange.read_ahead(exchange.journal_share(capture), capture)
         if rule is not None and rule.delay_ms:
             await exchange.read_ahead(backend.config.max_body_bytes + 1, capture)
             if await exchange.wait_unless_gone(rule.delay_ms / 1000, backend.faults.sleep):
