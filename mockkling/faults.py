@@ -36,6 +36,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import BUSINESS_CODES, KlingError
+from .journal import account_label
 from .tasks import FAILED, PROCESSING, RANK, SUBMITTED, SUCCEED, TERMINAL, Task
 
 if TYPE_CHECKING:
@@ -721,13 +722,14 @@ class Exchange:
         return self._account
 
     def account_label(self, labels: dict[bytes, str]) -> str | None:
-        """The account for the journal: :meth:`account`, remembered in ``labels`` by the
-        credentials that named it, so a client reusing its token costs one dict lookup."""
+        """The account for the journal: :meth:`account` (never a raw key: see
+        ``journal.account_label``), remembered in ``labels`` by the credentials that named it,
+        so a client reusing its token costs one dict lookup."""
         if self._account_known or self._authorization is None:
-            return self.account()
+            return account_label(self.account(), self._backend.auth.api_keys)
         label = labels.get(self._authorization)
         if label is None:
-            label = self.account()
+            label = account_label(self.account(), self._backend.auth.api_keys)
             if label is not None:
                 if len(labels) >= _LABELS_SIZE:
                     labels.clear()
