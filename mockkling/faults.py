@@ -49,6 +49,8 @@ NEVER: Final = 2**62
 DEFAULT_FAILURE_MESSAGE: Final = "Task failed"
 # The surface whose requests the layer leaves alone (its own API must stay reachable).
 CONTROL_SURFACE: Final = "control"
+# Result files are CDN links, not API calls: the per-account request rate does not count them.
+UNMETERED_SURFACES: Final = frozenset({CONTROL_SURFACE, "media"})
 
 
 class RuleError(ValueError):
@@ -930,7 +932,7 @@ class FaultMiddleware:
             await exchange.read_ahead(backend.config.max_body_bytes + 1, capture)
             await send(_DROP_START)
             raise DroppedConnection(f"connection dropped on purpose by fault rule {rule}")
-        if backend.limits.rate_on:
+        if backend.limits.rate_on and exchange.surface not in UNMETERED_SURFACES:
             account = exchange.account()
             refusal = None if account is None else backend.limits.hit(account)
             if refusal is not None:

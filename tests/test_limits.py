@@ -84,6 +84,17 @@ def test_a_refusal_is_the_official_1302_with_retry_after(auth: dict[str, str]) -
         assert client.get(T2V, headers=auth).status_code == 200
 
 
+def test_result_downloads_do_not_spend_the_request_rate(auth: dict[str, str]) -> None:
+    # A result URL is a CDN link, not an API call: an exhausted rate still lets it download.
+    backend = _backend(limits=Limits(rate=2, per_seconds=60))
+    with _client(backend) as client:
+        task_id = client.post(T2V, json={"prompt": "x"}, headers=auth).json()["data"]["task_id"]
+        backend.advance(60)  # the task finishes; the bucket is full again (2 tokens)
+        assert [client.get(T2V, headers=auth).status_code for _ in range(3)] == [200, 200, 429]
+        for _ in range(3):
+            assert client.get(f"/media/videos/{task_id}.mp4", headers=auth).status_code == 200
+
+
 def test_burst_and_per_seconds(auth: dict[str, str]) -> None:
     backend = _backend(limits=Limits(rate=60, per_seconds=60, burst=3))
     with _client(backend) as client:
