@@ -40,7 +40,7 @@ def _backend(**config: Any) -> Backend:
 
 
 def _create(backend: Backend, account: str = AK, **body: Any) -> None:
-    backend.create_video_task(account, "text2video", {"prompt": "a kitten", **body})
+    backend.create_task(account, "text2video", {"prompt": "a kitten", **body})
 
 
 # -- request rate ---------------------------------------------------------------------------------
