@@ -690,7 +690,10 @@ class Exchange:
                 self._declared = int(value) if value.isdigit() else -1
             elif name == b"transfer-encoding":
                 chunked = True
-        self.wants_body = chunked or self._declared > 0
+        # A body declared over the size limit is never read here: the app refuses it (413)
+        # before its first byte, and the journal must not read it on the app's behalf.
+        too_large = self._declared > backend.config.max_body_bytes
+        self.wants_body = not too_large and (chunked or self._declared > 0)
         self._complete = not self.wants_body
         self._buffered: list[Message] = []
         self.captured = bytearray()
