@@ -36,6 +36,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import BUSINESS_CODES, KlingError
+from .journal import account_label
 from .tasks import FAILED, PROCESSING, RANK, SUBMITTED, SUCCEED, TERMINAL, Task
 
 if TYPE_CHECKING:
@@ -49,8 +50,9 @@ NEVER: Final = 2**62
 DEFAULT_FAILURE_MESSAGE: Final = "Task failed"
 # The surface whose requests the layer leaves alone (its own API must stay reachable).
 CONTROL_SURFACE: Final = "control"
-# Result files are CDN links, not API calls: the per-account request rate does not count them.
-UNMETERED_SURFACES: Final = frozenset({CONTROL_SURFACE, "media"})
+# The rate limit counts API calls. A result file is a CDN download, not an API call, even when
+# the client sends its credentials along; nor is the OpenAPI document.
+RATE_LIMITED_SURFACES: Final = frozenset({"official", "gateway"})
 
 
 class RuleError(ValueError):
@@ -665,6 +667,7 @@ class Exchange:
         "_json_known",
         "_receive",
         "captured",
+        "journal_reads",
         "method",
         "path",
         "scope",
@@ -690,10 +693,10 @@ class Exchange:
                 self._declared = int(value) if value.isdigit() else -1
             elif name == b"transfer-encoding":
                 chunked = True
-        # A body declared over the size limit is never read here: the app refuses it (413)
-        # before its first byte, and the journal must not read it on the app's behalf.
-        too_large = self._declared > backend.config.max_body_bytes
-        self.wants_body = not too_large and (chunked or self._declared > 0)
+        self.wants_body = chunked or self._declared > 0
+        # The app refuses a body declared over the limit unread (413); the journal must not read
+        # ahead into it either, or a client announcing 10 GB would wait for its first bytes.
+        self.journal_reads = self.wants_body and self._declared <= backend.config.max_body_bytes
         self._complete = not self.wants_body
         self._buffered: list[Message] = []
         self.captured = bytearray()
@@ -719,13 +722,14 @@ class Exchange:
         return self._account
 
     def account_label(self, labels: dict[bytes, str]) -> str | None:
-        """The account for the journal: :meth:`account`, remembered in ``labels`` by the
-        credentials that named it, so a client reusing its token costs one dict lookup."""
+        """The account for the journal: :meth:`account` (never a raw key: see
+        ``journal.account_label``), remembered in ``labels`` by the credentials that named it,
+        so a client reusing its token costs one dict lookup."""
         if self._account_known or self._authorization is None:
-            return self.account()
+            return account_label(self.account(), self._backend.auth.api_keys)
         label = labels.get(self._authorization)
         if label is None:
-            label = self.account()
+            label = account_label(self.account(), self._backend.auth.api_keys)
             if label is not None:
                 if len(labels) >= _LABELS_SIZE:
                     labels.clear()
@@ -742,6 +746,11 @@ class Exchange:
             self.captured += body[: capture_limit - len(self.captured)]
         if not message.get("more_body", False):
             self._complete = True
+
+    def journal_share(self, capture: int) -> int:
+        """How far to read ahead for the journal: its capture, but never past the body limit,
+        so a body over the limit is still refused by the app within a chunk of it."""
+        return min(capture, self._backend.config.max_body_bytes + 1)
 
     async def read_ahead(self, limit: int, capture_limit: int) -> None:
         """Read the body until ``limit`` bytes or its end, keeping it for the app."""
@@ -906,9 +915,9 @@ class FaultMiddleware:
         try:
             fired = await faults.pick(exchange) if faults.live else None
             if fired is None and not limits.rate_on:  # the common case: just pass it on
-                if exchange.wants_body and journal.size:
+                if exchange.journal_reads and journal.size:
                     # Read the journal's share of the body now: the app may answer unread (401).
-                    await exchange.read_ahead(journal.body_bytes, journal.body_bytes)
+                    await exchange.read_ahead(exchange.journal_share(journal.body_bytes), journal.body_bytes)
                 await self.app(scope, exchange.receive_for_app(journal.body_bytes), send_and_note)
             else:
                 await self._handle(exchange, fired, send_and_note)
@@ -920,8 +929,8 @@ class FaultMiddleware:
         backend = self.backend
         capture = backend.journal.body_bytes if backend.journal.enabled else 0
         rule = None if fired is None else fired.rule
-        if capture and exchange.wants_body:  # the journal's share, whatever the answer
-            await exchange.read_ahead(capture, capture)
+        if capture and exchange.journal_reads:  # the journal's share, whatever the answer
+            await exchange.read_ahead(exchange.journal_share(capture), capture)
         if rule is not None and rule.delay_ms:
             await exchange.read_ahead(backend.config.max_body_bytes + 1, capture)
             if await exchange.wait_unless_gone(rule.delay_ms / 1000, backend.faults.sleep):
@@ -935,7 +944,7 @@ class FaultMiddleware:
             await exchange.read_ahead(backend.config.max_body_bytes + 1, capture)
             await send(_DROP_START)
             raise DroppedConnection(f"connection dropped on purpose by fault rule {rule}")
-        if backend.limits.rate_on and exchange.surface not in UNMETERED_SURFACES:
+        if backend.limits.rate_on and exchange.surface in RATE_LIMITED_SURFACES:
             account = exchange.account()
             refusal = None if account is None else backend.limits.hit(account)
             if refusal is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fnmatch
 import itertools
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus
 
@@ -60,6 +60,14 @@ def mask_headers(headers: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[bytes, b
     # adds nothing to collect (a ring of lists would keep triggering full collections).
     secret = _secret_names
     return tuple([(name, _mask_value(value)) if secret[name] else (name, value) for name, value in headers])
+
+
+def account_label(account: str | None, api_keys: Mapping[str, str]) -> str | None:
+    """The account as the journal shows it. A raw key configured on its own is an account named
+    by the key itself: it is shown masked like the key in the header ("sk-***abcd")."""
+    if account is None or api_keys.get(account) != account:
+        return account
+    return f"{account[:3]}{MASK}{account[-4:]}" if len(account) >= 12 else MASK
 
 
 def mask_query(query: bytes) -> bytes:

@@ -347,7 +347,9 @@ def _bad_requests(client: httpx.Client, *, live: bool = False) -> Iterator[httpx
     yield client.post("/v1/video/generations", json={"prompt": 1}, headers={"Authorization": OTHER_API_KEY})
 
 
-def test_no_secret_in_any_response_or_log_line(tenants: Backend, caplog: pytest.LogCaptureFixture) -> None:
+def test_no_secret_in_any_response_log_line_or_the_journal(
+    tenants: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     token = forge(claims())
 
@@ -360,12 +362,16 @@ def test_no_secret_in_any_response_or_log_line(tenants: Backend, caplog: pytest.
         responses = list(_bad_requests(client))
         with pytest.raises(RuntimeError):  # the in-process transport re-raises after the 500
             client.get("/v1/videos/text2video", headers={"Authorization": f"Bearer {token}"})
+        journal = client.get("/__mockkling/journal", params={"limit": 1000}).json()["requests"]
     assert len(responses) > 60 and all(r.status_code in (400, 401, 404) for r in responses)
     assert "unhandled error on GET /v1/videos/text2video" in caplog.text
+    assert len(journal) == len(responses) + 1  # every request above is in the journal
+    recorded = json.dumps(journal)
     for secret in _secrets(token):
         for response in responses:
             assert secret not in response.text
         assert secret not in caplog.text
+        assert secret not in recorded
 
 
 def _free_port() -> int:
@@ -377,8 +383,8 @@ def _free_port() -> int:
 
 def test_no_secret_in_a_live_servers_output() -> None:
     """``mockkling serve`` with debug logging and the access log: after a run of bad requests its
-    stdout and stderr name no secret key, token or sk- key. The account uses the default access
-    key with its own secret, which the start-up banner must not print."""
+    stdout and stderr, and its request journal, name no secret key, token or sk- key. The account
+    uses the default access key with its own secret, which the start-up banner must not print."""
     port = _free_port()
     own_secret = "my-own-secret-key-not-the-default-one"
     command = [
@@ -421,6 +427,9 @@ def test_no_secret_in_a_live_servers_output() -> None:
             responses.append(
                 client.get("/v1/videos/text2video", headers={"Authorization": f"Bearer {AK}|{own_secret}"})
             )
+            journal = client.get("/__mockkling/journal", params={"limit": 1000})
+            assert len(journal.json()["requests"]) > 60
+            responses.append(journal)
     finally:
         process.terminate()
         out, err = process.communicate(timeout=30)

@@ -23,12 +23,14 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from mockkling import Backend, Config, create_app, media
+from mockkling import Backend, Config, Timing, create_app, media
 from mockkling.callbacks import host_allowed, parse_callback_url
 from mockkling.config import DEFAULT_CALLBACK_HOSTS, CallbackSettings
+from mockkling.limits import Limits
 from mockkling.routes import media as media_routes
 from mockkling.server import LiveServer
 from mockkling.spec import default_spec
+from mockkling.transport import SyncASGITransport
 
 ROOT = Path(__file__).resolve().parent.parent
 MEDIA_ROUTES = [path for path, method, _op in default_spec().operations() if path.startswith("/media/")]
@@ -208,6 +210,20 @@ def test_over_a_real_socket_too(backend: Backend, finished: tuple[str, str], ser
         ok, video = _raw_http(server.port, f"/media/videos/{finished[0]}.mp4")
     assert ok == b"HTTP/1.1 200 OK" and video == media.video_file("5").read_bytes()
     assert len(served) == 1
+
+
+def test_result_files_are_not_api_calls_for_the_rate_limit(auth: dict[str, str]) -> None:
+    """Clients that send their credentials to every URL download result files at any rate:
+    a CDN link is not an API call (the fuzz runner found a 429, undocumented there)."""
+    backend = Backend(Config(seed=3, timing=Timing(0, 0), limits=Limits(rate=1, per_seconds=60)))
+    backend.use_manual_clock()
+    with httpx.Client(transport=SyncASGITransport(create_app(backend)), base_url="http://mock") as client:
+        created = client.post("/v1/videos/text2video", json={"prompt": "a"}, headers=auth)  # the token
+        video = f"/media/videos/{created.json()['data']['task_id']}.mp4"
+        assert [client.get(video, headers=auth).status_code for _ in range(3)] == [200] * 3
+        assert client.get("/openapi.yaml", headers=auth).status_code == 200
+        refused = client.get("/v1/videos/text2video", headers=auth)
+    assert (refused.status_code, refused.json()["code"]) == (429, 1302)  # the API is still limited
 
 
 # -- callbacks: only allowed hosts ---------------------------------------------------------------

@@ -129,7 +129,7 @@ class Report:
         phase = event.phase.value
         for node in event.recorder.cases.values():
             self.cases[(node.value.operation.label, phase)] += 1
-        for checks in event.recorder.checks.values():
+        for case_id, checks in event.recorder.checks.items():
             for check in checks:
                 self.checks[check.name] += 1
                 if check.failure_info is None:
@@ -137,9 +137,11 @@ class Report:
                 self.failed_checks[check.name] += 1
                 failure = check.failure_info.failure
                 operation = failure.operation or event.recorder.label
-                key = (check.name, operation, failure.title)
+                response = event.recorder.find_response(case_id=case_id)
+                title = failure.title + (f" (got {response.status_code})" if response is not None else "")
+                key = (check.name, operation, title)
                 found = self.failures.setdefault(
-                    key, Failure(check.name, operation, failure.title, check.failure_info.code_sample)
+                    key, Failure(check.name, operation, title, check.failure_info.code_sample)
                 )
                 found.count += 1
 
@@ -221,18 +223,19 @@ def _round(
 
     @schema.auth()
     class SurfaceAuth:
-        """The credential of the scheme the operation names (none for public operations)."""
+        """The credential of the scheme each operation names, none for public operations.
+        schemathesis caches what ``get`` returns across operations, so ``set`` picks."""
 
-        def get(self, case: schemathesis.Case, context: object) -> str | None:
+        def get(self, case: schemathesis.Case, context: object) -> dict[str, str]:
+            return creds
+
+        def set(self, case: schemathesis.Case, data: dict[str, str], context: object) -> None:
             schemes = security.get((case.operation.path, case.operation.method.upper()), [])
-            unknown = [name for name in schemes if name not in creds]
+            unknown = [name for name in schemes if name not in data]
             if unknown:
                 raise RuntimeError(f"no credential for security scheme {unknown[0]}: add it to credentials()")
-            return creds[schemes[0]] if schemes else None
-
-        def set(self, case: schemathesis.Case, data: str | None, context: object) -> None:
-            if data:
-                case.headers = {**(case.headers or {}), "Authorization": data}
+            if schemes and data[schemes[0]]:
+                case.headers = {**(case.headers or {}), "Authorization": data[schemes[0]]}
 
     before = report.total
     for event in from_schema(schema).execute():

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mockkling import Backend, create_app
+from mockkling import DEFAULT_API_KEY, Backend, create_app
 
 from .run import EXCLUDED_CHECKS, QUICK_CASES, fuzz, main
 
@@ -80,6 +80,34 @@ def test_the_runner_reports_what_breaks() -> None:
     rendered = report.render()
     assert "FAILED not_a_server_error on GET /v1/videos/lip-sync" in rendered
     assert "curl" in rendered  # each failure comes with a way to reproduce it
+
+
+def test_each_surface_gets_its_own_credential() -> None:
+    """A JWT on the official surface, the sk- key on the gateway's, nothing on result files."""
+    seen: list[tuple[str, str | None]] = []
+
+    def recording(backend: Backend) -> ASGIApp:
+        app = create_app(backend)
+
+        async def record(scope: Scope, receive: Receive, send: Send) -> None:
+            headers = dict(scope.get("headers", []))
+            value = headers.get(b"authorization")
+            seen.append((scope.get("path", ""), None if value is None else value.decode("latin-1")))
+            await app(scope, receive, send)
+
+        return record
+
+    include = "^(GET /v1/videos/text2video/|GET /v1/video/generations/|GET /media/videos/)"
+    assert fuzz(30, include=include, app_factory=recording).ok
+    by_surface: dict[str, set[str | None]] = {"official": set(), "gateway": set(), "media": set()}
+    for path, value in seen:
+        surface = "media" if path.startswith("/media/") else "gateway" if "/video/" in path else "official"
+        by_surface[surface].add(value)
+    assert by_surface["media"] == {None}
+    assert DEFAULT_API_KEY in by_surface["gateway"]
+    assert not any(value and value.startswith("Bearer ey") for value in by_surface["gateway"])
+    assert any(value and value.startswith("Bearer ey") for value in by_surface["official"])
+    assert DEFAULT_API_KEY not in by_surface["official"]
 
 
 def test_the_command_line_exits_non_zero_on_failure(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
