@@ -171,18 +171,6 @@ class Backend:
         )
         return self.add_task(task)
 
-    def create_video_task(
-        self,
-        account: str,
-        action: str,
-        body: dict[str, Any],
-        *,
-        extra: dict[str, Any] | None = None,
-        rules: Rules = OFFICIAL_RULES,
-    ) -> Task:
-        """The first release's name for :meth:`create_task`."""
-        return self.create_task(account, action, body, extra=extra, rules=rules)
-
     def find_video(self, account: str, video_id: str) -> Task | None:
         """The task behind one of ``account``'s result videos, while it can still be used as a
         source (finished, and within the official 30-day retention); None otherwise."""

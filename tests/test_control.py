@@ -107,7 +107,7 @@ def test_reset_forgets_tasks_rules_and_requests(
 def test_tasks_list_and_inspect(backend: Backend, control: httpx.Client, auth: dict[str, str]) -> None:
     backend.add_account("other", "other-secret")
     ids = [control.post(T2V, json={"prompt": "x"}, headers=auth).json()["data"]["task_id"] for _ in range(3)]
-    backend.create_video_task("other", "text2video", {"prompt": "y", "external_task_id": "ext-9"})
+    backend.create_task("other", "text2video", {"prompt": "y", "external_task_id": "ext-9"})
     backend.advance(1)
     tasks = control.get(f"{C}/tasks").json()["tasks"]
     assert len(tasks) == 4 and tasks[0]["account"] == "other"  # newest first, every account

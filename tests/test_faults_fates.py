@@ -36,7 +36,7 @@ def _backend(queue: float = 1, run: float = 4) -> Backend:
 
 
 def _create(backend: Backend, **body: Any) -> str:
-    task = backend.create_video_task(DEFAULT_ACCESS_KEY, "text2video", {"prompt": "a kitten", **body})
+    task = backend.create_task(DEFAULT_ACCESS_KEY, "text2video", {"prompt": "a kitten", **body})
     return task.task_id
 
 
@@ -215,8 +215,8 @@ def test_fate_rules_for_every_task_and_by_account_and_action() -> None:
     backend = _backend(queue=0, run=0)  # tasks would succeed at once
     backend.add_account("other", "secret")
     backend.fates.add(FateRule(Fate("processing"), account="other", action="text2video", times=None))
-    held = [backend.create_video_task("other", "text2video", {"prompt": "x"}) for _ in range(3)]
-    free = backend.create_video_task(DEFAULT_ACCESS_KEY, "text2video", {"prompt": "x"})
+    held = [backend.create_task("other", "text2video", {"prompt": "x"}) for _ in range(3)]
+    free = backend.create_task(DEFAULT_ACCESS_KEY, "text2video", {"prompt": "x"})
     backend.advance(100)
     assert [backend.status(t) for t in held] == ["processing"] * 3
     assert backend.status(free) == "succeed"

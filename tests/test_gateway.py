@@ -652,7 +652,7 @@ def test_business_codes_map_to_the_seeds_statuses(
     def refuse(*args: object, **kwargs: object) -> Task:
         raise error
 
-    backend.create_video_task = refuse  # type: ignore[method-assign]
+    backend.create_task = refuse  # type: ignore[method-assign]
     for path, body in ((GEN, {"prompt": "x", "duration": 5}), (f"{PT}/text2video", {"prompt": "x"})):
         response = client.post(path, json=body, headers=KEY)
         assert gateway_error(response, status, code) == error.message

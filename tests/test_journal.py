@@ -139,9 +139,9 @@ def test_a_large_body_is_refused_unread_and_recorded_by_its_declared_size(auth: 
     with httpx.Client(transport=SyncASGITransport(create_app(backend)), base_url="http://mock") as client:
         response = client.post(T2V, content=b"x" * 5000, headers={**auth, "Content-Type": "application/json"})
     assert response.status_code == 413
+    # Not one byte is read, not even the journal's share: a client waiting for the answer
+    # before it sends (Expect: 100-continue) must get its 413 at once.
     [entry] = backend.journal
-    # Not one byte of it is read, not even the journal's share: a client that announces a body
-    # over the limit gets its 413 without sending any (tests/test_hostile_input.py).
     assert (entry.status, entry.body_size, entry.body) == (413, 5000, "")
 
 

@@ -88,9 +88,9 @@ def test_timings_per_model_and_mode() -> None:
         seed=1,
     )
     backend = Backend(config, clock=ManualClock(1_000_000))
-    std = backend.create_video_task("mockkling-access-key", "text2video", {"prompt": "x"})
-    pro = backend.create_video_task("mockkling-access-key", "text2video", {"prompt": "x", "mode": "pro"})
-    v2 = backend.create_video_task(
+    std = backend.create_task("mockkling-access-key", "text2video", {"prompt": "x"})
+    pro = backend.create_task("mockkling-access-key", "text2video", {"prompt": "x", "mode": "pro"})
+    v2 = backend.create_task(
         "mockkling-access-key", "text2video", {"prompt": "x", "model_name": "kling-v2-master"}
     )
     assert [(t.processing_ms - t.created_ms, t.done_ms - t.processing_ms) for t in (std, pro, v2)] == [
@@ -174,7 +174,7 @@ def test_seeded_ids_are_reproducible() -> None:
         backend = Backend(Config(seed=99), clock=ManualClock(0))
         ids.append(
             [
-                backend.create_video_task("mockkling-access-key", "text2video", {"prompt": "x"}).task_id
+                backend.create_task("mockkling-access-key", "text2video", {"prompt": "x"}).task_id
                 for _ in range(3)
             ]
         )

@@ -40,7 +40,7 @@ def _backend(**config: Any) -> Backend:
 
 
 def _create(backend: Backend, account: str = AK, **body: Any) -> None:
-    backend.create_video_task(account, "text2video", {"prompt": "a kitten", **body})
+    backend.create_task(account, "text2video", {"prompt": "a kitten", **body})
 
 
 # -- request rate ---------------------------------------------------------------------------------
@@ -82,6 +82,17 @@ def test_a_refusal_is_the_official_1302_with_retry_after(auth: dict[str, str]) -
         assert client.get(T2V, headers=auth).headers["retry-after"] == "1"
         backend.advance(1)
         assert client.get(T2V, headers=auth).status_code == 200
+
+
+def test_result_downloads_do_not_spend_the_request_rate(auth: dict[str, str]) -> None:
+    # A result URL is a CDN link, not an API call: an exhausted rate still lets it download.
+    backend = _backend(limits=Limits(rate=2, per_seconds=60))
+    with _client(backend) as client:
+        task_id = client.post(T2V, json={"prompt": "x"}, headers=auth).json()["data"]["task_id"]
+        backend.advance(60)  # the task finishes; the bucket is full again (2 tokens)
+        assert [client.get(T2V, headers=auth).status_code for _ in range(3)] == [200, 200, 429]
+        for _ in range(3):
+            assert client.get(f"/media/videos/{task_id}.mp4", headers=auth).status_code == 200
 
 
 def test_burst_and_per_seconds(auth: dict[str, str]) -> None:

@@ -79,7 +79,7 @@ def routes(backend: Backend) -> list[BaseRoute]:
     def create(account: str, submission: gateway.Submission) -> Task:
         # A translated generic body meets the passthrough's schema by construction (its metadata
         # fields use the same schemas; tests/test_gateway.py holds that), so it is not re-checked.
-        return backend.create_video_task(
+        return backend.create_task(
             account, submission.action, submission.body, extra=submission.extra, rules=gateway.RULES
         )
 

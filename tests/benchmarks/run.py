@@ -292,13 +292,11 @@ def memory_per_task(count: int) -> Row:
     backend.use_manual_clock()
     body = {"model_name": "kling-v1", "prompt": "a kitten playing in a garden", "duration": "5"}
     for _ in range(100):  # warm every code path first, so only the tasks are counted
-        backend.create_video_task("warm-up", "text2video", body)
+        backend.create_task("warm-up", "text2video", body)
     gc.collect()
     before = rss_bytes()
     for i in range(count):
-        backend.create_video_task(
-            DEFAULT_ACCESS_KEY, "text2video", {**body, "external_task_id": f"order-{i}"}
-        )
+        backend.create_task(DEFAULT_ACCESS_KEY, "text2video", {**body, "external_task_id": f"order-{i}"})
     gc.collect()
     per_task = (rss_bytes() - before) / count
     return (
@@ -317,7 +315,7 @@ def scaling(small: int, large: int, repeats: int) -> list[Row]:
         backend = Backend(Config(seed=1, timing=Timing(0, 0)))
         backend.use_manual_clock()
         for _ in range(size):
-            task = backend.create_video_task(DEFAULT_ACCESS_KEY, "text2video", {"prompt": "x"})
+            task = backend.create_task(DEFAULT_ACCESS_KEY, "text2video", {"prompt": "x"})
         with httpx.Client(transport=SyncASGITransport(create_app(backend)), base_url="http://mock") as client:
             one = f"{T2V}/{task.task_id}"
 
