@@ -180,3 +180,21 @@ def test_seeded_ids_are_reproducible() -> None:
         )
     assert ids[0] == ids[1]
     assert len(set(ids[0])) == 3
+
+
+def test_result_urls_follow_the_address_each_client_used(backend: Backend, auth: dict[str, str]) -> None:
+    # The base URL is remembered per Host: a second client must not get the first one's address.
+    app = create_app(backend)
+    for base in ("http://first.test:8080", "https://second.test", "http://first.test:8080"):
+        with httpx.Client(transport=SyncASGITransport(app), base_url=base) as client:
+            task_id = _create(client, auth)["task_id"]
+            backend.advance(10)
+            [video] = _query(client, auth, task_id)["task_result"]["videos"]
+            assert video["url"] == f"{base}/media/videos/{task_id}.mp4"
+    # A Host header that is not a valid authority: the server's own address instead.
+    with httpx.Client(transport=SyncASGITransport(app), base_url="http://mock") as client:
+        task_id = _create(client, auth)["task_id"]
+        backend.advance(10)
+        answer = client.get(f"{T2V}/{task_id}", headers={**auth, "Host": "bad host:99999"})
+        [video] = answer.json()["data"]["task_result"]["videos"]
+        assert video["url"] == f"http://mock/media/videos/{task_id}.mp4"
