@@ -23,15 +23,17 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-import httpx
 import orjson
 
 from .clock import Clock, ManualClock
 from .config import CallbackSettings
 from .errors import KlingError, invalid_value
 from .tasks import RANK, SUBMITTED, TERMINAL, TRANSITIONS, Task
+
+if TYPE_CHECKING:  # imported where used: a server that sends no callback never loads httpx
+    import httpx
 
 logger = logging.getLogger("mockkling.callbacks")
 
@@ -99,6 +101,8 @@ def host_allowed(host: str, allowed: Iterable[str]) -> bool:
 
 def parse_callback_url(url: str) -> httpx.URL:
     """The URL as httpx will send to it (one parser for checking and sending), or 400 / 1201."""
+    import httpx
+
     try:
         parsed = httpx.URL(url)
         host = parsed.host  # decoded on access: a malformed IDNA label ("xn--") raises here
@@ -311,6 +315,8 @@ class CallbackDispatcher:
             loop.close()
 
     async def _main(self) -> None:
+        import httpx
+
         assert self._wake is not None and self._stop is not None
         wake, stop = self._wake, self._stop
         self._lanes, self._senders = {}, set()  # nothing carried over from a previous run
@@ -405,6 +411,8 @@ class CallbackDispatcher:
     async def _deliver(
         self, client: httpx.AsyncClient, semaphore: asyncio.Semaphore, note: _Notification
     ) -> None:
+        import httpx
+
         settings = self.settings
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
         for attempt in range(1, settings.attempts + 1):

@@ -27,8 +27,6 @@ from fractions import Fraction
 from functools import cache
 from pathlib import Path
 
-from PIL import Image, ImageDraw, UnidentifiedImageError
-
 from .errors import invalid_value
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
@@ -57,6 +55,9 @@ def check_image(field: str, value: str) -> tuple[int, int] | None:
         raise invalid_value(f"{field}: not a URL and not valid Base64") from None
     if len(raw) > MAX_IMAGE_BYTES:
         raise invalid_value(f"{field}: image is larger than 10MB")
+    # Pillow is imported on first use: a server that never sees an image never loads it.
+    from PIL import Image, UnidentifiedImageError
+
     try:
         # Pillow warns about a client's damaged metadata (EXIF tags past the end, say); the image
         # itself is judged below, and a warnings filter set to "error" must not turn it into a 500.
@@ -160,6 +161,8 @@ def image_file(width: int, height: int, index: int) -> Path:
 
 
 def _png(width: int, height: int, colour: tuple[int, int, int]) -> bytes:
+    from PIL import Image, ImageDraw
+
     img = Image.new("RGB", (width, height), colour)
     inset = min(width, height) // 4
     lighter = tuple(min(255, c + 60) for c in colour)

@@ -27,3 +27,15 @@ def test_quick_benchmark_prints_every_figure() -> None:
         "start-up: mockkling serve",
     ):
         assert f"| {figure}" in result.stdout, figure
+
+
+def test_the_server_loads_no_client_or_imaging_library_until_it_needs_one() -> None:
+    # Most of `mockkling serve`'s start-up is imports: httpx (callbacks, in-process transports)
+    # and Pillow (image inputs, result images) load on first use, not with the server.
+    code = (
+        "import sys; from mockkling.app import create_app; import mockkling.cli;"
+        "create_app(); print(sorted(m for m in ('httpx', 'PIL') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -3,6 +3,7 @@ and where they come from (Python, config file, command line)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from mockkling import (
 )
 from mockkling.cli import _parser, build_config
 from mockkling.faults import DroppedConnection
+from mockkling.testing import KlingMock
 from mockkling.transport import SyncASGITransport
 
 T2V = "/v1/videos/text2video"
@@ -132,7 +134,7 @@ def test_drop_reaches_an_in_process_client_as_a_protocol_error(
     backend.faults.add(fault="drop")
     with pytest.raises(httpx.RemoteProtocolError) as caught:
         _create(client, auth)
-    assert isinstance(caught.value, DroppedConnection)
+    assert isinstance(caught.value.__cause__, DroppedConnection)
     assert len(backend.tasks) == 0  # dropped before it was handled
 
 
@@ -445,3 +447,16 @@ def test_bad_marker_options_are_refused(options: dict[str, Any], message: str) -
 
     with pytest.raises(ConfigError, match=message):
         configure(**options)
+
+
+def test_drop_reaches_an_in_process_async_client_as_a_protocol_error() -> None:
+    with KlingMock.in_process(faults=["drop"]) as mock:
+
+        async def create() -> None:
+            async with mock.async_client() as client:
+                await client.post("/v1/videos/text2video", json={"prompt": "a cat"})
+
+        with pytest.raises(httpx.RemoteProtocolError) as caught:
+            asyncio.run(create())
+        assert isinstance(caught.value.__cause__, DroppedConnection)
+        assert mock.tasks == []
