@@ -3,12 +3,14 @@ configured timings and outcomes, and a result video that is a real MP4."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import httpx
 import pytest
 
-from mockkling import Backend, Config, FailRule, ManualClock, Timing, create_app
+from mockkling import DEFAULT_ACCESS_KEY, Backend, Config, FailRule, ManualClock, Timing, create_app
 from mockkling.transport import SyncASGITransport
 
 T2V = "/v1/videos/text2video"
@@ -198,3 +200,34 @@ def test_result_urls_follow_the_address_each_client_used(backend: Backend, auth:
         answer = client.get(f"{T2V}/{task_id}", headers={**auth, "Host": "bad host:99999"})
         [video] = answer.json()["data"]["task_result"]["videos"]
         assert video["url"] == f"http://mock/media/videos/{task_id}.mp4"
+
+
+def test_result_urls_when_the_server_address_comes_as_a_list(backend: Backend, auth: dict[str, str]) -> None:
+    # Some servers and test clients (Starlette's, schemathesis's) give scope["server"] as a list.
+    task = backend.create_task(DEFAULT_ACCESS_KEY, "text2video", {"prompt": "a kitten"})
+    backend.advance(10)
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": f"{T2V}/{task.task_id}",
+        "raw_path": f"{T2V}/{task.task_id}".encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [[b"authorization", auth["Authorization"].encode()]],
+        "client": ["127.0.0.1", 50000],
+        "server": ["testserver", 80],
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(create_app(backend)(scope, receive, send))
+    assert sent[0]["status"] == 200, sent
+    [video] = json.loads(sent[1]["body"])["data"]["task_result"]["videos"]
+    assert video["url"] == f"http://testserver/media/videos/{task.task_id}.mp4"

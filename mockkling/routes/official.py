@@ -124,7 +124,8 @@ def base_url(request: Request) -> str:
     scope = request.scope
     host = next((value for name, value in scope["headers"] if name == b"host"), None)
     root = scope.get("app_root_path", scope.get("root_path", ""))
-    key = (scope.get("scheme"), host, scope.get("server"), root)
+    server = scope.get("server")  # a list from some servers and test clients: keyed as a tuple
+    key = (scope.get("scheme"), host, None if server is None else tuple(server), root)
     url = _base_urls.get(key)
     if url is None:
         url = str(request.base_url).rstrip("/")
