@@ -30,6 +30,7 @@ import orjson
 from .clock import Clock, ManualClock
 from .config import CallbackSettings
 from .errors import KlingError, invalid_value
+from .journal import mask_query
 from .tasks import RANK, SUBMITTED, TERMINAL, TRANSITIONS, Task
 
 if TYPE_CHECKING:  # imported where used: a server that sends no callback never loads httpx
@@ -97,6 +98,13 @@ def host_allowed(host: str, allowed: Iterable[str]) -> bool:
         if address is not None and address.version == network.version and address in network:
             return True
     return False
+
+
+def _for_log(url: str) -> str:
+    """``url`` with credential query parameters masked (``?token=***``), as the journal masks
+    them: a receiver's URL often carries its secret, and logs travel further than tests."""
+    base, sep, query = url.partition("?")
+    return f"{base}{sep}{mask_query(query.encode('latin-1', 'replace')).decode('latin-1')}" if sep else url
 
 
 def parse_callback_url(url: str) -> httpx.URL:
@@ -442,7 +450,7 @@ class CallbackDispatcher:
                     "callback %s for task %s to %s failed after %d attempts: %s",
                     note.status,
                     note.task_id,
-                    note.url,
+                    _for_log(note.url),
                     attempt,
                     error,
                 )
