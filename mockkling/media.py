@@ -66,13 +66,11 @@ def check_image(field: str, value: str) -> tuple[int, int] | None:
             with Image.open(io.BytesIO(raw)) as img:
                 fmt, (width, height) = img.format, img.size
                 img.verify()
-    except (
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        ValueError,
-        Image.DecompressionBombError,
-    ):
+    except Image.DecompressionBombError:
+        # A small file can declare a huge canvas; Pillow refuses to decode it, and says so.
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise invalid_value(f"{field}: image has more than {limit:,} pixels, too many to decode") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise invalid_value(f"{field}: not a valid JPEG or PNG image") from None
     if fmt not in IMAGE_FORMATS:
         raise invalid_value(f"{field}: image format {fmt} is not supported; use JPG, JPEG or PNG")

@@ -15,6 +15,7 @@ import io
 import socket
 import struct
 import warnings
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -512,6 +513,31 @@ def test_an_image_with_damaged_metadata_is_judged_by_its_pixels(
         "/v1/video/generations", json={"prompt": "x", "duration": 5, "image": image}, headers=KEY
     )
     assert generic.status_code == 200, generic.text
+
+
+def _png_declaring(width: int, height: int) -> str:
+    """A tiny PNG whose header declares ``width`` x ``height`` (a decompression bomb's shape)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0"))
+        + chunk(b"IEND", b"")
+    )
+    return base64.b64encode(png).decode()
+
+
+def test_an_image_declaring_too_many_pixels_is_refused_as_such(
+    client: httpx.Client, auth: dict[str, str]
+) -> None:
+    image = _png_declaring(20_000, 20_000)  # 400 M pixels in a file of about 60 bytes
+    answer = client.post("/v1/videos/image2video", json={"image": image}, headers=auth)
+    assert answer.status_code == 400 and answer.json()["code"] == 1201
+    assert "too many to decode" in answer.json()["message"]
 
 
 @STORES
