@@ -21,9 +21,11 @@ from starlette.routing import BaseRoute, Route
 from ..backend import Backend
 from ..clock import ManualClock
 from ..errors import KlingError
-from ..faults import NEVER, FateError, FateRule, FaultRule, RuleError, as_fate
+from ..fates import NEVER, FateError, FateRule, as_fate
+from ..faults import FaultRule
 from ..jsonio import JSONResponse, read_json_object
 from ..limits import Limits
+from ..rules import RuleError
 from ..tasks import RANK, Task
 
 PREFIX: Final = "/__mockkling"
