@@ -31,6 +31,8 @@ def known_fields(cls: type, data: Mapping[str, Any], what: str) -> dict[str, Any
 
 
 class Numbered(Protocol):
+    """What the registry needs of a rule in force: its id, to find and remove it."""
+
     @property
     def id(self) -> int: ...
 
