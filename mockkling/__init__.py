@@ -18,9 +18,11 @@ from .config import (
     Timing,
 )
 from .errors import BUSINESS_CODES, KlingError
-from .faults import Fate, FateError, FateRule, FaultRule, RuleError
+from .fates import Fate, FateError, FateRule
+from .faults import FaultRule
 from .journal import Journal, JournalEntry
 from .limits import Limits
+from .rules import RuleError
 from .tasks import FAILED, PROCESSING, SUBMITTED, SUCCEED, Task
 
 __version__ = "0.1.0"

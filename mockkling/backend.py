@@ -19,7 +19,8 @@ from .callbacks import CallbackDispatcher, official_renderer
 from .clock import Clock, ManualClock, SystemClock
 from .config import Config
 from .errors import KlingError, invalid_value
-from .faults import Fate, FateRules, FaultSet, as_fate, reschedule
+from .fates import Fate, FateRules, as_fate, reschedule
+from .faults import FaultSet
 from .journal import Journal
 from .limits import Limiter
 from .spec import Spec, default_spec

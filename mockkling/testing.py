@@ -27,7 +27,8 @@ from .backend import Backend
 from .certs import TLSFiles, trust_env
 from .clock import ManualClock
 from .config import Config, ConfigError, FailRule, Timing
-from .faults import Fate, FateRules, FaultRule, FaultSet, as_rule
+from .fates import Fate, FateRules
+from .faults import FaultRule, FaultSet, as_rule
 from .journal import Journal
 from .jsonio import JSONResponse
 from .limits import Limiter, Limits

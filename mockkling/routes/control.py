@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Final
 
@@ -21,9 +22,11 @@ from starlette.routing import BaseRoute, Route
 from ..backend import Backend
 from ..clock import ManualClock
 from ..errors import KlingError
-from ..faults import NEVER, FateError, FateRule, FaultRule, RuleError, as_fate
+from ..fates import NEVER, FateError, FateRule, as_fate
+from ..faults import FaultRule
 from ..jsonio import JSONResponse, read_json_object
 from ..limits import Limits
+from ..rules import RuleError, RuleRegistry
 from ..tasks import RANK, Task
 
 PREFIX: Final = "/__mockkling"
@@ -94,6 +97,29 @@ def task_detail(task: Task, now_ms: int) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class RuleKind:
+    """A kind of rule the control API lists, adds, clears and removes under ``/{plural}``."""
+
+    plural: str  # the path, and the list's key in its body
+    noun: str  # what a 404 says is missing
+    rules: Callable[[Backend], RuleRegistry[Any, Any]]
+    parse: Callable[[Mapping[str, Any]], Any]  # a rule from a request body
+    add_operation: str  # the operationId whose schema checks that body
+    extra: Callable[[Any], dict[str, Any]] = lambda rules: {}  # more of the list's body
+
+
+FATE_RULES: Final = RuleKind("fates", "fate rule", lambda b: b.fates, FateRule.from_dict, "addFateRule")
+FAULT_RULES: Final = RuleKind(
+    "faults",
+    "fault rule",
+    lambda b: b.faults,
+    FaultRule.from_dict,
+    "addFault",
+    lambda faults: {"enabled": faults.enabled},
+)
+
+
 def _rule_id(request: Request) -> int:
     raw = request.path_params["rule_id"]
     if not raw.isdigit() or len(raw) > 18:
@@ -160,29 +186,6 @@ def routes(backend: Backend) -> list[BaseRoute]:
             raise _bad(str(exc)) from None
         return JSONResponse(task_detail(task, backend.now_ms()))
 
-    # -- fate rules ---------------------------------------------------------------------------
-
-    async def list_fates(request: Request) -> Response:
-        return JSONResponse({"fates": [r.to_dict() for r in backend.fates]})
-
-    async def add_fate(request: Request) -> Response:
-        body = await body_of(request, "addFateRule")
-        try:
-            rule = backend.fates.add(FateRule.from_dict(body))
-        except RuleError as exc:
-            raise _bad(str(exc)) from None
-        return JSONResponse(rule.to_dict(), status_code=201)
-
-    async def clear_fates(request: Request) -> Response:
-        removed = len(backend.fates)
-        backend.fates.clear()
-        return JSONResponse({"removed": removed})
-
-    async def remove_fate(request: Request) -> Response:
-        if not backend.fates.remove(_rule_id(request)):
-            raise KlingError(1203, f"no fate rule {request.path_params['rule_id'][:50]}")
-        return JSONResponse({"removed": 1})
-
     # -- the clock ----------------------------------------------------------------------------
 
     def clock_view() -> dict[str, Any]:
@@ -198,31 +201,36 @@ def routes(backend: Backend) -> list[BaseRoute]:
         backend.advance(body["seconds"])
         return JSONResponse(clock_view())
 
-    # -- fault rules --------------------------------------------------------------------------
+    # -- fate rules and fault rules: the same four calls for each ------------------------------
 
-    def faults_view() -> dict[str, Any]:
-        return {"enabled": backend.faults.enabled, "faults": [r.to_dict() for r in backend.faults]}
+    def rule_routes(kind: RuleKind) -> list[tuple[str, Handler, str]]:
+        async def list_rules(request: Request) -> Response:
+            rules = kind.rules(backend)
+            return JSONResponse({**kind.extra(rules), kind.plural: [r.to_dict() for r in rules]})
 
-    async def list_faults(request: Request) -> Response:
-        return JSONResponse(faults_view())
+        async def add_rule(request: Request) -> Response:
+            body = await body_of(request, kind.add_operation)
+            try:
+                rule = kind.rules(backend).add(kind.parse(body))
+            except RuleError as exc:
+                raise _bad(str(exc)) from None
+            return JSONResponse(rule.to_dict(), status_code=201)
 
-    async def add_fault(request: Request) -> Response:
-        body = await body_of(request, "addFault")
-        try:
-            rule = backend.faults.add(FaultRule.from_dict(body))
-        except RuleError as exc:
-            raise _bad(str(exc)) from None
-        return JSONResponse(rule.to_dict(), status_code=201)
+        async def clear_rules(request: Request) -> Response:
+            return JSONResponse({"removed": kind.rules(backend).clear()})
 
-    async def clear_faults(request: Request) -> Response:
-        removed = len(backend.faults)
-        backend.faults.clear()
-        return JSONResponse({"removed": removed})
+        async def remove_rule(request: Request) -> Response:
+            if not kind.rules(backend).remove(_rule_id(request)):
+                raise KlingError(1203, f"no {kind.noun} {request.path_params['rule_id'][:50]}")
+            return JSONResponse({"removed": 1})
 
-    async def remove_fault(request: Request) -> Response:
-        if not backend.faults.remove(_rule_id(request)):
-            raise KlingError(1203, f"no fault rule {request.path_params['rule_id'][:50]}")
-        return JSONResponse({"removed": 1})
+        path = f"/{kind.plural}"
+        return [
+            (path, list_rules, "GET"),
+            (path, add_rule, "POST"),
+            (path, clear_rules, "DELETE"),
+            (f"{path}/{{rule_id}}", remove_rule, "DELETE"),
+        ]
 
     # -- the journal --------------------------------------------------------------------------
 
@@ -268,16 +276,10 @@ def routes(backend: Backend) -> list[BaseRoute]:
         ("/tasks", list_tasks, "GET"),
         ("/tasks/{task_id}", get_task, "GET"),
         ("/tasks/{task_id}/fate", set_fate, "PUT"),
-        ("/fates", list_fates, "GET"),
-        ("/fates", add_fate, "POST"),
-        ("/fates", clear_fates, "DELETE"),
-        ("/fates/{rule_id}", remove_fate, "DELETE"),
+        *rule_routes(FATE_RULES),
         ("/clock", get_clock, "GET"),
         ("/clock/advance", advance_clock, "POST"),
-        ("/faults", list_faults, "GET"),
-        ("/faults", add_fault, "POST"),
-        ("/faults", clear_faults, "DELETE"),
-        ("/faults/{rule_id}", remove_fault, "DELETE"),
+        *rule_routes(FAULT_RULES),
         ("/journal", get_journal, "GET"),
         ("/journal", clear_journal, "DELETE"),
         ("/limits", get_limits, "GET"),
