@@ -3,6 +3,8 @@
 The public API is what this module exports; everything else is internal.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .app import create_app
 from .auth import make_jwt
 from .backend import Backend
@@ -25,7 +27,21 @@ from .limits import Limits
 from .rules import RuleError
 from .tasks import FAILED, PROCESSING, SUBMITTED, SUCCEED, Task
 
+if TYPE_CHECKING:
+    from .testing import KlingMock
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # KlingMock, the test handle, brings httpx and the live server with it: loaded on first use,
+    # so `mockkling serve` does not pay for them at start-up.
+    if name == "KlingMock":
+        from .testing import KlingMock
+
+        return KlingMock
+    raise AttributeError(f"module 'mockkling' has no attribute {name!r}")
+
 
 __all__ = [
     "BUSINESS_CODES",
@@ -48,6 +64,7 @@ __all__ = [
     "Journal",
     "JournalEntry",
     "KlingError",
+    "KlingMock",
     "Limits",
     "ManualClock",
     "ResourcePack",

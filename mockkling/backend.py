@@ -274,7 +274,7 @@ class Backend:
         self.callbacks.clear()
         self.auth.clear_cache()
         self.faults.reset()
-        self.fates.clear()
+        self.fates.reset()
         self.limits.reset()
         self.journal.clear()
         if self.config.seed is not None:

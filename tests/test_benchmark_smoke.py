@@ -39,3 +39,14 @@ def test_the_server_loads_no_client_or_imaging_library_until_it_needs_one() -> N
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_test_handle_is_exported_from_the_package_and_loads_on_first_use() -> None:
+    code = (
+        "import sys, mockkling; loaded = 'mockkling.testing' in sys.modules;"
+        "from mockkling import KlingMock; from mockkling.testing import KlingMock as Direct;"
+        "print(loaded, KlingMock is Direct, 'KlingMock' in mockkling.__all__)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True", "True"]

@@ -19,6 +19,7 @@ from mockkling import (
     Config,
     ConfigError,
     FaultRule,
+    KlingMock,
     RuleError,
     Timing,
     create_app,
@@ -26,7 +27,6 @@ from mockkling import (
 )
 from mockkling.cli import _parser, build_config
 from mockkling.faults import DroppedConnection
-from mockkling.testing import KlingMock
 from mockkling.transport import SyncASGITransport
 
 T2V = "/v1/videos/text2video"

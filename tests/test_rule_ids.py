@@ -69,8 +69,9 @@ def test_a_backend_reset_puts_the_configured_fault_rules_back_first() -> None:
     assert backend.faults.add(code=5001).id == 3
 
 
-def test_fate_rule_ids_go_on_counting_across_a_backend_reset(backend: Backend) -> None:
+def test_fate_rule_ids_start_again_after_a_backend_reset(backend: Backend) -> None:
+    backend.fates.add(Fate("failed"))
     backend.fates.add(Fate("failed"))
     backend.reset()
     assert len(backend.fates) == 0
-    assert backend.fates.add(Fate("failed")).id == 2
+    assert backend.fates.add(Fate("failed")).id == 1  # a reset mock is a fresh one

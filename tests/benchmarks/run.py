@@ -31,10 +31,18 @@ from typing import Any
 import httpx
 import orjson
 
-from mockkling import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Backend, Config, Timing, create_app, make_jwt
+from mockkling import (
+    DEFAULT_ACCESS_KEY,
+    DEFAULT_SECRET_KEY,
+    Backend,
+    Config,
+    KlingMock,
+    Timing,
+    create_app,
+    make_jwt,
+)
 from mockkling.server import LiveServer
 from mockkling.spec import default_spec
-from mockkling.testing import KlingMock
 from mockkling.transport import SyncASGITransport
 
 HERE = Path(__file__).resolve().parent
