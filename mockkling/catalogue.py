@@ -11,6 +11,7 @@ allows it. "generate" is plain generation. An endpoint with no models is model-i
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -265,6 +266,7 @@ def supports(action: str, model: str, feature: str, mode: str, duration: str) ->
     return allows(action, model, feature, f"{mode}:{duration}")
 
 
+@functools.lru_cache(maxsize=1024)  # read on every query of a finished task; few distinct inputs
 def units(model: str, mode: str, duration: str, *, action: str = "text2video", count: int = 1) -> str:
     """``final_unit_deduction`` for a finished task: a numeric string, as the API sends it."""
     endpoint = ENDPOINTS.get(action)

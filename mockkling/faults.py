@@ -434,20 +434,11 @@ class Exchange:
             self._account_known = True
         return self._account
 
-    def account_label(self, labels: dict[bytes, str]) -> str | None:
-        """The account for the journal: :meth:`account` (never a raw key: see
-        ``journal.account_label``), remembered in ``labels`` by the credentials that named it,
-        so a client reusing its token costs one dict lookup."""
-        if self._account_known or self._authorization is None:
-            return account_label(self.account(), self._backend.auth.api_keys)
-        label = labels.get(self._authorization)
-        if label is None:
-            label = account_label(self.account(), self._backend.auth.api_keys)
-            if label is not None:
-                if len(labels) >= _LABELS_SIZE:
-                    labels.clear()
-                labels[self._authorization] = label
-        return label
+    def account_label(self, labels: AccountLabels) -> str | None:
+        """The account for the journal (see :class:`AccountLabels`)."""
+        if self._account_known:
+            return account_label(self._account, self._backend.auth.api_keys)
+        return labels.label(self._authorization)
 
     def _note(self, message: Message, capture_limit: int) -> None:
         if message["type"] != "http.request":
@@ -548,6 +539,41 @@ def account_for(backend: Backend, authorization: bytes | None) -> str | None:
 
 _LABELS_SIZE: Final = 4096
 
+
+class AccountLabels:
+    """The account each credential acts for, as the journal shows it (never a raw key: see
+    ``journal.account_label``), remembered by the credentials, so a client reusing its token
+    costs one dict lookup; bounded, since clients choose what they send."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+        self._labels: dict[bytes, str] = {}
+
+    def label(self, authorization: bytes | None) -> str | None:
+        if authorization is None:
+            return None
+        label = self._labels.get(authorization)
+        if label is None:
+            backend = self._backend
+            label = account_label(account_for(backend, authorization), backend.auth.api_keys)
+            if label is not None:
+                if len(self._labels) >= _LABELS_SIZE:
+                    self._labels.clear()
+                self._labels[authorization] = label
+        return label
+
+
+def _bodyless_authorization(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bool, bytes | None]:
+    """Whether a request comes without a body, and its ``Authorization`` value."""
+    authorization, bodyless = None, True
+    for name, value in headers:
+        if name == b"authorization":
+            authorization = value
+        elif (name == b"content-length" and value != b"0") or name == b"transfer-encoding":
+            bodyless = False
+    return bodyless, authorization
+
+
 _DROP_START: Final[Message] = {
     "type": "http.response.start",
     "status": 200,
@@ -575,7 +601,7 @@ class FaultMiddleware:
         self.backend = backend
         self.surface_of = surface_of
         self.render = render
-        self._labels: dict[bytes, str] = {}  # credentials -> account, for the journal
+        self._labels = AccountLabels(backend)
         _quiet_uvicorn()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -591,6 +617,11 @@ class FaultMiddleware:
         if surface == CONTROL_SURFACE:
             await self.app(scope, receive, send)
             return
+        if not (faults.live or limits.rate_on):
+            bodyless, authorization = _bodyless_authorization(scope["headers"])
+            if bodyless:  # most requests (queries, lists, downloads): journal them, no more
+                await self._journal_only(scope, receive, send, authorization)
+                return
         exchange = Exchange(scope, receive, surface, backend)
         started = time.perf_counter()
         status: int | None = None
@@ -636,6 +667,47 @@ class FaultMiddleware:
                 await self._handle(exchange, fired, send_and_note)
         finally:
             if not recorded:  # no answer was completed: a drop, a client gone, a crash
+                record()
+
+    async def _journal_only(
+        self, scope: Scope, receive: Receive, send: Send, authorization: bytes | None
+    ) -> None:
+        """Pass a request without a body on and journal it: no body to capture or replay and no
+        rule to match, so none of the full path's set-up (which cost twice as much)."""
+        backend, started = self.backend, time.perf_counter()
+        status: int | None = None
+        recorded = False
+
+        def record() -> None:
+            nonlocal recorded
+            recorded = True
+            duration_ms = (time.perf_counter() - started) * 1000
+            backend.journal.record(
+                backend.now_ms(),
+                scope["method"],
+                scope["path"],
+                scope.get("query_string", b""),
+                scope["headers"],
+                b"",
+                0,
+                status,
+                self._labels.label(authorization),
+                None,
+                duration_ms,
+            )
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif not recorded and not message.get("more_body", False):
+                record()  # before the answer completes, as on the full path
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            if not recorded:  # no answer was completed: a client gone, a crash
                 record()
 
     async def _handle(self, exchange: Exchange, fired: ActiveFault | None, send: Send) -> None:

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -81,9 +81,34 @@ def wait_listening(port: int, timeout: float = 20.0) -> float:
 CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
+def _cpus() -> list[int]:
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
+# With two CPUs or more, servers run on one and the load generator on another, both for the
+# mock and for its baseline: left to the scheduler, the two sometimes share a CPU, and a
+# baseline measured so was seen to swing from 2,500 to 4,200 requests a second within a minute.
+SERVER_CPUS, CLIENT_CPUS = ({_cpus()[-1]}, {_cpus()[0]}) if len(_cpus()) >= 2 else (set(), set())
+
+
+@contextmanager
+def on_cpus(cpus: set[int]) -> Iterator[None]:
+    """Run this process (and what it starts meanwhile) on ``cpus``; a no-op when empty."""
+    if not cpus:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 @contextmanager
 def process(args: list[str], port: int) -> Iterator[float]:
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=CHILD_ENV)
+    with on_cpus(SERVER_CPUS):
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=CHILD_ENV)
     try:
         yield wait_listening(port)
     finally:
@@ -130,7 +155,8 @@ def wrk(url: str, seconds: float, headers: dict[str, str], body: bytes | None = 
             script = Path(tmp) / "post.lua"
             script.write_text(f'wrk.method = "POST"\nwrk.body = [[{body.decode()}]]\n')
             args += ["-s", str(script)]
-        out = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 30).stdout
+        with on_cpus(CLIENT_CPUS):
+            out = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 30).stdout
     match = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if not match:
         raise RuntimeError(f"wrk printed no rate:\n{out}")
@@ -176,7 +202,8 @@ def python_load(
         await asyncio.gather(*(worker(start + seconds, counts) for _ in range(16)))
         return counts[0] / (time.perf_counter() - start)
 
-    return asyncio.run(main())
+    with on_cpus(CLIENT_CPUS):
+        return asyncio.run(main())
 
 
 def open_loop_p99(port: int, path: str, rate: float, seconds: float, headers: dict[str, str]) -> float:
@@ -206,7 +233,8 @@ def open_loop_p99(port: int, path: str, rate: float, seconds: float, headers: di
             pool.get_nowait()[1].close()
         return statistics.quantiles(latencies, n=100)[98] * 1000
 
-    return asyncio.run(main())
+    with on_cpus(CLIENT_CPUS):
+        return asyncio.run(main())
 
 
 # -- figures -------------------------------------------------------------------------------------
@@ -214,7 +242,7 @@ def open_loop_p99(port: int, path: str, rate: float, seconds: float, headers: di
 Row = tuple[str, str, str, str, str]
 
 
-def interleaved(measures: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+def interleaved(measures: Mapping[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
     """Each measure ``rounds`` times, taking turns (the order reversed every other round), so a
     machine that speeds up or slows down meanwhile weighs on every side alike."""
     results: dict[str, list[float]] = {name: [] for name in measures}
@@ -230,7 +258,10 @@ def paired_ratio(mine: list[float], theirs: list[float]) -> float:
     return statistics.median(a / b for a, b in zip(mine, theirs, strict=True))
 
 
-def http_figures(seconds: float, rounds: int, rate: float) -> list[Row]:
+def http_figures(seconds: float, rounds: int, rate: float, p99_seconds: float, p99_rounds: int) -> list[Row]:
+    """Throughput in ``rounds`` windows of ``seconds``, mock and baseline taking turns (short
+    windows: each pair of measures sees the machine as alike as it can); p99 latency in longer
+    windows, for enough samples to read a 99th percentile from."""
     token = make_jwt(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, ttl_seconds=3600)
     headers = {"Authorization": f"Bearer {token}"}
     use_wrk = shutil.which("wrk") is not None
@@ -260,10 +291,10 @@ def http_figures(seconds: float, rounds: int, rate: float) -> list[Row]:
             )
             p99 = interleaved(
                 {
-                    "mock": lambda: open_loop_p99(mock_port, query_path, rate, seconds, headers),
-                    "base": lambda: open_loop_p99(query_port, query_path, rate, seconds, headers),
+                    "mock": lambda: open_loop_p99(mock_port, query_path, rate, p99_seconds, headers),
+                    "base": lambda: open_loop_p99(query_port, query_path, rate, p99_seconds, headers),
                 },
-                rounds,
+                p99_rounds,
             )
             create = interleaved(
                 {
@@ -584,7 +615,13 @@ def main(argv: list[str] | None = None) -> int:
     q = args.quick
     rows: list[Row] = []
     if "http" in wanted:
-        rows += http_figures(seconds=1 if q else 2, rounds=1 if q else 5, rate=100 if q else 300)
+        rows += http_figures(
+            seconds=1,
+            rounds=1 if q else 9,
+            rate=100 if q else 300,
+            p99_seconds=1 if q else 2,
+            p99_rounds=1 if q else 5,
+        )
     if "in-process" in wanted:
         rows += in_process_lifecycles(seconds=0.6 if q else 15, rounds=1 if q else 5)
     if "memory" in wanted:
