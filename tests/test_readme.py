@@ -171,3 +171,8 @@ def test_our_code_against_the_mock():
     assert (project / "reports" / "kling-contract.xml").is_file()
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0, "the script left the server running"
+
+
+def test_the_example_without_pytest_runs_as_written() -> None:
+    [example] = [body for body in blocks("python") if body.startswith("from mockkling import KlingMock\n")]
+    exec(compile(example, "README.md", "exec"), {})
