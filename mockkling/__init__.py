@@ -43,6 +43,10 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'mockkling' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), "KlingMock"})
+
+
 __all__ = [
     "BUSINESS_CODES",
     "DEFAULT_ACCESS_KEY",

@@ -24,13 +24,14 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
 from .clock import Clock, ManualClock
 from .config import CallbackSettings
 from .errors import KlingError, invalid_value
-from .journal import mask_query
+from .journal import MASK, mask_query
 from .tasks import RANK, SUBMITTED, TERMINAL, TRANSITIONS, Task
 
 if TYPE_CHECKING:  # imported where used: a server that sends no callback never loads httpx
@@ -101,10 +102,15 @@ def host_allowed(host: str, allowed: Iterable[str]) -> bool:
 
 
 def _for_log(url: str) -> str:
-    """``url`` with credential query parameters masked (``?token=***``), as the journal masks
-    them: a receiver's URL often carries its secret, and logs travel further than tests."""
-    base, sep, query = url.partition("?")
-    return f"{base}{sep}{mask_query(query.encode('latin-1', 'replace')).decode('latin-1')}" if sep else url
+    """``url`` with its password and credential query parameters masked (``user:***@``,
+    ``?token=***``), as the journal masks them: a receiver's URL often carries its secret, and
+    logs travel further than tests."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username}:{MASK}@{netloc.rpartition('@')[2]}"
+    query = mask_query(parts.query.encode("latin-1", "replace")).decode("latin-1")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def parse_callback_url(url: str) -> httpx.URL:

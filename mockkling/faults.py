@@ -13,16 +13,18 @@ few attribute reads per request.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import re
 import shlex
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from fnmatch import translate
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import anyio
 import orjson
@@ -345,9 +347,23 @@ class FaultSet(RuleRegistry[FaultRule, ActiveFault]):
 
 class DroppedConnection(ConnectionError):
     """Raised through the server on purpose, after the answer has started, so the server
-    closes the connection mid-answer. The in-process transports (``mockkling.transport``) turn
-    it into ``httpx.RemoteProtocolError``, what an httpx client on a socket gets; the server
-    itself does not import httpx, which would cost its start-up a tenth of a second."""
+    closes the connection mid-answer. Raised by :func:`dropped_connection`."""
+
+
+@functools.cache
+def _dropped_for_httpx(httpx_error: type[Exception]) -> type[DroppedConnection]:
+    return type("DroppedConnection", (DroppedConnection, httpx_error), {"__module__": __name__})
+
+
+def dropped_connection(message: str) -> DroppedConnection:
+    """The exception that drops a connection. Where httpx is loaded (an in-process httpx client,
+    httpx's own ASGITransport, Starlette's TestClient), it is also ``httpx.RemoteProtocolError``,
+    the error an httpx client on a socket gets; the server itself never imports httpx for it,
+    which would cost its start-up a tenth of a second."""
+    httpx = sys.modules.get("httpx")
+    if httpx is None:
+        return DroppedConnection(message)
+    return _dropped_for_httpx(httpx.RemoteProtocolError)(message)
 
 
 class _QuietDrops(logging.Filter):
@@ -389,24 +405,18 @@ class Exchange:
         "wants_body",
     )
 
-    def __init__(self, scope: Scope, receive: Receive, surface: str | None, backend: Backend) -> None:
+    def __init__(
+        self, scope: Scope, receive: Receive, surface: str | None, backend: Backend, head: RequestHead
+    ) -> None:
         self.scope = scope
         self.method: str = scope["method"]
         self.path: str = scope["path"]
         self.surface = surface
         self._backend = backend
         self._receive = receive
-        self._authorization: bytes | None = None
-        self._declared = -1
-        chunked = False
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                self._authorization = value
-            elif name == b"content-length":
-                self._declared = int(value) if value.isdigit() else -1
-            elif name == b"transfer-encoding":
-                chunked = True
-        self.wants_body = chunked or self._declared > 0
+        self._authorization = head.authorization
+        self._declared = head.declared
+        self.wants_body = not head.bodyless
         # The app refuses a body declared over the limit unread (413); the journal must not read
         # ahead into it either, or a client announcing 10 GB would wait for its first bytes.
         self.journal_reads = self.wants_body and self._declared <= backend.config.max_body_bytes
@@ -434,11 +444,9 @@ class Exchange:
             self._account_known = True
         return self._account
 
-    def account_label(self, labels: AccountLabels) -> str | None:
-        """The account for the journal (see :class:`AccountLabels`)."""
-        if self._account_known:
-            return account_label(self._account, self._backend.auth.api_keys)
-        return labels.label(self._authorization)
+    def account_label(self) -> str | None:
+        """The account as the journal shows it (never a raw key: see ``journal.account_label``)."""
+        return account_label(self.account(), self._backend.auth.api_keys)
 
     def _note(self, message: Message, capture_limit: int) -> None:
         if message["type"] != "http.request":
@@ -537,41 +545,53 @@ def account_for(backend: Backend, authorization: bytes | None) -> str | None:
         return None
 
 
-_LABELS_SIZE: Final = 4096
+class RequestHead(NamedTuple):
+    """What the layer reads from a request's headers, in one pass."""
+
+    authorization: bytes | None
+    declared: int  # Content-Length, or -1 (absent or not a number)
+    chunked: bool
+
+    @classmethod
+    def read(cls, headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
+        authorization, declared, chunked = None, -1, False
+        for name, value in headers:
+            if name == b"authorization":
+                authorization = value
+            elif name == b"content-length":
+                declared = int(value) if value.isdigit() else -1
+            elif name == b"transfer-encoding":
+                chunked = True
+        return cls(authorization, declared, chunked)
+
+    @property
+    def bodyless(self) -> bool:
+        return not self.chunked and self.declared <= 0
 
 
-class AccountLabels:
-    """The account each credential acts for, as the journal shows it (never a raw key: see
-    ``journal.account_label``), remembered by the credentials, so a client reusing its token
-    costs one dict lookup; bounded, since clients choose what they send."""
+class _Recording:
+    """A request's journal entry, written once: when the answer's last body message goes out
+    (before the client can read it, so a client that reads the journal right after its
+    answer finds its request there), or at the end when no answer was completed."""
 
-    def __init__(self, backend: Backend) -> None:
-        self._backend = backend
-        self._labels: dict[bytes, str] = {}
+    __slots__ = ("_record", "_send", "done", "status")
 
-    def label(self, authorization: bytes | None) -> str | None:
-        if authorization is None:
-            return None
-        label = self._labels.get(authorization)
-        if label is None:
-            backend = self._backend
-            label = account_label(account_for(backend, authorization), backend.auth.api_keys)
-            if label is not None:
-                if len(self._labels) >= _LABELS_SIZE:
-                    self._labels.clear()
-                self._labels[authorization] = label
-        return label
+    def __init__(self, send: Send, record: Callable[[int | None], None]) -> None:
+        self._send, self._record = send, record
+        self.status: int | None = None
+        self.done = False
 
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        elif not self.done and not message.get("more_body", False):
+            self.finish()
+        await self._send(message)
 
-def _bodyless_authorization(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bool, bytes | None]:
-    """Whether a request comes without a body, and its ``Authorization`` value."""
-    authorization, bodyless = None, True
-    for name, value in headers:
-        if name == b"authorization":
-            authorization = value
-        elif (name == b"content-length" and value != b"0") or name == b"transfer-encoding":
-            bodyless = False
-    return bodyless, authorization
+    def finish(self) -> None:
+        if not self.done:
+            self.done = True
+            self._record(self.status)
 
 
 _DROP_START: Final[Message] = {
@@ -601,7 +621,6 @@ class FaultMiddleware:
         self.backend = backend
         self.surface_of = surface_of
         self.render = render
-        self._labels = AccountLabels(backend)
         _quiet_uvicorn()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -617,20 +636,38 @@ class FaultMiddleware:
         if surface == CONTROL_SURFACE:
             await self.app(scope, receive, send)
             return
-        if not (faults.live or limits.rate_on):
-            bodyless, authorization = _bodyless_authorization(scope["headers"])
-            if bodyless:  # most requests (queries, lists, downloads): journal them, no more
-                await self._journal_only(scope, receive, send, authorization)
-                return
-        exchange = Exchange(scope, receive, surface, backend)
+        head = RequestHead.read(scope["headers"])
         started = time.perf_counter()
-        status: int | None = None
-        fired: ActiveFault | None = None
-        recorded = not journal.size
+        if head.bodyless and not (faults.live or limits.rate_on):
+            # Most requests (queries, lists, downloads): nothing to capture, replay or match,
+            # so none of the set-up below, which costs twice as much; only the journal entry.
+            def record_bodyless(status: int | None) -> None:
+                journal.record(
+                    backend.now_ms(),
+                    scope["method"],
+                    scope["path"],
+                    scope.get("query_string", b""),
+                    scope["headers"],
+                    b"",
+                    0,
+                    status,
+                    account_label(account_for(backend, head.authorization), backend.auth.api_keys),
+                    None,
+                    (time.perf_counter() - started) * 1000,
+                )
 
-        def record() -> None:
-            nonlocal recorded
-            recorded = True
+            recording = _Recording(send, record_bodyless)
+            try:
+                await self.app(scope, receive, recording.send)
+            finally:
+                recording.finish()  # if no answer was completed: a client gone, a crash
+            return
+        exchange = Exchange(scope, receive, surface, backend, head)
+        fired: ActiveFault | None = None
+
+        def record(status: int | None) -> None:
+            if not journal.size:
+                return
             journal.record(
                 backend.now_ms(),
                 exchange.method,
@@ -641,74 +678,23 @@ class FaultMiddleware:
                 exchange.body_size,
                 # A dropped connection answered nothing the client could read.
                 None if fired is not None and fired.rule.fault == "drop" else status,
-                exchange.account_label(self._labels),
+                exchange.account_label(),
                 None if fired is None else fired.id,
                 (time.perf_counter() - started) * 1000,
             )
 
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif not recorded and not message.get("more_body", False):
-                # Record before the answer completes, so a client that reads the journal
-                # right after its answer always finds its request there.
-                record()
-            await send(message)
-
+        recording = _Recording(send, record)
         try:
             fired = await faults.pick(exchange) if faults.live else None
             if fired is None and not limits.rate_on:  # the common case: just pass it on
                 if exchange.journal_reads and journal.size:
                     # Read the journal's share of the body now: the app may answer unread (401).
                     await exchange.read_ahead(exchange.journal_share(journal.body_bytes), journal.body_bytes)
-                await self.app(scope, exchange.receive_for_app(journal.body_bytes), send_and_note)
+                await self.app(scope, exchange.receive_for_app(journal.body_bytes), recording.send)
             else:
-                await self._handle(exchange, fired, send_and_note)
+                await self._handle(exchange, fired, recording.send)
         finally:
-            if not recorded:  # no answer was completed: a drop, a client gone, a crash
-                record()
-
-    async def _journal_only(
-        self, scope: Scope, receive: Receive, send: Send, authorization: bytes | None
-    ) -> None:
-        """Pass a request without a body on and journal it: no body to capture or replay and no
-        rule to match, so none of the full path's set-up (which cost twice as much)."""
-        backend, started = self.backend, time.perf_counter()
-        status: int | None = None
-        recorded = False
-
-        def record() -> None:
-            nonlocal recorded
-            recorded = True
-            duration_ms = (time.perf_counter() - started) * 1000
-            backend.journal.record(
-                backend.now_ms(),
-                scope["method"],
-                scope["path"],
-                scope.get("query_string", b""),
-                scope["headers"],
-                b"",
-                0,
-                status,
-                self._labels.label(authorization),
-                None,
-                duration_ms,
-            )
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif not recorded and not message.get("more_body", False):
-                record()  # before the answer completes, as on the full path
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            if not recorded:  # no answer was completed: a client gone, a crash
-                record()
+            recording.finish()  # if no answer was completed: a drop, a client gone, a crash
 
     async def _handle(self, exchange: Exchange, fired: ActiveFault | None, send: Send) -> None:
         backend = self.backend
@@ -728,7 +714,7 @@ class FaultMiddleware:
             # (ECONNRESET) instead of ending it, a different error on the client's side.
             await exchange.read_ahead(backend.config.max_body_bytes + 1, capture)
             await send(_DROP_START)
-            raise DroppedConnection(f"connection dropped on purpose by fault rule {rule}")
+            raise dropped_connection(f"connection dropped on purpose by fault rule {rule}")
         if backend.limits.rate_on and exchange.surface in RATE_LIMITED_SURFACES:
             account = exchange.account()
             refusal = None if account is None else backend.limits.hit(account)

@@ -16,7 +16,7 @@ import itertools
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, quote_plus
+from urllib.parse import unquote_plus
 
 import orjson
 
@@ -70,14 +70,18 @@ def account_label(account: str | None, api_keys: Mapping[str, str]) -> str | Non
 
 
 def mask_query(query: bytes) -> bytes:
-    """The query string with credential parameters masked (cheap when there are none)."""
+    """The query string with the values of credential parameters masked, everything else as
+    the client sent it (cheap when no name can be one)."""
     lowered = query.lower()
-    if not any(word in lowered for word in _SECRET_WORDS_BYTES):
+    # A name may be percent-encoded ("%74oken"): then only decoding it tells.
+    if b"%" not in query and not any(word in lowered for word in _SECRET_WORDS_BYTES):
         return query
-    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
-    return "&".join(
-        f"{quote_plus(k)}={MASK if is_secret_name(k.lower().encode()) else quote_plus(v)}" for k, v in pairs
-    ).encode("latin-1")
+    pairs = []
+    for pair in query.split(b"&"):
+        name, sep, _value = pair.partition(b"=")
+        decoded = unquote_plus(name.decode("latin-1")).lower().encode("latin-1", "replace")
+        pairs.append(name + b"=" + MASK.encode() if sep and is_secret_name(decoded) else pair)
+    return b"&".join(pairs)
 
 
 # One recorded request, as stored: the arguments of JournalEntry, in order.

@@ -133,7 +133,13 @@ class _Body:
         if self._compiled is None:  # compiled on first use: start-up does not pay for every schema
             import fastjsonschema
 
-            self._compiled = fastjsonschema.compile(self.fast_schema, use_default=False, use_formats=False)
+            try:
+                self._compiled = fastjsonschema.compile(
+                    self.fast_schema, use_default=False, use_formats=False
+                )
+            except Exception:  # a schema it cannot compile: jsonschema alone, as for any other
+                self.fast_schema = None
+                return False
         try:
             self._compiled(body)
         except Exception:  # JsonSchemaValueException, or anything odd: jsonschema decides

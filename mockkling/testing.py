@@ -34,7 +34,7 @@ from .jsonio import JSONResponse
 from .limits import Limiter, Limits
 from .server import LiveServer
 from .tasks import Task
-from .transport import AsyncASGITransport, SyncASGITransport
+from .transport import SyncASGITransport
 
 # The in-process mock's address. ".test" never resolves (RFC 2606), so nothing can leak out.
 IN_PROCESS_URL = "http://mockkling.test"
@@ -294,7 +294,7 @@ class KlingMock:
     def async_transport(self) -> httpx.AsyncBaseTransport:
         """A new async httpx transport to this mock (an async client closes it)."""
         if not self.live:
-            return AsyncASGITransport(app=self.app, client=("127.0.0.1", 50000))
+            return httpx.ASGITransport(app=self.app, client=("127.0.0.1", 50000))
         return httpx.AsyncHTTPTransport(verify=self.verify)
 
     @property

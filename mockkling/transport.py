@@ -1,6 +1,5 @@
-"""httpx transports into an ASGI app, so httpx clients talk to the mock in process, with no
-socket: a synchronous one (httpx ships only an async one), and httpx's async one. Both turn a
-connection the mock drops on purpose into the error an httpx client on a socket gets.
+"""A synchronous httpx transport into an ASGI app, so ``httpx.Client`` can talk to the mock in
+process, with no socket. (httpx ships only an async one.)
 
 Each request runs on a private event loop owned by the transport; when the caller is itself
 inside a running event loop, the request runs on a helper thread's loop instead. The ASGI call
@@ -17,8 +16,6 @@ from urllib.parse import unquote
 
 import httpx
 from starlette.types import ASGIApp, Message
-
-from .faults import DroppedConnection
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -81,12 +78,6 @@ class SyncASGITransport(httpx.BaseTransport):
         return httpx.Response(status, headers=headers, stream=httpx.ByteStream(b"".join(chunks)))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        try:
-            return self._handle(request)
-        except DroppedConnection as exc:
-            raise _protocol_error(exc, request) from exc
-
-    def _handle(self, request: httpx.Request) -> httpx.Response:
         scope, body = self._scope(request), request.read()
         try:
             asyncio.get_running_loop()
@@ -113,18 +104,3 @@ class SyncASGITransport(httpx.BaseTransport):
     def close(self) -> None:
         if not self._loop.is_closed():
             self._loop.close()
-
-
-class AsyncASGITransport(httpx.ASGITransport):
-    """httpx's async ASGI transport, with a dropped connection raised as httpx would raise it."""
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        try:
-            return await super().handle_async_request(request)
-        except DroppedConnection as exc:
-            raise _protocol_error(exc, request) from exc
-
-
-def _protocol_error(exc: DroppedConnection, request: httpx.Request) -> httpx.RemoteProtocolError:
-    message = f"Server disconnected without sending a complete response: {exc}"
-    return httpx.RemoteProtocolError(message, request=request)

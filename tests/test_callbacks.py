@@ -370,14 +370,14 @@ def test_a_given_up_callback_is_logged_without_the_receivers_secret(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     receiver.answers = [500] * 3
-    url = f"{receiver.url}/hook?order=7&token=hunter2-secret"
+    url = receiver.url.replace("://", "://hooks:pass-secret@") + "/hook?order=7&token=hunter2-secret"
     task_id = create(client, auth, callback_url=url)["task_id"]
     receiver.wait_for(3)
     assert backend.callbacks.flush(WAIT)
     [warning] = [r.getMessage() for r in caplog.records if r.name == "mockkling.callbacks"]
     assert task_id in warning and "failed after 3 attempts" in warning
-    assert f"{receiver.url}/hook?order=7&token=***" in warning
-    assert "hunter2" not in caplog.text
+    assert receiver.url.replace("://", "://hooks:***@") + "/hook?order=7&token=***" in warning
+    assert "hunter2" not in caplog.text and "pass-secret" not in caplog.text
     assert backend.callbacks.deliveries(task_id)[-1].url == url  # the test's own log keeps it whole
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +136,7 @@ def test_drop_reaches_an_in_process_client_as_a_protocol_error(
     backend.faults.add(fault="drop")
     with pytest.raises(httpx.RemoteProtocolError) as caught:
         _create(client, auth)
-    assert isinstance(caught.value.__cause__, DroppedConnection)
+    assert isinstance(caught.value, DroppedConnection)
     assert len(backend.tasks) == 0  # dropped before it was handled
 
 
@@ -458,5 +460,30 @@ def test_drop_reaches_an_in_process_async_client_as_a_protocol_error() -> None:
 
         with pytest.raises(httpx.RemoteProtocolError) as caught:
             asyncio.run(create())
-        assert isinstance(caught.value.__cause__, DroppedConnection)
+        assert isinstance(caught.value, DroppedConnection)
         assert mock.tasks == []
+
+
+def test_drop_reaches_a_stock_httpx_asgi_transport_as_a_protocol_error(
+    backend: Backend, auth: dict[str, str]
+) -> None:
+    # The README's own async set-up: httpx's ASGITransport, not one of ours.
+    async def create() -> None:
+        transport = httpx.ASGITransport(app=create_app(backend))
+        async with httpx.AsyncClient(transport=transport, base_url="http://mock") as client:
+            await client.post("/v1/videos/text2video", json={"prompt": "a cat"}, headers=auth)
+
+    backend.faults.add(fault="drop")
+    with pytest.raises(httpx.TransportError):
+        asyncio.run(create())
+    assert len(backend.tasks) == 0
+
+
+def test_a_server_without_httpx_loaded_drops_with_its_own_error() -> None:
+    code = (
+        "import sys; from mockkling.faults import dropped_connection, DroppedConnection;"
+        "e = dropped_connection('x'); print('httpx' in sys.modules, type(e) is DroppedConnection)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True"]

@@ -8,6 +8,7 @@ import json
 from collections.abc import MutableMapping
 
 import httpx
+import orjson
 import pytest
 
 from mockkling import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Backend, Config, Journal, create_app, make_jwt
@@ -72,6 +73,17 @@ def test_never_records_a_secret(backend: Backend, client: httpx.Client) -> None:
     assert third.query == "access_token=***&pageNum=1"
     assert third.headers["cookie"] == "***"
     assert fourth.headers["authorization"] == "Bearer ***"
+
+
+def test_a_percent_encoded_credential_name_is_masked_and_other_queries_kept_as_sent(
+    backend: Backend, client: httpx.Client, auth: dict[str, str]
+) -> None:
+    client.get(f"{T2V}?%74oken=hunter2&pageNum=1", headers=auth)
+    client.get(f"{T2V}?prompt=a%20cat&pageNum=2", headers=auth)
+    masked, plain = backend.journal
+    assert masked.query == "%74oken=***&pageNum=1"
+    assert "hunter2" not in orjson.dumps([e.to_dict() for e in backend.journal]).decode()
+    assert plain.query == "prompt=a%20cat&pageNum=2"  # exactly as the client sent it
 
 
 def test_filters(backend: Backend, client: httpx.Client, auth: dict[str, str]) -> None:

@@ -231,3 +231,16 @@ def test_result_urls_when_the_server_address_comes_as_a_list(backend: Backend, a
     assert sent[0]["status"] == 200, sent
     [video] = json.loads(sent[1]["body"])["data"]["task_result"]["videos"]
     assert video["url"] == f"http://testserver/media/videos/{task.task_id}.mp4"
+
+
+def test_an_overlong_host_is_answered_but_not_remembered(backend: Backend, auth: dict[str, str]) -> None:
+    from mockkling.routes import official
+
+    host = "h" * 300 + ".test"
+    with httpx.Client(transport=SyncASGITransport(create_app(backend)), base_url=f"http://{host}") as client:
+        task_id = _create(client, auth)["task_id"]
+        backend.advance(10)
+        remembered = len(official._base_urls)
+        [video] = _query(client, auth, task_id)["task_result"]["videos"]
+    assert video["url"] == f"http://{host}/media/videos/{task_id}.mp4"
+    assert len(official._base_urls) == remembered

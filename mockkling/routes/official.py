@@ -111,9 +111,11 @@ def task_view(task: Task, now_ms: int, base_url: str, *, status: str | None = No
     return data
 
 
-# Scope fields a base URL depends on -> the base URL. Bounded: clients choose their Host.
+# Scope fields a base URL depends on -> the base URL. Bounded, in entries and in size: clients
+# choose their Host, and no real one is longer than a DNS name and a port.
 _base_urls: dict[tuple[Any, ...], str] = {}
 _BASE_URLS_SIZE: Final = 1024
+_LONGEST_HOST: Final = 262
 
 
 def base_url(request: Request) -> str:
@@ -129,6 +131,8 @@ def base_url(request: Request) -> str:
     url = _base_urls.get(key)
     if url is None:
         url = str(request.base_url).rstrip("/")
+        if host is not None and len(host) > _LONGEST_HOST:
+            return url
         if len(_base_urls) >= _BASE_URLS_SIZE:
             _base_urls.clear()
         _base_urls[key] = url
