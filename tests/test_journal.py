@@ -216,3 +216,13 @@ def test_a_request_is_in_the_journal_before_its_answer_completes(
     asyncio.run(app(scope, receive, send))
     assert journal_sizes == [1]
     assert backend.journal.last() is not None and backend.journal.last().status == 200  # type: ignore[union-attr]
+
+
+def test_the_journal_names_the_account_a_key_acts_for_now(backend: Backend, client: httpx.Client) -> None:
+    # A key moved to another account: the journal follows, as the API does.
+    key = {"Authorization": "Bearer sk-moving-key-0001"}
+    backend.add_account("alice", "alice-secret", api_keys=["sk-moving-key-0001"])
+    client.get(T2V, headers=key)
+    backend.add_account("bob", "bob-secret", api_keys=["sk-moving-key-0001"])
+    client.get(T2V, headers=key)
+    assert [e.account for e in backend.journal] == ["alice", "bob"]
