@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import io
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -48,3 +50,15 @@ def image_b64(width: int = 640, height: int = 360, fmt: str = "PNG") -> str:
 @pytest.fixture
 def make_image() -> Callable[..., str]:
     return image_b64
+
+
+def _fresh_python(code: str) -> list[str]:
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+@pytest.fixture
+def fresh_python() -> Callable[[str], list[str]]:
+    """Run ``code`` in a new interpreter (what it imports is then its own doing); its printed words."""
+    return _fresh_python

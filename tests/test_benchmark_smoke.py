@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 RUN = Path(__file__).resolve().parent / "benchmarks" / "run.py"
@@ -29,24 +30,24 @@ def test_quick_benchmark_prints_every_figure() -> None:
         assert f"| {figure}" in result.stdout, figure
 
 
-def test_the_server_loads_no_client_or_imaging_library_until_it_needs_one() -> None:
+def test_the_server_loads_no_client_or_imaging_library_until_it_needs_one(
+    fresh_python: Callable[[str], list[str]],
+) -> None:
     # Most of `mockkling serve`'s start-up is imports: httpx (callbacks, in-process transports)
     # and Pillow (image inputs, result images) load on first use, not with the server.
     code = (
         "import sys; from mockkling.app import create_app; import mockkling.cli;"
-        "create_app(); print(sorted(m for m in ('httpx', 'PIL') if m in sys.modules))"
+        "create_app(); print(*(m for m in ('httpx', 'PIL') if m in sys.modules))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert fresh_python(code) == []
 
 
-def test_the_test_handle_is_exported_from_the_package_and_loads_on_first_use() -> None:
+def test_the_test_handle_is_exported_from_the_package_and_loads_on_first_use(
+    fresh_python: Callable[[str], list[str]],
+) -> None:
     code = (
         "import sys, mockkling; loaded = 'mockkling.testing' in sys.modules;"
         "from mockkling import KlingMock; from mockkling.testing import KlingMock as Direct;"
         "print(loaded, KlingMock is Direct, 'KlingMock' in mockkling.__all__)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["False", "True", "True"]
+    assert fresh_python(code) == ["False", "True", "True"]
