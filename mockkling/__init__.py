@@ -3,6 +3,7 @@
 The public API is what this module exports; everything else is internal.
 """
 
+from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 from .app import create_app
@@ -21,7 +22,7 @@ from .config import (
 )
 from .errors import BUSINESS_CODES, KlingError
 from .fates import Fate, FateError, FateRule
-from .faults import FaultRule
+from .fault_rules import FaultRule
 from .journal import Journal, JournalEntry
 from .limits import Limits
 from .rules import RuleError
@@ -30,7 +31,7 @@ from .tasks import FAILED, PROCESSING, SUBMITTED, SUCCEED, Task
 if TYPE_CHECKING:
     from .testing import KlingMock
 
-__version__ = "0.1.0"
+__version__ = version("mockkling")
 
 
 def __getattr__(name: str) -> Any:

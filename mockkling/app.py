@@ -21,7 +21,7 @@ from starlette.types import ASGIApp
 from .backend import Backend
 from .config import Config
 from .errors import KlingError
-from .faults import FaultMiddleware
+from .request_layer import RequestLayer
 from .routes import control, gateway, media, official
 
 logger = logging.getLogger("mockkling")
@@ -111,7 +111,7 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
         *official.routes(backend),
         *gateway.routes(backend),
         *media.routes(backend),
-        *control.routes(backend),
+        *control.routes(),
         Route("/openapi.yaml", openapi_document, methods=["GET"]),
     ]
 
@@ -124,19 +124,10 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
             backend.close()
 
     app = _MockApp(
-        layer=lambda inner: FaultMiddleware(inner, backend, surface_of=surface_name, render=render_path),
+        layer=lambda inner: RequestLayer(inner, backend, surface_of=surface_name, render=render_path),
         routes=routes,
         exception_handlers={KlingError: on_kling_error, HTTPException: on_http_error, Exception: on_crash},
         lifespan=lifespan,
     )
     app.state.backend = backend
     return app
-
-
-def create_app_from_env() -> Starlette:
-    """An app factory for uvicorn's workers, each of which builds its own app: the configuration
-    comes from the environment (``MOCKKLING_*``, the config file), plus the flags that
-    ``mockkling serve`` passes on. ``uvicorn --factory mockkling.app:create_app_from_env``."""
-    from .cli import config_from_env
-
-    return create_app(config=config_from_env())

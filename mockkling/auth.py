@@ -12,13 +12,14 @@ import hmac
 import math
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import jwt
 from jwt.warnings import InsecureKeyLengthWarning
 
 from .errors import KlingError
+from .journal import MASK
 
 ALGORITHM = "HS256"
 # Longer than any token a client has a reason to send; bigger ones are refused unread.
@@ -64,6 +65,42 @@ class Authenticator:
 
     def clear_cache(self) -> None:
         self._cache.clear()
+
+    def add_account(self, access_key: str, secret_key: str, api_keys: Iterable[str] = ()) -> None:
+        """Add (or re-key) an account; its raw API keys act for it too. Tokens verified under
+        an old secret are forgotten."""
+        self.accounts[access_key] = secret_key
+        for key in api_keys:
+            self.api_keys[key] = access_key
+        self._cache.clear()
+
+    def add_api_key(self, key: str, account: str | None = None) -> None:
+        """Accept a raw key (``sk-...``); it acts for ``account``, or for an account of its own."""
+        self.api_keys[key] = account or key
+        self._cache.clear()
+
+    def account_of(self, authorization: bytes | None) -> str | None:
+        """The account behind an ``Authorization`` value, with or without ``Bearer`` (a gateway
+        takes a bare key); None if there is none or it is refused. For the request layer, which
+        must know the account before the route decides how to answer."""
+        if not authorization:
+            return None
+        token = authorization.decode("latin-1").strip()
+        if token[:7].lower() == "bearer ":
+            token = token[7:].strip()
+        if not token:
+            return None
+        try:
+            return self.verify_token(token)
+        except KlingError:
+            return None
+
+    def label(self, account: str | None) -> str | None:
+        """The account as the journal shows it. A raw key configured on its own is an account
+        named by the key itself: it is shown masked like the key in a header ("sk-***abcd")."""
+        if account is None or self.api_keys.get(account) != account:
+            return account
+        return f"{account[:3]}{MASK}{account[-4:]}" if len(account) >= 12 else MASK
 
     def authenticate(self, authorization: str | None) -> str:
         """The account behind ``Authorization: Bearer <token>`` (official surface)."""

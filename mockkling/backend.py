@@ -20,7 +20,7 @@ from .clock import Clock, ManualClock, SystemClock
 from .config import Config
 from .errors import KlingError, invalid_value
 from .fates import Fate, FateRules, as_fate, reschedule
-from .faults import FaultSet
+from .fault_rules import FaultSet
 from .journal import Journal
 from .limits import Limiter
 from .spec import Spec, default_spec
@@ -48,15 +48,18 @@ class Backend:
             accept_key_pairs=self.config.accept_key_pairs,
             leeway_seconds=self.config.leeway_seconds,
         )
+        # The mock's address as callback receivers reach it: result URLs in callback bodies. A
+        # test handle that learns where it is served sets it (when the configuration names none).
+        self.public_url = self.config.public_base_url()
         self._random = random.Random(self._id_seed(self.config.seed))
         self._id_lock = threading.Lock()
         # Sends callback_url notifications; its thread starts with the first task that has one.
         self.callbacks = CallbackDispatcher(
             self.config.callbacks,
             lambda: self.clock,
-            official_renderer(lambda: self.config.public_base_url()),
+            official_renderer(lambda: self.public_url),
         )
-        # What tests and the control API configure (logic in faults.py, limits.py, journal.py).
+        # What tests and the control API configure (logic in fault_rules.py, limits.py, journal.py).
         self.faults = FaultSet(self.config.faults, seed=self.config.seed)
         self.fates = FateRules()
         self.limits = Limiter(self.config.limits, now=self.now_ms, tasks=self.tasks)
@@ -88,14 +91,19 @@ class Backend:
 
     def add_account(self, access_key: str, secret_key: str, api_keys: Iterable[str] = ()) -> None:
         """Add (or re-key) an account; its raw API keys act for it too."""
-        self.auth.accounts[access_key] = secret_key
-        for key in api_keys:
-            self.auth.api_keys[key] = access_key
-        self.auth.clear_cache()
+        self.auth.add_account(access_key, secret_key, api_keys)
 
     def add_api_key(self, key: str, account: str | None = None) -> None:
         """Accept a raw key (``sk-...``); it acts for ``account``, or for an account of its own."""
-        self.auth.api_keys[key] = account or key
+        self.auth.add_api_key(key, account)
+
+    def account_of(self, authorization: bytes | None) -> str | None:
+        """The account a raw ``Authorization`` value acts for, or None (never raises)."""
+        return self.auth.account_of(authorization)
+
+    def account_label(self, account: str | None) -> str | None:
+        """``account`` as the journal shows it: never a raw key."""
+        return self.auth.label(account)
 
     def authenticate(self, authorization: str | None) -> str:
         """The account an ``Authorization`` header acts for; KlingError 1000-1004 if none."""

@@ -33,6 +33,7 @@ from .config import CallbackSettings
 from .errors import KlingError, invalid_value
 from .journal import MASK, mask_query
 from .tasks import RANK, SUBMITTED, TERMINAL, TRANSITIONS, Task
+from .views import task_view
 
 if TYPE_CHECKING:  # imported where used: a server that sends no callback never loads httpx
     import httpx
@@ -150,9 +151,6 @@ def official_renderer(base_url: Callable[[], str]) -> Renderer:
     with result URLs on ``base_url()`` (read at each notification, so it may be set late)."""
 
     def render(task: Task, status: str) -> dict[str, Any]:
-        # Imported here: the routes import the backend, which owns a dispatcher.
-        from .routes.official import task_view
-
         return task_view(task, entered_ms(task, status), base_url(), status=status)
 
     return render

@@ -10,16 +10,20 @@ import ssl
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Final
 
-from . import __version__, contract
-from .certs import TLSFiles, make_self_signed
+from starlette.applications import Starlette
+
+from . import contract
+from .app import create_app
 from .config import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Config, ConfigError, FailRule, Timing
-from .faults import FaultRule
+from .fault_rules import FaultRule
+from .tls import TLSFiles, make_self_signed
 
 # How `mockkling serve --workers N` hands its flags to the workers, each of which builds its
-# configuration again (mockkling.app.create_app_from_env).
+# configuration again (create_app_from_env below).
 SERVE_ARGV_ENV: Final = "MOCKKLING_SERVE_ARGV"
 # SIGTERM lets in-flight requests finish for at most this long before they are cancelled.
 GRACEFUL_SHUTDOWN_SECONDS: Final = 30
@@ -27,7 +31,7 @@ GRACEFUL_SHUTDOWN_SECONDS: Final = 30
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mockkling", description="A local mock of the Kling AI API.")
-    parser.add_argument("--version", action="version", version=f"mockkling {__version__}")
+    parser.add_argument("--version", action="version", version=f"mockkling {version('mockkling')}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the mock server")
@@ -220,9 +224,16 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
     return build_config(_parser().parse_args(argv), env)
 
 
+def create_app_from_env() -> Starlette:
+    """The app factory of ``mockkling serve --workers N``, whose workers each build their own app:
+    the configuration comes from the environment (``MOCKKLING_*``, the config file), plus the
+    flags the command passed on. ``uvicorn --factory mockkling.cli:create_app_from_env``."""
+    return create_app(config=config_from_env())
+
+
 def _banner(config: Config, workers: int = 1, tls: TLSFiles | None = None) -> str:
     scheme = "https" if tls else "http"
-    lines = [f"mockkling {__version__}: the Kling API on {scheme}://{config.host}:{config.port}"]
+    lines = [f"mockkling {version('mockkling')}: the Kling API on {scheme}://{config.host}:{config.port}"]
     # Only the published default pair is printed: a configured secret never reaches the output.
     if config.accounts.get(DEFAULT_ACCESS_KEY) == DEFAULT_SECRET_KEY:
         lines.append(
@@ -257,8 +268,6 @@ def serve(
     the state file. Several workers need the state file: it is what they share."""
     import uvicorn
 
-    from .app import create_app
-
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, not {workers}")
     options: dict[str, Any] = {
@@ -283,7 +292,7 @@ def serve(
     SQLiteTaskStore(config.state_file).close()  # a bad state file stops us before any worker starts
     os.environ[SERVE_ARGV_ENV] = json.dumps(list(argv))
     print(_banner(config, workers, tls), file=sys.stderr, flush=True)
-    uvicorn.run("mockkling.app:create_app_from_env", factory=True, workers=workers, **options)
+    uvicorn.run("mockkling.cli:create_app_from_env", factory=True, workers=workers, **options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

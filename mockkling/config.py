@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .faults import FaultRule
+from .fault_rules import FaultRule
 from .journal import DEFAULT_BODY_BYTES, DEFAULT_SIZE
 from .limits import Limits
 
@@ -172,7 +172,7 @@ class Config:
     resource_packs: list[ResourcePack] = field(default_factory=list)
     # Keep tasks in this SQLite file (durable, shareable by workers); None keeps them in memory.
     state_file: str | None = None
-    # Fault rules in force from the start (``[[faults]]``, ``--fault``; see faults.py).
+    # Fault rules in force from the start (``[[faults]]``, ``--fault``; see fault_rules.py).
     faults: list[FaultRule] = field(default_factory=list)
     # Per-account request rate, running tasks and balance (``[limits]``; see limits.py).
     limits: Limits = field(default_factory=Limits)

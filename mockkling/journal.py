@@ -14,8 +14,8 @@ from __future__ import annotations
 import fnmatch
 import itertools
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
 import orjson
@@ -61,14 +61,6 @@ def mask_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, by
     return [(name, _mask_value(value)) if secret[name] else (name, value) for name, value in headers]
 
 
-def account_label(account: str | None, api_keys: Mapping[str, str]) -> str | None:
-    """The account as the journal shows it. A raw key configured on its own is an account named
-    by the key itself: it is shown masked like the key in the header ("sk-***abcd")."""
-    if account is None or api_keys.get(account) != account:
-        return account
-    return f"{account[:3]}{MASK}{account[-4:]}" if len(account) >= 12 else MASK
-
-
 def mask_query(query: bytes) -> bytes:
     """The query string with the values of credential parameters masked, everything else as
     the client sent it (cheap when no name can be one)."""
@@ -84,21 +76,21 @@ def mask_query(query: bytes) -> bytes:
     return b"&".join(pairs)
 
 
-# One recorded request, as stored: the arguments of JournalEntry, in order.
-_Row = tuple[
-    int,
-    int,
-    str,
-    str,
-    bytes,
-    tuple[tuple[bytes, bytes], ...],
-    bytes,
-    int,
-    int | None,
-    str | None,
-    int | None,
-    float,
-]
+class Recorded(NamedTuple):
+    """One request as the request layer hands it to :meth:`Journal.record`: raw bytes as the
+    server gave them; decoding and masking wait until someone reads the entry."""
+
+    time: int
+    method: str
+    path: str
+    query: bytes
+    headers: Iterable[tuple[bytes, bytes]]
+    body: bytes
+    body_size: int
+    status: int | None
+    account: str | None
+    fault: int | None = None
+    duration_ms: float = 0.0
 
 
 class JournalEntry:
@@ -119,33 +111,22 @@ class JournalEntry:
         "time",
     )
 
-    def __init__(
-        self,
-        id: int,
-        time: int,
-        method: str,
-        path: str,
-        query: bytes,
-        headers: tuple[tuple[bytes, bytes], ...],
-        body: bytes,
-        body_size: int,
-        status: int | None,
-        account: str | None,
-        fault: int | None,
-        duration_ms: float,
-    ) -> None:
+    def __init__(self, id: int, recorded: Recorded) -> None:
         self.id = id
-        self.time = time
-        self.method = method
-        self.path = path
-        self._query = query
-        self._headers = headers
-        self._body = body
-        self.body_size = body_size
-        self.status = status
-        self.account = account
-        self.fault = fault
-        self.duration_ms = duration_ms
+        (
+            self.time,
+            self.method,
+            self.path,
+            self._query,
+            headers,
+            self._body,
+            self.body_size,
+            self.status,
+            self.account,
+            self.fault,
+            self.duration_ms,
+        ) = recorded
+        self._headers = tuple(headers)
 
     @property
     def query(self) -> str:
@@ -205,7 +186,7 @@ class Journal:
             raise ValueError("journal size and body_bytes must be >= 0")
         self.size = size
         self.body_bytes = body_bytes
-        self._entries: deque[_Row] = deque(maxlen=size or 1)
+        self._entries: deque[tuple[int, Recorded]] = deque(maxlen=size or 1)
         # No lock: appending to, copying and clearing a deque are each atomic under the GIL.
         self._ids = itertools.count(1)
 
@@ -213,40 +194,17 @@ class Journal:
     def enabled(self) -> bool:
         return self.size > 0
 
-    def record(
-        self,
-        time: int,
-        method: str,
-        path: str,
-        query: bytes,
-        headers: Iterable[tuple[bytes, bytes]],
-        body: bytes,
-        body_size: int,
-        status: int | None,
-        account: str | None,
-        fault: int | None = None,
-        duration_ms: float = 0.0,
-    ) -> None:
+    def record(self, request: Recorded) -> None:
         """Add one request; the oldest entry goes when full.
 
-        Kept as a plain tuple: an entry object is built (and masked) only when someone reads
-        it. The headers are copied into a tuple of tuples of bytes, which the garbage collector
-        stops tracking, so a full journal adds nothing to collect."""
+        Kept as the tuple it came in (headers copied into a tuple of tuples of bytes, which the
+        garbage collector stops tracking, so a full journal adds nothing to collect); an entry
+        object is built, and masked, only when someone reads it."""
         if self.size:
             self._entries.append(
                 (
                     next(self._ids),
-                    time,
-                    method,
-                    path,
-                    query,
-                    tuple(headers),
-                    body[: self.body_bytes],
-                    body_size,
-                    status,
-                    account,
-                    fault,
-                    duration_ms,
+                    request._replace(headers=tuple(request.headers), body=request.body[: self.body_bytes]),
                 )
             )
 

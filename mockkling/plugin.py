@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .certs import TLSFiles
     from .config import Config
     from .testing import KlingMock, SharedServer
+    from .tls import TLSFiles
 
 MARKER = "kling_mock"
 HOST_ENV, PORT_ENV, HTTPS_PORT_ENV = (
@@ -100,7 +100,7 @@ def kling_mock_listen_address() -> tuple[str, int]:
 def kling_mock_tls(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
     """The HTTPS server's certificate: by default a throwaway CA and a loopback certificate made
     for this session. Override it to return your own ``TLSFiles(certfile, keyfile, ca_file)``."""
-    from .certs import make_self_signed
+    from .tls import make_self_signed
 
     return make_self_signed(tmp_path_factory.mktemp("mockkling-tls"))
 

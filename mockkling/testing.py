@@ -24,16 +24,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .app import create_app
 from .auth import make_jwt
 from .backend import Backend
-from .certs import TLSFiles, trust_env
 from .clock import ManualClock
 from .config import Config, ConfigError, FailRule, Timing
 from .fates import Fate, FateRules
-from .faults import FaultRule, FaultSet, as_rule
+from .fault_rules import FaultRule, FaultSet, as_rule
 from .journal import Journal
 from .jsonio import JSONResponse
 from .limits import Limiter, Limits
 from .server import LiveServer
 from .tasks import Task
+from .tls import TLSFiles, trust_env
 from .transport import SyncASGITransport
 
 # The in-process mock's address. ".test" never resolves (RFC 2606), so nothing can leak out.
@@ -178,7 +178,7 @@ class KlingMock:
         self._transport: httpx.BaseTransport | None = None
         # Callback bodies carry result URLs: make them point where this mock is reached.
         if backend.config.public_url is None:
-            backend.config.public_url = self.base_url
+            backend.public_url = self.base_url
 
     @classmethod
     def in_process(cls, config: Config | None = None, **options: Any) -> KlingMock:

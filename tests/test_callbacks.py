@@ -235,7 +235,7 @@ def test_the_result_url_in_a_callback_downloads_from_the_live_mock(
     backend = make_backend()
     try:
         with LiveServer(create_app(backend)) as mock, httpx.Client(base_url=mock.url, timeout=WAIT) as api:
-            backend.config.public_url = mock.url  # known only once the server has its port
+            backend.public_url = mock.url  # known only once the server has its port
             create(api, auth, callback_url=receiver.url)
             backend.advance(5)
             succeed = receiver.wait_for(3)[2].body

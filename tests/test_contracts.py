@@ -22,9 +22,9 @@ import schemathesis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockkling import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Backend, Config, FailRule, Timing, create_app
-from mockkling.certs import make_self_signed
 from mockkling.contract import suite_path
 from mockkling.server import LiveServer
+from mockkling.tls import make_self_signed
 
 pytest_plugins = ["pytester"]
 

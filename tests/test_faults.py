@@ -27,7 +27,7 @@ from mockkling import (
     make_jwt,
 )
 from mockkling.cli import _parser, build_config
-from mockkling.faults import DroppedConnection
+from mockkling.request_layer import DroppedConnection
 from mockkling.transport import SyncASGITransport
 
 T2V = "/v1/videos/text2video"
@@ -482,7 +482,7 @@ def test_a_server_without_httpx_loaded_drops_with_its_own_error(
     fresh_python: Callable[[str], list[str]],
 ) -> None:
     code = (
-        "import sys; from mockkling.faults import dropped_connection, DroppedConnection;"
+        "import sys; from mockkling.request_layer import dropped_connection, DroppedConnection;"
         "e = dropped_connection('x'); print('httpx' in sys.modules, type(e) is DroppedConnection)"
     )
     assert fresh_python(code) == ["False", "True"]

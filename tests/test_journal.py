@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from mockkling import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Backend, Config, Journal, create_app, make_jwt
+from mockkling.journal import Recorded
 from mockkling.transport import SyncASGITransport
 
 T2V = "/v1/videos/text2video"
@@ -160,7 +161,9 @@ def test_a_large_body_is_refused_unread_and_recorded_by_its_declared_size(auth: 
 def test_journal_object_on_its_own() -> None:
     journal = Journal(size=2, body_bytes=4)
     for n in range(3):
-        journal.record(n, "GET", f"/{n}", b"", [(b"authorization", b"Bearer t")], b"abcdef", 6, 200, None)
+        journal.record(
+            Recorded(n, "GET", f"/{n}", b"", [(b"authorization", b"Bearer t")], b"abcdef", 6, 200, None)
+        )
     assert [e.path for e in journal] == ["/1", "/2"]
     assert [e.body for e in journal] == ["abcd", "abcd"]
     assert journal.last() is not None and journal.last().to_dict()["headers"] == {

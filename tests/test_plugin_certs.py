@@ -17,9 +17,9 @@ import pytest
 from cryptography import x509
 
 from mockkling import Backend, create_app
-from mockkling.certs import make_self_signed
 from mockkling.cli import main
 from mockkling.server import LiveServer
+from mockkling.tls import make_self_signed
 
 
 def test_the_certificate_is_for_loopback_and_signed_by_a_ca(tmp_path: Path) -> None:

@@ -340,8 +340,7 @@ def test_workers_need_a_state_file(
 
 
 def test_the_worker_factory_rebuilds_the_configuration(tmp_path: Path) -> None:
-    from mockkling.app import create_app_from_env
-    from mockkling.cli import SERVE_ARGV_ENV, config_from_env
+    from mockkling.cli import SERVE_ARGV_ENV, config_from_env, create_app_from_env
 
     argv = ["serve", "--state", str(tmp_path / "w.db"), "--seed", "9", "--access-key", AK, "--secret-key", SK]
     env = {SERVE_ARGV_ENV: json.dumps(argv), "MOCKKLING_RUN_SECONDS": "7"}

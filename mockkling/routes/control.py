@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Final
 
+from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -23,7 +24,7 @@ from ..backend import Backend
 from ..clock import ManualClock
 from ..errors import KlingError
 from ..fates import NEVER, FateError, FateRule, as_fate
-from ..faults import FaultRule
+from ..fault_rules import FaultRule
 from ..jsonio import JSONResponse, read_json_object
 from ..limits import Limits
 from ..rules import RuleError, RuleRegistry
@@ -127,34 +128,46 @@ def _rule_id(request: Request) -> int:
     return int(raw)
 
 
-def routes(backend: Backend) -> list[BaseRoute]:
-    spec = backend.spec
-    Handler = Callable[[Request], Awaitable[Response]]
+def _backend(request: Request) -> Backend:
+    backend: Backend = request.app.state.backend
+    return backend
 
-    def guarded(handler: Handler) -> Handler:
-        async def endpoint(request: Request) -> Response:
-            check_access(backend, request)
-            return await handler(request)
 
-        return endpoint
+async def _body(request: Request, operation_id: str) -> dict[str, Any]:
+    backend = _backend(request)
+    body = await read_json_object(request, backend.config.max_body_bytes)
+    backend.spec.validate_body(operation_id, body)
+    return body
 
-    async def body_of(request: Request, operation_id: str) -> dict[str, Any]:
-        body = await read_json_object(request, backend.config.max_body_bytes)
-        spec.validate_body(operation_id, body)
-        return body
 
-    # -- state --------------------------------------------------------------------------------
+class ControlEndpoint(HTTPEndpoint):
+    """A control-API path: one method per HTTP verb (Starlette answers any other with 405 and
+    ``Allow``); every call passes :func:`check_access` first."""
 
-    async def reset(request: Request) -> Response:
-        backend.reset()
+    async def dispatch(self) -> None:
+        if self.scope["method"] in self._allowed_methods:
+            request = Request(self.scope, receive=self.receive)
+            check_access(_backend(request), request)
+        await super().dispatch()
+
+
+# -- state ------------------------------------------------------------------------------------
+
+
+class Reset(ControlEndpoint):
+    async def post(self, request: Request) -> Response:
+        _backend(request).reset()
         return JSONResponse({"reset": True})
 
-    async def list_tasks(request: Request) -> Response:
+
+class Tasks(ControlEndpoint):
+    async def get(self, request: Request) -> Response:
+        backend = _backend(request)
         query = request.query_params
         status = query.get("status")
         if status is not None and status not in RANK:
             raise _bad(f"status must be one of: {', '.join(RANK)}")
-        limit = spec.query_int("listControlTasks", "limit", query.get("limit"))
+        limit = backend.spec.query_int("listControlTasks", "limit", query.get("limit"))
         account, action = query.get("account"), query.get("action")
         now = backend.now_ms()
         found = []
@@ -169,75 +182,92 @@ def routes(backend: Backend) -> list[BaseRoute]:
                     break
         return JSONResponse({"tasks": found})
 
-    async def get_task(request: Request) -> Response:
+
+class OneTask(ControlEndpoint):
+    async def get(self, request: Request) -> Response:
+        backend = _backend(request)
         task = backend.tasks.get(request.path_params["task_id"])
         if task is None:
             raise KlingError(1203, f"task {request.path_params['task_id'][:100]} does not exist")
         return JSONResponse(task_detail(task, backend.now_ms()))
 
-    async def set_fate(request: Request) -> Response:
-        body = await body_of(request, "setTaskFate")
+
+class TaskFate(ControlEndpoint):
+    async def put(self, request: Request) -> Response:
+        backend = _backend(request)
+        body = await _body(request, "setTaskFate")
         try:
-            fate = as_fate(body, {})
-            task = backend.set_fate(request.path_params["task_id"], fate)
+            task = backend.set_fate(request.path_params["task_id"], as_fate(body, {}))
         except FateError as exc:
             raise KlingError(1201, str(exc), http_status=409) from None
         except RuleError as exc:
             raise _bad(str(exc)) from None
         return JSONResponse(task_detail(task, backend.now_ms()))
 
-    # -- the clock ----------------------------------------------------------------------------
 
-    def clock_view() -> dict[str, Any]:
-        return {"now_ms": backend.now_ms(), "manual": isinstance(backend.clock, ManualClock)}
+# -- the clock --------------------------------------------------------------------------------
 
-    async def get_clock(request: Request) -> Response:
-        return JSONResponse(clock_view())
 
-    async def advance_clock(request: Request) -> Response:
-        body = await body_of(request, "advanceClock")
-        if not clock_view()["manual"]:
+def _clock_view(backend: Backend) -> dict[str, Any]:
+    return {"now_ms": backend.now_ms(), "manual": isinstance(backend.clock, ManualClock)}
+
+
+class ClockEndpoint(ControlEndpoint):
+    async def get(self, request: Request) -> Response:
+        return JSONResponse(_clock_view(_backend(request)))
+
+
+class ClockAdvance(ControlEndpoint):
+    async def post(self, request: Request) -> Response:
+        backend = _backend(request)
+        body = await _body(request, "advanceClock")
+        if not isinstance(backend.clock, ManualClock):
             backend.use_manual_clock()
         backend.advance(body["seconds"])
-        return JSONResponse(clock_view())
+        return JSONResponse(_clock_view(backend))
 
-    # -- fate rules and fault rules: the same four calls for each ------------------------------
 
-    def rule_routes(kind: RuleKind) -> list[tuple[str, Handler, str]]:
-        async def list_rules(request: Request) -> Response:
-            rules = kind.rules(backend)
+# -- fate rules and fault rules: the same four calls for each ---------------------------------
+
+
+def rule_endpoints(kind: RuleKind) -> list[Route]:
+    """``/{plural}`` (list, add, clear) and ``/{plural}/{rule_id}`` (remove) for one kind."""
+
+    class Collection(ControlEndpoint):
+        async def get(self, request: Request) -> Response:
+            rules = kind.rules(_backend(request))
             return JSONResponse({**kind.extra(rules), kind.plural: [r.to_dict() for r in rules]})
 
-        async def add_rule(request: Request) -> Response:
-            body = await body_of(request, kind.add_operation)
+        async def post(self, request: Request) -> Response:
+            body = await _body(request, kind.add_operation)
             try:
-                rule = kind.rules(backend).add(kind.parse(body))
+                rule = kind.rules(_backend(request)).add(kind.parse(body))
             except RuleError as exc:
                 raise _bad(str(exc)) from None
             return JSONResponse(rule.to_dict(), status_code=201)
 
-        async def clear_rules(request: Request) -> Response:
-            return JSONResponse({"removed": kind.rules(backend).clear()})
+        async def delete(self, request: Request) -> Response:
+            return JSONResponse({"removed": kind.rules(_backend(request)).clear()})
 
-        async def remove_rule(request: Request) -> Response:
-            if not kind.rules(backend).remove(_rule_id(request)):
+    class One(ControlEndpoint):
+        async def delete(self, request: Request) -> Response:
+            if not kind.rules(_backend(request)).remove(_rule_id(request)):
                 raise KlingError(1203, f"no {kind.noun} {request.path_params['rule_id'][:50]}")
             return JSONResponse({"removed": 1})
 
-        path = f"/{kind.plural}"
-        return [
-            (path, list_rules, "GET"),
-            (path, add_rule, "POST"),
-            (path, clear_rules, "DELETE"),
-            (f"{path}/{{rule_id}}", remove_rule, "DELETE"),
-        ]
+    path = f"{PREFIX}/{kind.plural}"
+    return [Route(path, Collection), Route(f"{path}/{{rule_id}}", One)]
 
-    # -- the journal --------------------------------------------------------------------------
 
-    async def get_journal(request: Request) -> Response:
+# -- the journal ------------------------------------------------------------------------------
+
+
+class JournalEndpoint(ControlEndpoint):
+    async def get(self, request: Request) -> Response:
+        backend = _backend(request)
         query = request.query_params
         ints = {
-            name: spec.query_int("getJournal", name, query[name])
+            name: backend.spec.query_int("getJournal", name, query[name])
             for name in ("status", "since", "limit")
             if name in query
         }
@@ -246,55 +276,48 @@ def routes(backend: Backend) -> list[BaseRoute]:
         )
         return JSONResponse({"requests": [e.to_dict() for e in entries]})
 
-    async def clear_journal(request: Request) -> Response:
-        cleared = len(backend.journal)
-        backend.journal.clear()
+    async def delete(self, request: Request) -> Response:
+        journal = _backend(request).journal
+        cleared = len(journal)
+        journal.clear()
         return JSONResponse({"cleared": cleared})
 
-    # -- limits -------------------------------------------------------------------------------
 
-    def limits_view() -> dict[str, Any]:
-        limiter = backend.limits
-        return {
-            "limits": limiter.limits.to_dict(),
-            "usage": {account: limiter.usage(account) for account in limiter.accounts_in_use()},
-        }
+# -- limits -----------------------------------------------------------------------------------
 
-    async def get_limits(request: Request) -> Response:
-        return JSONResponse(limits_view())
 
-    async def set_limits(request: Request) -> Response:
-        body = await body_of(request, "setLimits")
+def _limits_view(backend: Backend) -> dict[str, Any]:
+    limiter = backend.limits
+    return {
+        "limits": limiter.limits.to_dict(),
+        "usage": {account: limiter.usage(account) for account in limiter.accounts_in_use()},
+    }
+
+
+class LimitsEndpoint(ControlEndpoint):
+    async def get(self, request: Request) -> Response:
+        return JSONResponse(_limits_view(_backend(request)))
+
+    async def put(self, request: Request) -> Response:
+        backend = _backend(request)
+        body = await _body(request, "setLimits")
         try:
             backend.limits.set(Limits.from_dict(body))
         except ValueError as exc:
             raise _bad(str(exc)) from None
-        return JSONResponse(limits_view())
+        return JSONResponse(_limits_view(backend))
 
-    table: list[tuple[str, Handler, str]] = [
-        ("/reset", reset, "POST"),
-        ("/tasks", list_tasks, "GET"),
-        ("/tasks/{task_id}", get_task, "GET"),
-        ("/tasks/{task_id}/fate", set_fate, "PUT"),
-        *rule_routes(FATE_RULES),
-        ("/clock", get_clock, "GET"),
-        ("/clock/advance", advance_clock, "POST"),
-        *rule_routes(FAULT_RULES),
-        ("/journal", get_journal, "GET"),
-        ("/journal", clear_journal, "DELETE"),
-        ("/limits", get_limits, "GET"),
-        ("/limits", set_limits, "PUT"),
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route(f"{PREFIX}/reset", Reset),
+        Route(f"{PREFIX}/tasks", Tasks),
+        Route(f"{PREFIX}/tasks/{{task_id}}", OneTask),
+        Route(f"{PREFIX}/tasks/{{task_id}}/fate", TaskFate),
+        *rule_endpoints(FATE_RULES),
+        Route(f"{PREFIX}/clock", ClockEndpoint),
+        Route(f"{PREFIX}/clock/advance", ClockAdvance),
+        *rule_endpoints(FAULT_RULES),
+        Route(f"{PREFIX}/journal", JournalEndpoint),
+        Route(f"{PREFIX}/limits", LimitsEndpoint),
     ]
-    # One Route per path, dispatching on the method, so a wrong method answers 405 with Allow.
-    by_path: dict[str, dict[str, Handler]] = {}
-    for path, handler, method in table:
-        by_path.setdefault(path, {})[method] = guarded(handler)
-
-    out: list[BaseRoute] = []
-    for path, handlers in by_path.items():
-
-        async def dispatch(request: Request, handlers: dict[str, Handler] = handlers) -> Response:
-            return await handlers["GET" if request.method == "HEAD" else request.method](request)
-
-        out.append(Route(PREFIX + path, dispatch, methods=list(handlers)))
-    return out

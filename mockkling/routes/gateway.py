@@ -18,8 +18,9 @@ from .. import gateway
 from ..backend import Backend
 from ..errors import KlingError
 from ..jsonio import JSONResponse, read_json_object
-from ..tasks import FAILED, SUCCEED, Task
-from .official import base_url, envelope, task_view, video_url
+from ..tasks import Task
+from ..views import generation_view, passthrough_created, task_view
+from .official import base_url, envelope
 
 PREFIXES: Final = ("/v1/video/", "/kling/")
 # The seed's passthrough envelope says "success" where Kling says "SUCCEED".
@@ -35,29 +36,6 @@ PASSTHROUGH_CREATE: Final = {
 def render_error(backend: Backend, error: KlingError) -> Response:
     status, body = gateway.error_status_and_body(error)
     return JSONResponse(body, status_code=status, headers=error.headers)
-
-
-def generation_view(task: Task, now_ms: int, base: str) -> dict[str, Any]:
-    """The seed's ``GET /v1/video/generations/{task_id}`` answer."""
-    status = task.status(now_ms)
-    out: dict[str, Any] = {"task_id": task.task_id, "status": gateway.STATUSES[status]}
-    if status == SUCCEED:
-        out["url"] = video_url(base, task)
-        out["format"] = gateway.VIDEO_FORMAT
-        out["metadata"] = gateway.metadata_view(task)
-    elif status == FAILED:
-        out["error"] = gateway.failure(task)
-    return out
-
-
-def passthrough_created(task: Task) -> dict[str, Any]:
-    """``data`` of a passthrough create answer, with the seed's fields."""
-    return {
-        "task_id": task.task_id,
-        "task_status": "submitted",
-        "created_at": task.created_ms,
-        "updated_at": task.created_ms,
-    }
 
 
 def routes(backend: Backend) -> list[BaseRoute]:

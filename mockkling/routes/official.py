@@ -12,13 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .. import catalogue
 from ..backend import Backend
 from ..errors import KlingError
 from ..jsonio import JSONResponse, read_json_object
-from ..media import video_id_for
-from ..tasks import SUCCEED, Task
 from ..validation import ACTIONS, Action
+from ..views import created_view, task_view
 
 PREFIXES: Final = ("/v1/", "/account/")
 SUCCESS_MESSAGE: Final = "SUCCEED"
@@ -33,82 +31,6 @@ def render_error(backend: Backend, error: KlingError) -> Response:
     return JSONResponse(
         error.to_envelope(backend.new_id()), status_code=error.http_status, headers=error.headers
     )
-
-
-def task_info(task: Task, base_url: str | None = None) -> dict[str, Any]:
-    """``task_info``; with ``base_url``, also the ``parent_video`` a query shows for tasks made
-    from another video (video extension, lip sync)."""
-    info: dict[str, Any] = {}
-    parent = (task.extra or {}).get("parent_video") if base_url is not None else None
-    if parent is not None:
-        info["parent_video"] = {
-            "id": video_id_for(parent["task_id"]),
-            "url": video_url(str(base_url), parent["task_id"]),
-            "duration": parent["duration"],
-        }
-    if task.external_task_id is not None:
-        info["external_task_id"] = task.external_task_id
-    return info
-
-
-def created_view(task: Task) -> dict[str, Any]:
-    """``data`` of a create answer."""
-    return {
-        "task_id": task.task_id,
-        "task_status": "submitted",
-        "task_info": task_info(task),
-        "created_at": task.created_ms,
-        "updated_at": task.created_ms,
-    }
-
-
-def video_url(base_url: str, task: Task | str) -> str:
-    task_id = task if isinstance(task, str) else task.task_id
-    return f"{base_url}/media/videos/{task_id}.mp4"
-
-
-def image_url(base_url: str, task: Task, index: int) -> str:
-    return f"{base_url}/media/images/{task.task_id}/{index}.png"
-
-
-def result_view(task: Task, base_url: str) -> dict[str, Any]:
-    """``task_result`` of a finished task: ``videos`` or ``images``, as its endpoint returns."""
-    extra = task.extra or {}
-    watermark = bool(extra.get("watermark"))
-    endpoint = catalogue.ENDPOINTS.get(task.action)
-    if endpoint is not None and endpoint.result == catalogue.IMAGES:
-        images = []
-        for index in range(extra.get("n", 1)):
-            url = image_url(base_url, task, index)
-            image: dict[str, Any] = {"index": index, "url": url}
-            if watermark:
-                image["watermark_url"] = url + "?watermark=1"
-            images.append(image)
-        return {"images": images}
-    url = video_url(base_url, task)
-    video = {"id": video_id_for(task.task_id), "url": url, "duration": task.duration}
-    if watermark:
-        video["watermark_url"] = url + "?watermark=1"
-    return {"videos": [video]}
-
-
-def task_view(task: Task, now_ms: int, base_url: str, *, status: str | None = None) -> dict[str, Any]:
-    """``data`` of a query answer, and the body of a callback: the task as the API shows it."""
-    status = status or task.status(now_ms)
-    data: dict[str, Any] = {
-        "task_id": task.task_id,
-        "task_status": status,
-        "task_status_msg": task.status_msg if status == "failed" else "",
-        "task_info": task_info(task, base_url),
-        "created_at": task.created_ms,
-        "updated_at": task.updated_ms(now_ms),
-    }
-    if status == SUCCEED:
-        data["task_result"] = result_view(task, base_url)
-        data["final_unit_deduction"] = catalogue.task_units(task)
-    else:
-        data["final_unit_deduction"] = "0"
-    return data
 
 
 # Scope fields a base URL depends on -> the base URL. Bounded, in entries and in size: clients

@@ -12,8 +12,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from mockkling.certs import make_self_signed
 from mockkling.testing import KlingMock, SharedServer, new_backend
+from mockkling.tls import make_self_signed
 
 
 def measure(repetitions: int, action: Callable[[], object]) -> list[float]:

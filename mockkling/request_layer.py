@@ -1,0 +1,427 @@
+"""The request layer: a pure ASGI layer outside the whole app that journals every request,
+applies the fault rules (:mod:`mockkling.fault_rules`) and the per-account request rate.
+
+With nothing configured it costs a few attribute reads per request.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Final, NamedTuple
+
+import anyio
+import orjson
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .backend import Backend
+from .errors import KlingError
+from .fault_rules import ActiveFault
+from .journal import Recorded
+
+# The surface whose requests the layer leaves alone (its own API must stay reachable).
+CONTROL_SURFACE: Final = "control"
+# The rate limit counts API calls. A result file is a CDN download, not an API call, even when
+# the client sends its credentials along; nor is the OpenAPI document.
+RATE_LIMITED_SURFACES: Final = frozenset({"official", "gateway"})
+
+
+class DroppedConnection(ConnectionError):
+    """Raised through the server on purpose, after the answer has started, so the server
+    closes the connection mid-answer. Raised by :func:`dropped_connection`."""
+
+
+@functools.cache
+def _dropped_for_httpx(httpx_error: type[Exception]) -> type[DroppedConnection]:
+    return type("DroppedConnection", (DroppedConnection, httpx_error), {"__module__": __name__})
+
+
+def dropped_connection(message: str) -> DroppedConnection:
+    """The exception that drops a connection. Where httpx is loaded (an in-process httpx client,
+    httpx's own ASGITransport, Starlette's TestClient), it is also ``httpx.RemoteProtocolError``,
+    the error an httpx client on a socket gets; the server itself never imports httpx for it,
+    which would cost its start-up a tenth of a second."""
+    httpx = sys.modules.get("httpx")
+    if httpx is None:
+        return DroppedConnection(message)
+    return _dropped_for_httpx(httpx.RemoteProtocolError)(message)
+
+
+class _QuietDrops(logging.Filter):
+    """Keeps uvicorn from logging a traceback for a connection dropped on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], DroppedConnection))
+
+
+def _quiet_uvicorn() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _QuietDrops) for f in logger.filters):
+        logger.addFilter(_QuietDrops())
+
+
+class Exchange:
+    """One request as the layer sees it: what the rules match on (method, path, surface,
+    account, JSON body, resolved lazily and once), and a ``receive`` for the app that replays
+    whatever the layer has read ahead and records the body's first bytes for the journal."""
+
+    __slots__ = (
+        "_account",
+        "_account_known",
+        "_authorization",
+        "_backend",
+        "_buffered",
+        "_complete",
+        "_declared",
+        "_json",
+        "_json_known",
+        "_receive",
+        "captured",
+        "journal_reads",
+        "method",
+        "path",
+        "scope",
+        "seen",
+        "surface",
+        "wants_body",
+    )
+
+    def __init__(
+        self, scope: Scope, receive: Receive, surface: str | None, backend: Backend, head: RequestHead
+    ) -> None:
+        self.scope = scope
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        self.surface = surface
+        self._backend = backend
+        self._receive = receive
+        self._authorization = head.authorization
+        self._declared = head.declared
+        self.wants_body = not head.bodyless
+        # The app refuses a body declared over the limit unread (413); the journal must not read
+        # ahead into it either, or a client announcing 10 GB would wait for its first bytes.
+        self.journal_reads = self.wants_body and self._declared <= backend.config.max_body_bytes
+        self._complete = not self.wants_body
+        self._buffered: list[Message] = []
+        self.captured = bytearray()
+        self.seen = 0
+        self._account: str | None = None
+        self._account_known = False
+        self._json: Mapping[str, Any] | None = None
+        self._json_known = False
+
+    @property
+    def raw_receive(self) -> Receive:
+        return self._receive
+
+    @property
+    def body_size(self) -> int:
+        return max(self.seen, self._declared)
+
+    def account(self) -> str | None:
+        """The account the request's credentials act for (None if they are missing or bad)."""
+        if not self._account_known:
+            self._account = self._backend.account_of(self._authorization)
+            self._account_known = True
+        return self._account
+
+    def account_label(self) -> str | None:
+        """The account as the journal shows it (never a raw key)."""
+        return self._backend.account_label(self.account())
+
+    def _note(self, message: Message, capture_limit: int) -> None:
+        if message["type"] != "http.request":
+            self._complete = True
+            return
+        body = message.get("body", b"")
+        self.seen += len(body)
+        if len(self.captured) < capture_limit:
+            self.captured += body[: capture_limit - len(self.captured)]
+        if not message.get("more_body", False):
+            self._complete = True
+
+    def journal_share(self, capture: int) -> int:
+        """How far to read ahead for the journal: its capture, but never past the body limit,
+        so a body over the limit is still refused by the app within a chunk of it."""
+        return min(capture, self._backend.config.max_body_bytes + 1)
+
+    async def read_ahead(self, limit: int, capture_limit: int) -> None:
+        """Read the body until ``limit`` bytes or its end, keeping it for the app."""
+        while not self._complete and self.seen < limit:
+            message = await self._receive()
+            self._buffered.append(message)
+            self._note(message, capture_limit)
+
+    async def json_body(self) -> Mapping[str, Any] | None:
+        """The body as a JSON object, read ahead (up to the configured body limit) if need be."""
+        if not self._json_known:
+            limit = self._backend.config.max_body_bytes
+            await self.read_ahead(limit + 1, self._backend.journal.body_bytes)
+            parsed: Any = None
+            if self._complete and self.seen <= limit:
+                try:
+                    parsed = orjson.loads(b"".join(m.get("body", b"") for m in self._buffered))
+                except orjson.JSONDecodeError:
+                    parsed = None
+            self._json = parsed if isinstance(parsed, dict) else None
+            self._json_known = True
+        return self._json
+
+    def receive_for_app(self, capture_limit: int) -> Receive:
+        """The receive to hand the app: the read-ahead messages first, then the client's,
+        with the body's first ``capture_limit`` bytes kept for the journal."""
+        if not self.wants_body and not self._buffered:
+            return self._receive
+        buffered, receive = self._buffered, self._receive
+
+        async def replay() -> Message:
+            if buffered:
+                return buffered.pop(0)
+            message = await receive()
+            self._note(message, capture_limit)
+            return message
+
+        return replay
+
+    async def wait_unless_gone(self, seconds: float, sleep: Callable[[float], Awaitable[None]]) -> bool:
+        """Sleep ``seconds``; True if the client went away meanwhile (the wait then stops).
+
+        The disconnect is watched only once the body has been read ahead in full; a request
+        message that arrives meanwhile is kept for the app."""
+        if not self._complete:
+            await sleep(seconds)
+            return False
+        gone = False
+        async with anyio.create_task_group() as group:
+
+            async def watch() -> None:
+                nonlocal gone
+                while True:
+                    message = await self._receive()
+                    if message["type"] == "http.disconnect":
+                        gone = True
+                        group.cancel_scope.cancel()
+                        return
+                    self._buffered.append(message)
+
+            group.start_soon(watch)
+            await sleep(seconds)
+            group.cancel_scope.cancel()
+        return gone
+
+
+class RequestHead(NamedTuple):
+    """What the layer reads from a request's headers, in one pass."""
+
+    authorization: bytes | None
+    declared: int  # Content-Length, or -1 (absent or not a number)
+    chunked: bool
+
+    @classmethod
+    def read(cls, headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
+        authorization, declared, chunked = None, -1, False
+        for name, value in headers:
+            if name == b"authorization":
+                authorization = value
+            elif name == b"content-length":
+                declared = int(value) if value.isdigit() else -1
+            elif name == b"transfer-encoding":
+                chunked = True
+        return cls(authorization, declared, chunked)
+
+    @property
+    def bodyless(self) -> bool:
+        return not self.chunked and self.declared <= 0
+
+
+class _Recording:
+    """A request's journal entry, written once: when the answer's last body message goes out
+    (before the client can read it, so a client that reads the journal right after its
+    answer finds its request there), or at the end when no answer was completed."""
+
+    __slots__ = ("_record", "_send", "done", "status")
+
+    def __init__(self, send: Send, record: Callable[[int | None], None]) -> None:
+        self._send, self._record = send, record
+        self.status: int | None = None
+        self.done = False
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        elif not self.done and not message.get("more_body", False):
+            self.finish()
+        await self._send(message)
+
+    def finish(self) -> None:
+        if not self.done:
+            self.done = True
+            self._record(self.status)
+
+
+_DROP_START: Final[Message] = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [(b"content-type", b"application/json"), (b"content-length", b"1024")],
+}
+
+
+class RequestLayer:
+    """The request layer, outside the whole app: it journals every request (but the control
+    API's), applies the fault rules and the per-account request rate.
+
+    ``surface_of`` names the surface of a path; ``render`` answers a KlingError in the format
+    of the surface a path belongs to.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        backend: Backend,
+        *,
+        surface_of: Callable[[str], str | None],
+        render: Callable[[str, KlingError], Response],
+    ) -> None:
+        self.app = app
+        self.backend = backend
+        self.surface_of = surface_of
+        self.render = render
+        _quiet_uvicorn()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        backend = self.backend
+        journal, faults, limits = backend.journal, backend.faults, backend.limits
+        if not (journal.size or faults.live or limits.rate_on):
+            await self.app(scope, receive, send)
+            return
+        surface = self.surface_of(scope["path"])
+        if surface == CONTROL_SURFACE:
+            await self.app(scope, receive, send)
+            return
+        head = RequestHead.read(scope["headers"])
+        started = time.perf_counter()
+        if head.bodyless and not (faults.live or limits.rate_on):
+            # Most requests (queries, lists, downloads): nothing to capture, replay or match,
+            # so none of the set-up below, which costs twice as much; only the journal entry.
+            def record_bodyless(status: int | None) -> None:
+                journal.record(
+                    Recorded(
+                        time=backend.now_ms(),
+                        method=scope["method"],
+                        path=scope["path"],
+                        query=scope.get("query_string", b""),
+                        headers=scope["headers"],
+                        body=b"",
+                        body_size=0,
+                        status=status,
+                        account=backend.account_label(backend.account_of(head.authorization)),
+                        duration_ms=(time.perf_counter() - started) * 1000,
+                    )
+                )
+
+            recording = _Recording(send, record_bodyless)
+            try:
+                await self.app(scope, receive, recording.send)
+            finally:
+                recording.finish()  # if no answer was completed: a client gone, a crash
+            return
+        exchange = Exchange(scope, receive, surface, backend, head)
+        fired: ActiveFault | None = None
+
+        def record(status: int | None) -> None:
+            if not journal.size:
+                return
+            journal.record(
+                Recorded(
+                    time=backend.now_ms(),
+                    method=exchange.method,
+                    path=exchange.path,
+                    query=scope.get("query_string", b""),
+                    headers=scope["headers"],
+                    body=bytes(exchange.captured) if exchange.captured else b"",
+                    body_size=exchange.body_size,
+                    # A dropped connection answered nothing the client could read.
+                    status=None if fired is not None and fired.rule.fault == "drop" else status,
+                    account=exchange.account_label(),
+                    fault=None if fired is None else fired.id,
+                    duration_ms=(time.perf_counter() - started) * 1000,
+                )
+            )
+
+        recording = _Recording(send, record)
+        try:
+            fired = await faults.pick(exchange) if faults.live else None
+            if fired is None and not limits.rate_on:  # the common case: just pass it on
+                if exchange.journal_reads and journal.size:
+                    # Read the journal's share of the body now: the app may answer unread (401).
+                    await exchange.read_ahead(exchange.journal_share(journal.body_bytes), journal.body_bytes)
+                await self.app(scope, exchange.receive_for_app(journal.body_bytes), recording.send)
+            else:
+                await self._handle(exchange, fired, recording.send)
+        finally:
+            recording.finish()  # if no answer was completed: a drop, a client gone, a crash
+
+    async def _handle(self, exchange: Exchange, fired: ActiveFault | None, send: Send) -> None:
+        backend = self.backend
+        capture = backend.journal.body_bytes if backend.journal.enabled else 0
+        rule = None if fired is None else fired.rule
+        if capture and exchange.journal_reads:  # the journal's share, whatever the answer
+            await exchange.read_ahead(exchange.journal_share(capture), capture)
+        if rule is not None and rule.delay_ms:
+            await exchange.read_ahead(backend.config.max_body_bytes + 1, capture)
+            if await exchange.wait_unless_gone(rule.delay_ms / 1000, backend.faults.sleep):
+                return  # nobody is listening any more
+        if rule is not None and rule.code is not None:
+            await self._answer(exchange, KlingError(rule.code, rule.message), send)
+            return
+        if rule is not None and rule.fault == "drop":
+            # Take the whole body first: closing on unread data would reset the connection
+            # (ECONNRESET) instead of ending it, a different error on the client's side.
+            await exchange.read_ahead(backend.config.max_body_bytes + 1, capture)
+            await send(_DROP_START)
+            raise dropped_connection(f"connection dropped on purpose by fault rule {rule}")
+        if backend.limits.rate_on and exchange.surface in RATE_LIMITED_SURFACES:
+            account = exchange.account()
+            refusal = None if account is None else backend.limits.hit(account)
+            if refusal is not None:
+                await self._answer(exchange, refusal, send)
+                return
+        receive = exchange.receive_for_app(capture)
+        if rule is not None and rule.fault == "malformed":
+            await _malformed(self.app, exchange.scope, receive, send)
+        else:
+            await self.app(exchange.scope, receive, send)
+
+    async def _answer(self, exchange: Exchange, error: KlingError, send: Send) -> None:
+        response = self.render(exchange.path, error)
+        await response(exchange.scope, exchange.receive_for_app(0), send)
+
+
+async def _malformed(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Handle the request, then send its answer with the body cut in half (never valid JSON)."""
+    start: Message | None = None
+    chunks: list[bytes] = []
+
+    async def keep(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            start = message
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, keep)
+    if start is None:
+        return
+    body = b"".join(chunks)
+    cut = body[: len(body) // 2] if len(body) > 1 else b"{"
+    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+    headers.append((b"content-length", str(len(cut)).encode()))
+    await send({**start, "headers": headers})
+    await send({"type": "http.response.body", "body": cut, "more_body": False})
