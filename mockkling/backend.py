@@ -19,7 +19,7 @@ from .callbacks import CallbackDispatcher, official_renderer
 from .clock import Clock, ManualClock, SystemClock
 from .config import Config
 from .errors import KlingError, invalid_value
-from .fates import Fate, FateRules, as_fate, reschedule
+from .fates import NEVER, Fate, FateRules, as_fate, reschedule
 from .fault_rules import FaultSet
 from .journal import Journal
 from .limits import Limiter
@@ -70,11 +70,14 @@ class Backend:
 
     # -- identities ----------------------------------------------------------------------------
 
-    def new_id(self) -> str:
-        """A 22-character id in the style of Kling's task and request ids; seeded by config.seed."""
+    def new_id(self, *, numeric: bool = False) -> str:
+        """A 22-character id in the style of Kling's task and request ids, or with ``numeric``
+        an 18-digit one as the model-in-path design and element ids are; seeded by config.seed."""
         with self._id_lock:
-            raw = self._random.getrandbits(128).to_bytes(16, "big")
-        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+            raw = self._random.getrandbits(128)
+        if numeric:
+            return str(10**17 + raw % (9 * 10**17))
+        return base64.urlsafe_b64encode(raw.to_bytes(16, "big")).rstrip(b"=").decode("ascii")
 
     def reseed(self, seed: int | None) -> None:
         with self._id_lock:
@@ -150,9 +153,7 @@ class Backend:
         says what the task is; every action then schedules and stores its task the same way.
         ``rules`` are the surface's checks beyond its schema (a gateway skips the catalogue's).
         """
-        plan = validation.action(action).check(
-            body, lambda video_id: self.find_video(account, video_id), rules
-        )
+        plan = validation.action(action).check(body, _AccountLookup(self, account), rules)
         now = self.clock.now_ms()
         timing = self.config.timing_for(plan.model, plan.mode)
         processing = now + round(timing.queue_seconds * 1000)
@@ -191,7 +192,66 @@ class Backend:
         if task.status(now) != SUCCEED or now >= task.done_ms + media.RETENTION_MS:
             return None
         endpoint = catalogue.ENDPOINTS.get(task.action)
-        return task if endpoint is None or endpoint.result == catalogue.VIDEOS else None
+        return task if endpoint is None or endpoint.makes(catalogue.VIDEOS) else None
+
+    def find_audio(self, account: str, audio_id: str) -> Task | None:
+        """The task behind one of ``account``'s result audio clips (``task_result.audios[].id``),
+        while it can still be used as a source; None otherwise."""
+        task_id = media.task_id_of_audio(audio_id)
+        task = self.tasks.get(task_id) if task_id else None
+        if task is None or task.account != account:
+            return None
+        now = self.clock.now_ms()
+        if task.status(now) != SUCCEED or now >= task.done_ms + media.RETENTION_MS:
+            return None
+        endpoint = catalogue.ENDPOINTS.get(task.action)
+        return task if endpoint is not None and endpoint.makes(catalogue.AUDIOS) else None
+
+    def add_record(
+        self,
+        account: str,
+        action: str,
+        *,
+        ident: str | None = None,
+        extra: dict[str, Any] | None = None,
+        lifetime_seconds: float | None = None,
+    ) -> Task:
+        """Store a resource an endpoint makes at once (a face session, a custom element, a
+        speech clip) under its own ``action``, as a task that has finished when it is created:
+        every store keeps it, namespaces and resets included, and the control API shows it. It
+        has no lifecycle, so no fate, limit or callback applies. ``ident`` is its id (a new one
+        by default); after ``lifetime_seconds`` it is gone."""
+        now = self.clock.now_ms()
+        details = {**(extra or {}), RECORD: True}
+        if lifetime_seconds is not None:
+            details["expires_ms"] = now + round(lifetime_seconds * 1000)
+        task = Task(
+            task_id=ident or self.new_id(),
+            account=account,
+            action=action,
+            model="",
+            mode="",
+            duration="",
+            created_ms=now,
+            processing_ms=now,
+            done_ms=now,
+            extra=details,
+        )
+        if not self.tasks.add(task):  # only an external id can collide, and records have none
+            raise KlingError(5000)
+        return task
+
+    def find_record(self, account: str, action: str, ident: str) -> Task | None:
+        """``account``'s record of ``action`` with id ``ident`` (or a task of that action that has
+        succeeded: a custom voice); None if it is unknown, another account's, unfinished,
+        expired or deleted (``extra["deleted"]``)."""
+        task = self.tasks.get(ident)
+        if task is None or task.account != account or task.action != action:
+            return None
+        extra, now = task.extra or {}, self.clock.now_ms()
+        if task.status(now) != SUCCEED or extra.get("deleted") or now >= extra.get("expires_ms", NEVER):
+            return None
+        return task
 
     def add_task(self, task: Task) -> Task:
         """Store a new task. Every create on every surface ends here, so whatever must happen
@@ -232,12 +292,12 @@ class Backend:
     def get_task(self, account: str, ident: str) -> Task:
         """An account's task by task_id or external_task_id; 404 / 1203 otherwise.
 
-        Another account's task answers exactly as a missing one does.
+        Another account's task, and a record (``add_record``), answer exactly as a missing one.
         """
         task = self.tasks.get(ident)
         if task is None or task.account != account:
             task = self.tasks.get_external(account, ident)
-        if task is None:
+        if task is None or is_record(task):
             raise KlingError(1203, f"task {ident[:64]} does not exist")  # never echo a huge id back
         return task
 
@@ -294,6 +354,33 @@ class Backend:
         at shutdown for a backend it built itself."""
         self.callbacks.close()
         self.tasks.close()
+
+
+# Marks a record in ``Task.extra``: a resource made at once, not a task a client polls.
+RECORD = "record"
+
+
+def is_record(task: Task) -> bool:
+    return bool(task.extra and task.extra.get(RECORD))
+
+
+class _AccountLookup:
+    """What a create's rules may look up (validation.Lookup), within the creating account."""
+
+    __slots__ = ("_account", "_backend")
+
+    def __init__(self, backend: Backend, account: str) -> None:
+        self._backend = backend
+        self._account = account
+
+    def video(self, video_id: str) -> Task | None:
+        return self._backend.find_video(self._account, video_id)
+
+    def audio(self, audio_id: str) -> Task | None:
+        return self._backend.find_audio(self._account, audio_id)
+
+    def record(self, action: str, ident: str) -> Task | None:
+        return self._backend.find_record(self._account, action, ident)
 
 
 def _open_store(config: Config) -> TaskStorage:

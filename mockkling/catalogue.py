@@ -31,8 +31,11 @@ RATIOS_NO_21_9: Final = RATIOS - {"21:9"}
 
 Capabilities = dict[str, frozenset[str]]
 
+# Result kinds: the keys of ``task_result`` a finished task carries (video-to-audio has two).
 VIDEOS: Final = "videos"
 IMAGES: Final = "images"
+AUDIOS: Final = "audios"
+VOICES: Final = "voices"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +43,9 @@ class Endpoint:
     """One official task endpoint: where it lives, what it returns and which models serve it."""
 
     path: str
-    # The shape of task_result: "videos" ({id, url, duration}) or "images" ({index, url}).
-    result: str
+    # The keys of task_result, in order: VIDEOS ({id, url, duration}), IMAGES ({index, url}),
+    # AUDIOS ({id, url_mp3, url_wav, ...}), VOICES ({voice_id, ...}); views.py renders each.
+    results: tuple[str, ...]
     # The resource-pack kind its tasks draw on: "video", "image" or "virtual_try_on".
     pack: str
     # Request fields whose values, joined by ":", name the variant a feature is checked against.
@@ -50,6 +54,10 @@ class Endpoint:
     models: dict[str, Capabilities]
     default_model: str = ""
 
+    def makes(self, kind: str) -> bool:
+        """Whether a finished task of this endpoint has results of ``kind`` (VIDEOS, ...)."""
+        return kind in self.results
+
 
 _DUAL_EFFECTS: Final = {"hug": ALL, "kiss": ALL, "heart_gesture": ALL}
 _EXTEND: Final = {"generate": MODES}
@@ -57,7 +65,7 @@ _EXTEND: Final = {"generate": MODES}
 ENDPOINTS: Final[dict[str, Endpoint]] = {
     "text2video": Endpoint(
         "/v1/videos/text2video",
-        VIDEOS,
+        (VIDEOS,),
         "video",
         ("mode", "duration"),
         {
@@ -72,7 +80,7 @@ ENDPOINTS: Final[dict[str, Endpoint]] = {
     ),
     "image2video": Endpoint(
         "/v1/videos/image2video",
-        VIDEOS,
+        (VIDEOS,),
         "video",
         ("mode", "duration"),
         {
@@ -95,7 +103,7 @@ ENDPOINTS: Final[dict[str, Endpoint]] = {
     ),
     "multi-image2video": Endpoint(
         "/v1/videos/multi-image2video",
-        VIDEOS,
+        (VIDEOS,),
         "video",
         ("mode", "duration"),
         {"kling-v1-6": {"generate": ALL}},
@@ -104,16 +112,16 @@ ENDPOINTS: Final[dict[str, Endpoint]] = {
     # The extension keeps the model and mode of the video it extends (the request has neither).
     "video-extend": Endpoint(
         "/v1/videos/video-extend",
-        VIDEOS,
+        (VIDEOS,),
         "video",
         ("mode",),
         {"kling-v1": _EXTEND, "kling-v1-5": _EXTEND, "kling-v1-6": _EXTEND},
     ),
-    "lip-sync": Endpoint("/v1/videos/lip-sync", VIDEOS, "video", (), {}),
+    "lip-sync": Endpoint("/v1/videos/lip-sync", (VIDEOS,), "video", (), {}),
     # Models serve only the dual-character effects below; the other scenes take no model.
     "effects": Endpoint(
         "/v1/videos/effects",
-        VIDEOS,
+        (VIDEOS,),
         "video",
         ("mode", "duration"),
         {
@@ -125,7 +133,7 @@ ENDPOINTS: Final[dict[str, Endpoint]] = {
     ),
     "image-generation": Endpoint(
         "/v1/images/generations",
-        IMAGES,
+        (IMAGES,),
         "image",
         ("aspect_ratio",),
         {
@@ -139,14 +147,29 @@ ENDPOINTS: Final[dict[str, Endpoint]] = {
     ),
     "virtual-try-on": Endpoint(
         "/v1/images/kolors-virtual-try-on",
-        IMAGES,
+        (IMAGES,),
         "virtual_try_on",
         (),
         {"kolors-virtual-try-on-v1": {"generate": ANY}, "kolors-virtual-try-on-v1-5": {"generate": ANY}},
         "kolors-virtual-try-on-v1",
     ),
-    "image-expand": Endpoint("/v1/images/editing/expand", IMAGES, "image", (), {}),
+    "image-expand": Endpoint("/v1/images/editing/expand", (IMAGES,), "image", (), {}),
 }
+
+# Resources that endpoints make and other endpoints refer to by id, each kept under its own
+# action in the one task store (Backend.add_record, Backend.find_record).
+CUSTOM_VOICES: Final = "custom-voices"  # a task; the voice_id is its task_id
+CUSTOM_ELEMENTS: Final = "custom-elements"  # a record made at once; the element_id (digits) is its id
+FACE_SESSIONS: Final = "identify-face"  # a record; the session_id is its id
+SELECTION_SESSIONS: Final = "multi-elements-selection"  # a record; the session_id is its id
+
+# The official voice and element libraries (``owned_by: "kling"``): accepted by every endpoint
+# that takes a voice_id or element_id, listed by presets-voices and presets-elements. The real
+# libraries' ids are not public; these are the mock's own.
+PRESET_VOICE_IDS: Final = frozenset(
+    {"kling-voice-anna", "kling-voice-ben", "kling-voice-chen", "kling-voice-dai"}
+)
+PRESET_ELEMENT_IDS: Final = frozenset({"100001", "100002", "100003"})
 
 # Effects that take one image (``input.image``) and no model; 5 or 10 seconds. The names are
 # kept as the official scene list gives them, a block of words.
@@ -270,7 +293,7 @@ def supports(action: str, model: str, feature: str, mode: str, duration: str) ->
 def units(model: str, mode: str, duration: str, *, action: str = "text2video", count: int = 1) -> str:
     """``final_unit_deduction`` for a finished task: a numeric string, as the API sends it."""
     endpoint = ENDPOINTS.get(action)
-    if endpoint is not None and endpoint.result == IMAGES:
+    if endpoint is not None and endpoint.makes(IMAGES):
         value = UNITS_PER_IMAGE.get(model, 1.0) * count
     else:
         if action == "video-extend":

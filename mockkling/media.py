@@ -123,6 +123,17 @@ def task_id_of_video(video_id: str) -> str | None:
     return task_id if sep and index == "0" and task_id else None
 
 
+def audio_id_for(task_id: str, index: int = 0) -> str:
+    """The id of a task's result audio clip (``task_result.audios[].id``)."""
+    return f"{task_id}-a{index}"
+
+
+def task_id_of_audio(audio_id: str) -> str | None:
+    """The task an audio id names, or None if it is not an audio id the mock gave out."""
+    task_id, sep, index = audio_id.rpartition("-a")
+    return task_id if sep and index.isascii() and index.isdigit() and task_id else None
+
+
 def video_seconds(duration: str) -> int:
     """A task's duration string as whole seconds (5 for anything unreadable)."""
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, Protocol
 
 from . import catalogue
 from .errors import KlingError, invalid_value
@@ -35,9 +35,28 @@ class Plan(NamedTuple):
     extra: dict[str, Any] | None = None
 
 
-# Finds one of the requesting account's finished videos by its id (``task_result.videos[].id``).
-VideoLookup = Callable[[str], Task | None]
-Check = Callable[[dict[str, Any], VideoLookup, "Rules"], Plan]
+class Lookup(Protocol):
+    """What a rules function may look up, always within the requesting account. An unknown id,
+    an expired or deleted one and another account's all answer None alike, so a client cannot
+    probe another account's ids."""
+
+    def video(self, video_id: str) -> Task | None:
+        """A finished result video (``task_result.videos[].id``) that may still be used as a
+        source (within the official 30-day retention)."""
+        ...
+
+    def audio(self, audio_id: str) -> Task | None:
+        """A finished result audio clip (``task_result.audios[].id``: speech, sound effects)
+        that may still be used as a source."""
+        ...
+
+    def record(self, action: str, ident: str) -> Task | None:
+        """A resource another endpoint made (a face session, a custom voice or element, a
+        speech clip): the record ``Backend.add_record`` stored under ``action``."""
+        ...
+
+
+Check = Callable[[dict[str, Any], Lookup, "Rules"], Plan]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +114,33 @@ def _require(action: str, model: str, feature: str, variant: str) -> None:
     )
 
 
-def _parent_video(field: str, video_id: str, videos: VideoLookup) -> Task:
+def _parent_video(field: str, video_id: str, lookup: Lookup) -> Task:
     """The video a request refers to. Unknown, unfinished, expired and other accounts' videos
     are refused alike, so a client cannot probe another account's ids."""
-    parent = videos(video_id)
+    parent = lookup.video(video_id)
     if parent is None:
         raise invalid_value(f"{field}: video {video_id[:64]} does not exist or has expired")
     return parent
+
+
+def check_voice(field: str, voice_id: Any, lookup: Lookup) -> str:
+    """A voice_id from the official library or one of the account's custom voices; 400 / 1201
+    naming the field otherwise (unknown, deleted and another account's alike). A number is read
+    as its digits: the official examples send one."""
+    ident = str(voice_id) if isinstance(voice_id, str | int) and not isinstance(voice_id, bool) else ""
+    if ident and (ident in catalogue.PRESET_VOICE_IDS or lookup.record(catalogue.CUSTOM_VOICES, ident)):
+        return ident
+    raise invalid_value(f"{field}: voice {ident[:64] or voice_id!r} does not exist")
+
+
+def check_element(field: str, element_id: Any, lookup: Lookup) -> str:
+    """An element_id from the official library or one of the account's custom elements, sent
+    as an integer (legacy bodies) or a string of digits (the model-in-path design); 400 / 1201
+    naming the field otherwise."""
+    ident = str(element_id) if isinstance(element_id, str | int) and not isinstance(element_id, bool) else ""
+    if ident and (ident in catalogue.PRESET_ELEMENT_IDS or lookup.record(catalogue.CUSTOM_ELEMENTS, ident)):
+        return ident
+    raise invalid_value(f"{field}: element {ident[:64] or element_id!r} does not exist")
 
 
 def _parent_extra(parent: Task) -> dict[str, Any]:
@@ -204,12 +243,12 @@ def _check_frames(
         )
 
 
-def _text2video(body: dict[str, Any], videos: VideoLookup, rules: Rules) -> Plan:
+def _text2video(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
     params = check_video_request("text2video", body, rules)
     return Plan(*params, prompt=body.get("prompt") or "")
 
 
-def _image2video(body: dict[str, Any], videos: VideoLookup, rules: Rules) -> Plan:
+def _image2video(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
     params = check_video_request("image2video", body, rules)
     return Plan(*params, prompt=body.get("prompt") or "")
 
@@ -217,7 +256,7 @@ def _image2video(body: dict[str, Any], videos: VideoLookup, rules: Rules) -> Pla
 # -- the other video actions -------------------------------------------------------------------
 
 
-def _multi_image2video(body: dict[str, Any], videos: VideoLookup, rules: Rules) -> Plan:
+def _multi_image2video(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
     action = "multi-image2video"
     model = _model(action, body.get("model_name"))
     mode = body.get("mode") or catalogue.DEFAULT_MODE
@@ -228,11 +267,11 @@ def _multi_image2video(body: dict[str, Any], videos: VideoLookup, rules: Rules) 
     return Plan(model, mode, duration, prompt=body["prompt"])
 
 
-def _video_extend(body: dict[str, Any], videos: VideoLookup, rules: Rules) -> Plan:
+def _video_extend(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
     """The extension uses the model and mode of the video it extends, as the real service does;
     a ``model_name`` or ``mode`` in the body does not change them."""
     action = "video-extend"
-    parent = _parent_video("video_id", body["video_id"], videos)
+    parent = _parent_video("video_id", body["video_id"], lookup)
     if parent.action not in EXTENDABLE:
         raise invalid_value(
             "video_id: only videos made by text2video, image2video or video-extend can be extended"
@@ -247,12 +286,12 @@ def _video_extend(body: dict[str, Any], videos: VideoLookup, rules: Rules) -> Pl
     return Plan(parent.model, parent.mode, str(total), body.get("prompt") or "", _parent_extra(parent))
 
 
-def _lip_sync(body: dict[str, Any], videos: VideoLookup, rules: Rules) -> Plan:
+def _lip_sync(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
     source = body["input"]
     video_id, video_url = source.get("video_id"), source.get("video_url")
     extra: dict[str, Any] | None = None
     if video_id:
-        parent = _parent_video("input.video_id", video_id, videos)
+        parent = _parent_video("input.video_id", video_id, lookup)
         if video_seconds(parent.duration) > catalogue.LIP_SYNC_MAX_SECONDS:
             raise invalid_value(
                 f"input.video_id: lip sync takes videos of at most {catalogue.LIP_SYNC_MAX_SECONDS}s "
@@ -285,7 +324,7 @@ def _lip_sync(body: dict[str, Any], videos: VideoLookup, rules: Rules) -> Plan:
     return Plan("", "", duration, prompt=source.get("text") or "", extra=extra)
 
 
-def _effects(body: dict[str, Any], videos: VideoLookup, rules: Rules) -> Plan:
+def _effects(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
     action = "effects"
     scene, source = body["effect_scene"], body["input"]
     duration = source.get("duration")
@@ -315,7 +354,7 @@ def _effects(body: dict[str, Any], videos: VideoLookup, rules: Rules) -> Plan:
 # -- image actions -----------------------------------------------------------------------------
 
 
-def _image_generation(body: dict[str, Any], videos: VideoLookup, rules: Rules) -> Plan:
+def _image_generation(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
     action = "image-generation"
     model = _model(action, body.get("model_name"))
     ratio = body.get("aspect_ratio") or "16:9"
@@ -350,7 +389,7 @@ def _image_generation(body: dict[str, Any], videos: VideoLookup, rules: Rules) -
     return Plan(model, prompt=body["prompt"], extra={"n": int(body.get("n", 1)), "size": size})
 
 
-def _virtual_try_on(body: dict[str, Any], videos: VideoLookup, rules: Rules) -> Plan:
+def _virtual_try_on(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
     action = "virtual-try-on"
     model = _model(action, body.get("model_name"))
     _require(action, model, "generate", "")
@@ -359,7 +398,7 @@ def _virtual_try_on(body: dict[str, Any], videos: VideoLookup, rules: Rules) -> 
     return Plan(model, extra={"n": 1, "size": fit(*dims) if dims else fit(3, 4)})
 
 
-def _image_expand(body: dict[str, Any], videos: VideoLookup, rules: Rules) -> Plan:
+def _image_expand(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
     dims = check_image("image", body["image"]) or (1, 1)  # a URL is not fetched: assume a square
     up, down = body["up_expansion_ratio"], body["down_expansion_ratio"]
     left, right = body["left_expansion_ratio"], body["right_expansion_ratio"]

@@ -7,7 +7,8 @@ callback sender posts them, so a query and a callback can never disagree.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Final
 
 from . import catalogue, gateway
 from .media import video_id_for
@@ -50,25 +51,40 @@ def image_url(base_url: str, task: Task, index: int) -> str:
     return f"{base_url}/media/images/{task.task_id}/{index}.png"
 
 
-def result_view(task: Task, base_url: str) -> dict[str, Any]:
-    """``task_result`` of a finished task: ``videos`` or ``images``, as its endpoint returns."""
-    extra = task.extra or {}
-    watermark = bool(extra.get("watermark"))
-    endpoint = catalogue.ENDPOINTS.get(task.action)
-    if endpoint is not None and endpoint.result == catalogue.IMAGES:
-        images = []
-        for index in range(extra.get("n", 1)):
-            url = image_url(base_url, task, index)
-            image: dict[str, Any] = {"index": index, "url": url}
-            if watermark:
-                image["watermark_url"] = url + "?watermark=1"
-            images.append(image)
-        return {"images": images}
+def _videos(task: Task, base_url: str, watermark: bool) -> list[dict[str, Any]]:
     url = video_url(base_url, task)
     video = {"id": video_id_for(task.task_id), "url": url, "duration": task.duration}
     if watermark:
         video["watermark_url"] = url + "?watermark=1"
-    return {"videos": [video]}
+    return [video]
+
+
+def _images(task: Task, base_url: str, watermark: bool) -> list[dict[str, Any]]:
+    images = []
+    for index in range((task.extra or {}).get("n", 1)):
+        url = image_url(base_url, task, index)
+        image: dict[str, Any] = {"index": index, "url": url}
+        if watermark:
+            image["watermark_url"] = url + "?watermark=1"
+        images.append(image)
+    return images
+
+
+# Result kind (catalogue.VIDEOS, ...) -> its items in ``task_result``. A new kind of result is
+# one function here (and its files in media.py and routes/media.py).
+ResultView = Callable[[Task, str, bool], list[dict[str, Any]]]
+RESULT_VIEWS: Final[dict[str, ResultView]] = {
+    catalogue.VIDEOS: _videos,
+    catalogue.IMAGES: _images,
+}
+
+
+def result_view(task: Task, base_url: str) -> dict[str, Any]:
+    """``task_result`` of a finished task: one list per result kind its endpoint makes."""
+    watermark = bool((task.extra or {}).get("watermark"))
+    endpoint = catalogue.ENDPOINTS.get(task.action)
+    kinds = endpoint.results if endpoint is not None else (catalogue.VIDEOS,)
+    return {kind: RESULT_VIEWS[kind](task, base_url, watermark) for kind in kinds}
 
 
 def task_view(task: Task, now_ms: int, base_url: str, *, status: str | None = None) -> dict[str, Any]:

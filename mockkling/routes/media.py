@@ -40,7 +40,7 @@ def routes(backend: Backend) -> list[BaseRoute]:
         if task is None or backend.status(task) != SUCCEED or backend.media_expired(task):
             raise _gone()
         endpoint = catalogue.ENDPOINTS.get(task.action)
-        if (endpoint.result if endpoint is not None else catalogue.VIDEOS) != result:
+        if not (endpoint.makes(result) if endpoint is not None else result == catalogue.VIDEOS):
             raise _gone()
         return task
 

@@ -1,12 +1,14 @@
 """The official Kling API surface: HTTP in, Backend calls, the official envelope out.
 
 The task routes are generated from the action table (``validation.ACTIONS``): each action gets
-its create, list and query-one routes at the path the catalogue gives it.
+its create, list and query-one routes at the path the catalogue gives it. Endpoints that answer
+at once, with no task to poll, are rows of :data:`CALLS`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, NamedTuple
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -89,11 +91,39 @@ def _task_routes(backend: Backend, action: Action) -> list[BaseRoute]:
     ]
 
 
+class Call(NamedTuple):
+    """An official endpoint that answers at once, with no task to poll (face identification,
+    image segmentation, a selection session's steps, custom elements, the preset libraries)."""
+
+    method: str  # "POST": a JSON body, checked against the operation's schema; "GET": the query
+    path: str
+    operation: str  # its operationId in openapi.yaml
+    # (backend, account, body or query parameters) -> the answer's ``data``
+    run: Callable[[Backend, str, dict[str, Any]], Any]
+
+
+CALLS: Final[list[Call]] = []
+
+
+def _call_route(backend: Backend, call: Call) -> Route:
+    async def endpoint(request: Request) -> Response:
+        account = backend.authenticate(request.headers.get("authorization"))
+        if call.method == "POST":
+            params = await read_json_object(request, backend.config.max_body_bytes)
+            backend.spec.validate_body(call.operation, params)
+        else:
+            params = dict(request.query_params)
+        return envelope(backend.new_id(), call.run(backend, account, params))
+
+    return Route(call.path, endpoint, methods=[call.method])
+
+
 def routes(backend: Backend) -> list[BaseRoute]:
     spec = backend.spec
     out: list[BaseRoute] = []
     for action in ACTIONS.values():
         out.extend(_task_routes(backend, action))
+    out.extend(_call_route(backend, call) for call in CALLS)
 
     async def costs(request: Request) -> Response:
         account = backend.authenticate(request.headers.get("authorization"))
