@@ -221,6 +221,23 @@ LIP_SYNC_MAX_SECONDS: Final = 10
 # Kept for callers of the first release: the video models of text2video and image2video.
 VIDEO_MODELS: Final = {action: ENDPOINTS[action].models for action in ("text2video", "image2video")}
 
+# Result video resolution by model and mode, from the capability map: 720p in std and 1080p in
+# pro unless a model says otherwise.
+VIDEO_RESOLUTIONS: Final[dict[str, dict[str, str]]] = {
+    "kling-v1": {"std": "720p", "pro": "720p"},
+    "kling-v2-master": {"std": "720p", "pro": "720p"},
+}
+
+
+def video_shape(task: Task) -> tuple[str, str]:
+    """(aspect ratio, resolution class) of a task's result video: what its rules recorded in
+    ``extra`` (``aspect_ratio``; ``resolution`` where the request names one), else 16:9 at the
+    model and mode's resolution (720p in std, 1080p in pro unless VIDEO_RESOLUTIONS says else)."""
+    extra = task.extra or {}
+    default = VIDEO_RESOLUTIONS.get(task.model, {}).get(task.mode, "1080p" if task.mode == "pro" else "720p")
+    return extra.get("aspect_ratio") or "16:9", extra.get("resolution") or default
+
+
 DEFAULT_MODEL: Final = "kling-v1"
 DEFAULT_MODE: Final = "std"
 DEFAULT_DURATION: Final = "5"

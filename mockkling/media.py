@@ -16,6 +16,7 @@ import atexit
 import base64
 import binascii
 import io
+import math
 import os
 import shutil
 import struct
@@ -26,6 +27,7 @@ from collections.abc import Callable, Iterator
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
+from typing import Final
 
 from .errors import invalid_value
 
@@ -103,8 +105,12 @@ def check_base64_file(field: str, value: str, max_bytes: int, kinds: str) -> byt
 # -- result files ------------------------------------------------------------------------------
 
 _ASSETS = Path(__file__).resolve().parent / "assets"
-# Real 24 fps clips; other durations are the 5 s clip's timeline stretched (see stretch_mp4).
-_VIDEO_ASSETS = {5: _ASSETS / "video-5s.mp4", 10: _ASSETS / "video-10s.mp4"}
+# Result videos come in these shapes: real 5-second H.264 clips at 24 fps (built by
+# tests/tools/make_video_assets.py); other durations are a clip's timeline stretched (stretch_mp4).
+VIDEO_RATIOS: Final = {"16:9": "16x9", "9:16": "9x16", "1:1": "1x1"}
+# Resolution classes, by the picture's short side in pixels.
+VIDEO_RESOLUTIONS: Final = {"720p": 720, "1080p": 1080, "4k": 2160}
+ASSET_SECONDS: Final = 5
 # The official API deletes results, and refuses them as sources, this long after they are made.
 RETENTION_MS = 30 * 24 * 3600 * 1000
 # Result images keep the requested shape at a small size: this many pixels on the long side.
@@ -142,13 +148,33 @@ def video_seconds(duration: str) -> int:
         return 5
 
 
-def video_file(duration: str) -> Path:
-    """A small, valid H.264 MP4 lasting ``duration`` seconds (a string such as "5" or "15")."""
+def nearest_ratio(aspect_ratio: str) -> str:
+    """The served aspect ratio closest to ``aspect_ratio`` ("W:H", e.g. an input image's "640:480");
+    16:9 for anything unreadable."""
+    width, _, height = aspect_ratio.partition(":")
+    try:
+        wanted = math.log(float(width) / float(height))
+    except (ValueError, ZeroDivisionError):
+        return "16:9"
+    return min(VIDEO_RATIOS, key=lambda r: abs(math.log(_ratio_value(r)) - wanted))
+
+
+def _ratio_value(ratio: str) -> float:
+    width, _, height = ratio.partition(":")
+    return int(width) / int(height)
+
+
+def video_file(duration: str, aspect_ratio: str = "16:9", resolution: str = "720p") -> Path:
+    """A valid H.264 MP4 lasting ``duration`` seconds (a string such as "5" or "15"), of the
+    served shape nearest ``aspect_ratio`` at ``resolution`` (``VIDEO_RESOLUTIONS``; 720p when
+    unknown)."""
     seconds = video_seconds(duration)
-    asset = _VIDEO_ASSETS.get(seconds)
-    if asset is not None:
+    resolution = resolution if resolution in VIDEO_RESOLUTIONS else "720p"
+    shape = f"{VIDEO_RATIOS[nearest_ratio(aspect_ratio)]}-{resolution}"
+    asset = _ASSETS / f"video-{shape}.mp4"
+    if seconds == ASSET_SECONDS:
         return asset
-    return _cached(f"video-{seconds}s.mp4", lambda: stretch_mp4(_VIDEO_ASSETS[5].read_bytes(), seconds))
+    return _cached(f"video-{shape}-{seconds}s.mp4", lambda: stretch_mp4(asset.read_bytes(), seconds))
 
 
 def fit(width: int, height: int, long_side: int = IMAGE_LONG_SIDE) -> tuple[int, int]:

@@ -144,7 +144,14 @@ def check_element(field: str, element_id: Any, lookup: Lookup) -> str:
 
 
 def _parent_extra(parent: Task) -> dict[str, Any]:
-    return {"parent_video": {"task_id": parent.task_id, "duration": parent.duration}}
+    """What a task made from another video keeps of it: its id and length for ``parent_video``,
+    and its shape, which the new video keeps."""
+    aspect_ratio, resolution = catalogue.video_shape(parent)
+    return {
+        "parent_video": {"task_id": parent.task_id, "duration": parent.duration},
+        "aspect_ratio": aspect_ratio,
+        "resolution": resolution,
+    }
 
 
 def _two_images(field: str, images: Any) -> None:
@@ -161,6 +168,8 @@ class VideoParams(NamedTuple):
     model: str
     mode: str
     duration: str
+    # The result's aspect ratio: the body's, or the start frame's shape ("W:H") on image2video.
+    aspect_ratio: str = "16:9"
 
 
 class Rules(NamedTuple):
@@ -175,7 +184,8 @@ OFFICIAL_RULES: Final = Rules()
 
 
 def check_video_request(action: str, body: dict[str, Any], rules: Rules = OFFICIAL_RULES) -> VideoParams:
-    """Check a schema-valid text2video/image2video body; return its model, mode and duration."""
+    """Check a schema-valid text2video/image2video body; return its model, mode, duration and
+    the result's aspect ratio."""
     params = VideoParams(
         model=_model(action, body.get("model_name")),
         mode=body.get("mode") or catalogue.DEFAULT_MODE,
@@ -190,8 +200,9 @@ def check_video_request(action: str, body: dict[str, Any], rules: Rules = OFFICI
     if camera is not None:
         _check_camera(action, params, camera, rules)
     if action == "image2video":
-        _check_frames(action, params, body, rules, camera_used=camera is not None)
-    return params
+        frame = _check_frames(action, params, body, rules, camera_used=camera is not None)
+        return params._replace(aspect_ratio=f"{frame[0]}:{frame[1]}" if frame else params.aspect_ratio)
+    return params._replace(aspect_ratio=body.get("aspect_ratio") or params.aspect_ratio)
 
 
 def _require_video(action: str, params: VideoParams, feature: str, rules: Rules) -> None:
@@ -222,17 +233,17 @@ def _check_camera(action: str, params: VideoParams, camera: dict[str, Any], rule
 
 def _check_frames(
     action: str, params: VideoParams, body: dict[str, Any], rules: Rules, *, camera_used: bool
-) -> None:
+) -> tuple[int, int] | None:
+    """Check the frames; return the start (else end) frame's size when it was sent as Base64."""
     image, tail = body.get("image"), body.get("image_tail")
     if not image and not tail:
         # The two messages the real service gives, by model generation.
         if params.model == "kling-v1":
             raise invalid_value("image can not be null")
         raise invalid_value("image and image_tail cannot both be empty")
-    if image:
-        check_image("image", image)
+    start = check_image("image", image) if image else None
+    end = check_image("image_tail", tail) if tail else None
     if tail:
-        check_image("image_tail", tail)
         _require_video(action, params, "start_end_frame" if image else "end_frame", rules)
     brush = bool(body.get("static_mask") or body.get("dynamic_masks"))
     if brush:
@@ -241,16 +252,25 @@ def _check_frames(
         raise invalid_value(
             "image_tail, motion brush (static_mask/dynamic_masks) and camera_control cannot be used together"
         )
+    return start or end
+
+
+def _video_plan(params: VideoParams, body: dict[str, Any]) -> Plan:
+    return Plan(
+        params.model,
+        params.mode,
+        params.duration,
+        prompt=body.get("prompt") or "",
+        extra={"aspect_ratio": params.aspect_ratio},
+    )
 
 
 def _text2video(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
-    params = check_video_request("text2video", body, rules)
-    return Plan(*params, prompt=body.get("prompt") or "")
+    return _video_plan(check_video_request("text2video", body, rules), body)
 
 
 def _image2video(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
-    params = check_video_request("image2video", body, rules)
-    return Plan(*params, prompt=body.get("prompt") or "")
+    return _video_plan(check_video_request("image2video", body, rules), body)
 
 
 # -- the other video actions -------------------------------------------------------------------

@@ -57,7 +57,7 @@ def test_fail_now_with_a_message_and_a_gateway_code(
     assert (data["task_status"], data["task_status_msg"]) == ("failed", "Engine overheated")
     assert data["updated_at"] == backend.now_ms()
     assert "task_result" not in data
-    assert backend.tasks.get(task_id).extra == {"error_code": 4001}  # type: ignore[union-attr]
+    assert backend.tasks.get(task_id).extra["error_code"] == 4001  # type: ignore[union-attr,index]
 
 
 def test_succeed_at_once_from_submitted(backend: Backend, client: httpx.Client, auth: dict[str, str]) -> None:
@@ -256,5 +256,5 @@ def test_a_fate_survives_a_restart_on_a_state_file(tmp_path: Path) -> None:
     assert held_task is not None and failed_task is not None
     assert second.status(held_task) == "processing"
     assert (second.status(failed_task), failed_task.status_msg) == ("failed", "GPU on fire")
-    assert failed_task.extra == {"error_code": 4290}
+    assert failed_task.extra is not None and failed_task.extra["error_code"] == 4290
     second.close()

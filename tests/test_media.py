@@ -70,7 +70,45 @@ def test_videos_are_h264_mp4s_of_the_claimed_duration(
         assert int(response.headers["content-length"]) == len(response.content)
         seconds, frames, codec, size = _probe_mp4(response.content)
         assert seconds == pytest.approx(float(item["duration"]), abs=0.05)
-        assert (frames, codec, size) == (240 if item is video else 120, "h264", (320, 180))
+        # kling-v1 (the default model) makes 720p in both modes; every clip has the same 120 frames.
+        assert (frames, codec, size) == (120, "h264", (1280, 720))
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "size"),
+    [
+        (T2V, {"model_name": "kling-v1-6", "mode": "pro", "aspect_ratio": "9:16"}, (1080, 1920)),
+        (T2V, {"model_name": "kling-v1-6", "mode": "std", "aspect_ratio": "1:1"}, (720, 720)),
+        (T2V, {"model_name": "kling-v1", "mode": "pro", "aspect_ratio": "9:16"}, (720, 1280)),  # 720p only
+        # image2video has no aspect_ratio: the result takes the start frame's shape (1:2 -> 9:16).
+        (
+            "/v1/videos/image2video",
+            {"model_name": "kling-v1-6", "mode": "pro", "image": "tall"},
+            (1080, 1920),
+        ),
+    ],
+    ids=["t2v-9:16-pro", "t2v-1:1-std", "t2v-720p-model", "i2v-frame-shape"],
+)
+def test_a_video_has_the_requested_shape_and_resolution(
+    backend: Backend,
+    client: httpx.Client,
+    auth: dict[str, str],
+    make_image: Any,
+    path: str,
+    body: dict[str, Any],
+    size: tuple[int, int],
+) -> None:
+    if body.get("image") == "tall":
+        body = {**body, "image": make_image(300, 600)}
+    task_id = _create(client, auth, path, {"prompt": "a", **body})
+    backend.advance(5)
+    video = _result(client, auth, path, task_id)["videos"][0]
+    extended = _create(client, auth, EXTEND, {"video_id": video["id"]})
+    backend.advance(5)
+    longer = _result(client, auth, EXTEND, extended)["videos"][0]
+    for item, seconds in ((video, 5), (longer, 10)):  # an extension keeps its source's shape
+        duration, _frames, _codec, got = _probe_mp4(client.get(item["url"]).content)
+        assert (duration, got) == (pytest.approx(seconds, abs=0.05), size)
 
 
 @pytest.mark.parametrize("seconds", [1, 3, 7, 20, 180])
@@ -82,6 +120,13 @@ def test_stretched_timelines_play_for_exactly_that_long(seconds: int) -> None:
     assert duration == pytest.approx(seconds, abs=0.01)
     assert (frames, codec) == (120, "h264")
     assert video_file(str(seconds)).read_bytes() == stretched
+
+
+def test_every_shape_and_resolution_class_is_a_real_clip() -> None:
+    for ratio, (w, h) in {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1)}.items():
+        for resolution, short in {"720p": 720, "1080p": 1080, "4k": 2160}.items():
+            _duration, frames, codec, size = _probe_mp4(video_file("5", ratio, resolution).read_bytes())
+            assert (frames, codec, size) == (120, "h264", (short * w // min(w, h), short * h // min(w, h)))
 
 
 def test_images_are_pngs_pillow_decodes(backend: Backend, client: httpx.Client, auth: dict[str, str]) -> None:

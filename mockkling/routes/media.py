@@ -46,7 +46,7 @@ def routes(backend: Backend) -> list[BaseRoute]:
 
     async def video(request: Request) -> Response:
         task = finished(request.path_params["task_id"], catalogue.VIDEOS)
-        return FileResponse(video_file(task.duration), media_type="video/mp4")
+        return FileResponse(video_file(task.duration, *catalogue.video_shape(task)), media_type="video/mp4")
 
     async def image(request: Request) -> Response:
         task = finished(request.path_params["task_id"], catalogue.IMAGES)
