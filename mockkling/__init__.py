@@ -3,6 +3,7 @@
 The public API is what this module exports; everything else is internal.
 """
 
+import importlib
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
@@ -29,23 +30,25 @@ from .rules import RuleError
 from .tasks import FAILED, PROCESSING, SUBMITTED, SUCCEED, Task
 
 if TYPE_CHECKING:
+    from .interception import intercept
     from .testing import KlingMock
+
+# Loaded on first use: the test handle and interception bring httpx, respx and the live server,
+# which `mockkling serve` does not need at start-up.
+_LAZY = {"KlingMock": "testing", "intercept": "interception"}
 
 __version__ = version("mockkling")
 
 
 def __getattr__(name: str) -> Any:
-    # KlingMock, the test handle, brings httpx and the live server with it: loaded on first use,
-    # so `mockkling serve` does not pay for them at start-up.
-    if name == "KlingMock":
-        from .testing import KlingMock
-
-        return KlingMock
-    raise AttributeError(f"module 'mockkling' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mockkling' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), "KlingMock"})
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = [
@@ -78,5 +81,6 @@ __all__ = [
     "Task",
     "Timing",
     "create_app",
+    "intercept",
     "make_jwt",
 ]

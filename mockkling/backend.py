@@ -24,7 +24,7 @@ from .fault_rules import FaultSet
 from .journal import Journal
 from .limits import Limiter
 from .spec import Spec, default_spec
-from .tasks import FAILED, SUCCEED, Task, TaskStorage, TaskStore
+from .tasks import FAILED, PROCESSING, SUBMITTED, SUCCEED, TERMINAL, Task, TaskStorage, TaskStore
 from .validation import OFFICIAL_RULES, Rules
 
 
@@ -51,13 +51,16 @@ class Backend:
         # The mock's address as callback receivers reach it: result URLs in callback bodies. A
         # test handle that learns where it is served sets it (when the configuration names none).
         self.public_url = self.config.public_base_url()
+        # Where result URLs point when set (the real CDN's host, under interception); else they
+        # use the address each client reached the mock at (callbacks: public_url).
+        self.media_url = self.config.media_url.rstrip("/") if self.config.media_url else None
         self._random = random.Random(self._id_seed(self.config.seed))
         self._id_lock = threading.Lock()
         # Sends callback_url notifications; its thread starts with the first task that has one.
         self.callbacks = CallbackDispatcher(
             self.config.callbacks,
             lambda: self.clock,
-            official_renderer(lambda: self.public_url),
+            official_renderer(lambda: self.media_url or self.public_url),
         )
         # What tests and the control API configure (logic in fault_rules.py, limits.py, journal.py).
         self.faults = FaultSet(self.config.faults, seed=self.config.seed)
@@ -156,7 +159,8 @@ class Backend:
         plan = validation.action(action).check(body, _AccountLookup(self, account), rules)
         now = self.clock.now_ms()
         timing = self.config.timing_for(plan.model, plan.mode)
-        processing = now + round(timing.queue_seconds * 1000)
+        # Progressing by polls, a task holds each status until it has been queried enough.
+        processing = NEVER if self.config.polls_per_status else now + round(timing.queue_seconds * 1000)
         outcome, message = self._outcome(plan.prompt)
         details = {**(plan.extra or {}), **(extra or {})}
         if body.get("callback_url"):
@@ -173,7 +177,7 @@ class Backend:
             duration=plan.duration,
             created_ms=now,
             processing_ms=processing,
-            done_ms=processing + round(timing.run_seconds * 1000),
+            done_ms=NEVER if processing >= NEVER else processing + round(timing.run_seconds * 1000),
             outcome=outcome,
             status_msg=message,
             external_task_id=body.get("external_task_id"),
@@ -299,7 +303,24 @@ class Backend:
             task = self.tasks.get_external(account, ident)
         if task is None or is_record(task):
             raise KlingError(1203, f"task {ident[:64]} does not exist")  # never echo a huge id back
+        if self.config.polls_per_status:
+            task = self._polled(task)
         return task
+
+    def _polled(self, task: Task) -> Task:
+        """Count a query of ``task`` when tasks progress by polls (``polls_per_status``): every
+        N-th query moves it one status on, as moto's state manager does, whatever the clock."""
+        status = task.status(self.clock.now_ms())
+        if status in TERMINAL:
+            return task
+        polls = (task.extra or {}).get("polls", 0) + 1
+        task.extra = {**(task.extra or {}), "polls": polls}
+        self.tasks.update(task)
+        if polls % self.config.polls_per_status:
+            return task
+        if status == SUBMITTED:
+            return self.set_fate(task.task_id, Fate(PROCESSING))  # held until the next N polls
+        return self.set_fate(task.task_id, Fate(task.outcome, message=task.status_msg or None))
 
     def list_tasks(self, account: str, action: str, page_num: int = 1, page_size: int = 30) -> list[Task]:
         """One page of an account's tasks created on ``action``, newest first."""

@@ -4,15 +4,18 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
+import socket
 import ssl
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from starlette.applications import Starlette
 
@@ -20,6 +23,9 @@ from . import contract
 from .app import create_app
 from .config import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Config, ConfigError, FailRule, Timing
 from .fault_rules import FaultRule
+
+if TYPE_CHECKING:
+    from .proxy import KlingProxy
 from .tls import TLSFiles, make_self_signed
 
 # How `mockkling serve --workers N` hands its flags to the workers, each of which builds its
@@ -27,6 +33,7 @@ from .tls import TLSFiles, make_self_signed
 SERVE_ARGV_ENV: Final = "MOCKKLING_SERVE_ARGV"
 # SIGTERM lets in-flight requests finish for at most this long before they are cancelled.
 GRACEFUL_SHUTDOWN_SECONDS: Final = 30
+DEFAULT_PROXY_PORT: Final = 8001
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -128,16 +135,39 @@ def _parser() -> argparse.ArgumentParser:
         help="serve HTTPS with a throwaway CA and a certificate for 127.0.0.1/localhost, written to DIR "
         "(DIR/ca.pem is the CA to trust)",
     )
+    testing = serve.add_argument_group("testing code you do not change")
+    testing.add_argument(
+        "--proxy",
+        nargs="?",
+        const=DEFAULT_PROXY_PORT,
+        type=int,
+        metavar="PORT",
+        help=f"also run an HTTPS proxy (default port {DEFAULT_PROXY_PORT}; 0 picks a free one) that answers "
+        "the Kling hosts with the mock, for clients in any language (needs --self-signed DIR)",
+    )
+    testing.add_argument(
+        "--polls-per-status",
+        type=int,
+        metavar="N",
+        help="tasks move one status every N queries instead of with the clock",
+    )
+    testing.add_argument("--media-url", metavar="URL", help="where result URLs point (default: the mock)")
     contract.add_parser(commands)
     return parser
 
 
-def tls_files(args: argparse.Namespace, host: str) -> TLSFiles | None:
-    """The certificate to serve HTTPS with, if the flags ask for HTTPS."""
+def tls_files(args: argparse.Namespace, host: str, *, proxy: bool = False) -> TLSFiles | None:
+    """The certificate to serve HTTPS with, if the flags ask for HTTPS (with the proxy, it is
+    also valid for the Kling hosts the proxy answers)."""
     if args.self_signed:
         if args.ssl_certfile or args.ssl_keyfile:
             raise ConfigError("give either --self-signed or --ssl-certfile/--ssl-keyfile, not both")
-        return make_self_signed(args.self_signed, hosts=[host] if host not in ("0.0.0.0", "::") else [])
+        hosts = [host] if host not in ("0.0.0.0", "::") else []
+        if proxy:
+            from .interception import KLING_HOSTS, MEDIA_HOST
+
+            hosts += [*KLING_HOSTS, MEDIA_HOST]
+        return make_self_signed(args.self_signed, hosts=hosts)
     if not (args.ssl_certfile or args.ssl_keyfile):
         return None
     if not (args.ssl_certfile and args.ssl_keyfile):
@@ -184,8 +214,9 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
     if args.run_seconds is not None:
         timing = replace(timing, run_seconds=args.run_seconds)
     flags: dict[str, Any] = {}
-    if args.public_url is not None:
-        flags["public_url"] = args.public_url
+    for name in ("public_url", "media_url", "polls_per_status"):
+        if getattr(args, name) is not None:
+            flags[name] = getattr(args, name)
     callbacks: dict[str, Any] = {}
     if args.callback_host:
         callbacks["allowed_hosts"] = [*config.callbacks.allowed_hosts, *args.callback_host]
@@ -231,7 +262,9 @@ def create_app_from_env() -> Starlette:
     return create_app(config=config_from_env())
 
 
-def _banner(config: Config, workers: int = 1, tls: TLSFiles | None = None) -> str:
+def _banner(
+    config: Config, workers: int = 1, tls: TLSFiles | None = None, proxy: KlingProxy | None = None
+) -> str:
     scheme = "https" if tls else "http"
     lines = [f"mockkling {version('mockkling')}: the Kling API on {scheme}://{config.host}:{config.port}"]
     # Only the published default pair is printed: a configured secret never reaches the output.
@@ -253,7 +286,61 @@ def _banner(config: Config, workers: int = 1, tls: TLSFiles | None = None) -> st
     if tls and tls.ca_file:
         lines.append(f"  HTTPS with a throwaway CA: {tls.ca_file}; have clients trust it with:")
         lines.extend(f"    export {name}={value}" for name, value in tls.trust_env().items())
+    if proxy is not None:
+        lines.append(f"  HTTPS proxy answering the Kling hosts on {proxy.url}; send clients through it with:")
+        lines.append(f"    export HTTPS_PROXY={proxy.url}")
     return "\n".join(lines)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else starts, so the banner tells the real
+    port and a taken one is a clear error; it listens at once (connections wait in its backlog
+    until the server accepts them), so the port answers as soon as it is printed."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def start_proxy(config: Config, tls: TLSFiles, port: int) -> KlingProxy:
+    """The HTTPS proxy for the Kling hosts, in a thread of its own, forwarding to the mock."""
+    from .interception import KLING_HOSTS, MEDIA_HOST
+    from .proxy import KlingProxy
+
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(tls.certfile, tls.keyfile)
+    upstream_tls = ssl.create_default_context(cafile=str(tls.ca_file)) if tls.ca_file else None
+    upstream = (_reachable(config.host), config.port)
+    proxy = KlingProxy(
+        [*KLING_HOSTS, MEDIA_HOST],
+        server_tls,
+        upstream,
+        upstream_tls=upstream_tls,
+        host=config.host,
+        port=port,
+    )
+    started = threading.Event()
+
+    async def run() -> None:
+        await proxy.start()
+        started.set()
+        await asyncio.Event().wait()  # until the process ends
+
+    threading.Thread(target=asyncio.run, args=(run(),), name="mockkling-proxy", daemon=True).start()
+    if not started.wait(10):
+        raise ConfigError(f"the proxy could not listen on {config.host}:{port}")
+    return proxy
+
+
+def _reachable(host: str) -> str:
+    """An address of this machine that reaches a server bound to ``host``."""
+    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
 
 
 def serve(
@@ -263,6 +350,7 @@ def serve(
     workers: int = 1,
     argv: Sequence[str] = (),
     tls: TLSFiles | None = None,
+    proxy_port: int | None = None,
 ) -> None:
     """Run the server until SIGINT/SIGTERM, which let in-flight requests finish and then close
     the state file. Several workers need the state file: it is what they share."""
@@ -270,6 +358,10 @@ def serve(
 
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, not {workers}")
+    if proxy_port is not None and (tls is None or tls.ca_file is None):
+        raise ConfigError("--proxy needs --self-signed DIR: clients must trust the CA of its certificates")
+    if proxy_port is not None and workers > 1:
+        raise ConfigError("--proxy runs with one worker")
     options: dict[str, Any] = {
         "host": config.host,
         "port": config.port,
@@ -281,9 +373,13 @@ def serve(
     if tls is not None:
         options.update(ssl_certfile=str(tls.certfile), ssl_keyfile=str(tls.keyfile))
     if workers == 1:
-        app = create_app(config=config)  # opens the state file: a bad one stops us here
-        print(_banner(config, workers, tls), file=sys.stderr, flush=True)
-        uvicorn.run(app, **options)
+        sock = _bind(config.host, config.port)
+        with sock:
+            config = replace(config, port=sock.getsockname()[1])
+            app = create_app(config=config)  # opens the state file: a bad one stops us here
+            proxy = start_proxy(config, tls, proxy_port) if proxy_port is not None and tls else None
+            print(_banner(config, workers, tls, proxy), file=sys.stderr, flush=True)
+            uvicorn.Server(uvicorn.Config(app, **{**options, "port": config.port})).run(sockets=[sock])
         return
     if config.state_file is None:
         raise ConfigError("--workers needs --state FILE: workers share their tasks through it")
@@ -308,14 +404,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return contract.run(args)
     try:
         config = build_config(args)
-        tls = tls_files(args, config.host)
+        tls = tls_files(args, config.host, proxy=args.proxy is not None)
+        if args.proxy is not None and not config.media_url:
+            from .interception import MEDIA_URL
+
+            config = replace(config, media_url=MEDIA_URL)  # result URLs on the real CDN's host
         if tls and not config.public_url:
             # Result URLs in callbacks use the scheme clients reach us on (workers re-read argv).
             public_url = "https://" + config.public_base_url().removeprefix("http://")
             config = replace(config, public_url=public_url)
             argv = [*argv, "--public-url", public_url]
         if args.command == "serve":
-            serve(config, access_log=args.access_log, workers=args.workers, argv=argv, tls=tls)
+            serve(
+                config,
+                access_log=args.access_log,
+                workers=args.workers,
+                argv=argv,
+                tls=tls,
+                proxy_port=args.proxy,
+            )
     except ConfigError as exc:
         print(f"mockkling: {exc}", file=sys.stderr)
         return 2

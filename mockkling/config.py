@@ -183,6 +183,12 @@ class Config:
     # The request journal: entries kept (0 switches it off), body bytes kept per entry.
     journal_size: int = DEFAULT_SIZE
     journal_body_bytes: int = DEFAULT_BODY_BYTES
+    # -- testing without touching the code under test (interception, the proxy) --------------
+    # Tasks move one status every this many queries (and not with the clock); None: by the clock.
+    polls_per_status: int | None = None
+    # Where result URLs point (e.g. the real CDN's host, under interception); None: the address
+    # the client reached the mock at.
+    media_url: str | None = None
 
     def with_defaults(self) -> Config:
         """This configuration, with the default account when none is configured."""
@@ -223,8 +229,12 @@ class Config:
         for key, value in data.items():
             if key in ("host", "log_level", "state_file"):
                 setattr(out, key, _typed(value, str, f"{source}: {key}"))
-            elif key == "public_url":
-                out.public_url = _public_url(value, f"{source}: public_url")
+            elif key in ("public_url", "media_url"):
+                setattr(out, key, _public_url(value, f"{source}: {key}"))
+            elif key == "polls_per_status":
+                out.polls_per_status = _typed(value, int, f"{source}: {key}")
+                if out.polls_per_status < 1:
+                    raise ConfigError(f"{source}: polls_per_status must be >= 1, not {value}")
             elif key == "callbacks":
                 out.callbacks = _callbacks(out.callbacks, value, f"{source}: callbacks")
             elif key in ("port", "leeway_seconds", "max_body_bytes", "journal_size", "journal_body_bytes"):
@@ -327,6 +337,8 @@ _ENV: tuple[tuple[str, str, type], ...] = (
     ("MOCKKLING_MEDIA_TTL_SECONDS", "media_ttl_seconds", int),
     ("MOCKKLING_STATE", "state_file", str),
     ("MOCKKLING_ADMIN_TOKEN", "admin_token", str),
+    ("MOCKKLING_POLLS_PER_STATUS", "polls_per_status", int),
+    ("MOCKKLING_MEDIA_URL", "media_url", str),
 )
 
 

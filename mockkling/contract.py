@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import subprocess
 import sys
 from importlib import resources
@@ -95,10 +96,33 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
     return out + list(args.pytest_args)
 
 
+def unreachable(base_url: str, ca_file: str | None, timeout: float = 5.0) -> str | None:
+    """Why ``base_url`` cannot be reached (no server, a refused TLS handshake, ...), or None if
+    it answers anything at all: checked once, so a wrong URL costs seconds, not a whole run."""
+    import ssl
+
+    import httpx
+
+    verify = ssl.create_default_context(cafile=ca_file) if ca_file else True
+    try:
+        httpx.get(base_url, timeout=timeout, verify=verify, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the suite in a fresh interpreter (so pytest sees its plugins before anything imports
-    them); return its exit status."""
+    them); return its exit status. A server that does not answer stops it at once."""
     if importlib.util.find_spec("pytest") is None or importlib.util.find_spec("schemathesis") is None:
         print(f"mockkling: {INSTALL_HINT}", file=sys.stderr)
         return 2
+    base_url = args.base_url or os.environ.get("KLING_BASE_URL")
+    if base_url and not (args.app or os.environ.get("KLING_APP")):
+        problem = unreachable(base_url, args.ca_file or os.environ.get("KLING_CA_FILE"))
+        if problem is not None:
+            print(
+                f"mockkling: {base_url} does not answer ({problem}); is the server running?", file=sys.stderr
+            )
+            return 2
     return subprocess.call([sys.executable, "-m", "pytest", *pytest_args(args)])

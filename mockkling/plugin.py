@@ -44,7 +44,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{MARKER}(**options): configure the test's mockkling mock: queue_seconds, run_seconds, "
-        "timings, fail_words, seed, accounts, api_keys, clock ('manual' or 'system').",
+        "timings, fail_words, seed, accounts, api_keys, clock ('manual' or 'system'), faults, limits, "
+        "polls_per_status, intercept, other_hosts, sleep ('virtual' or 'real').",
     )
 
 
@@ -66,15 +67,22 @@ def marker_options(node: pytest.Item) -> dict[str, Any]:
     return options
 
 
-def _new_backend(request: pytest.FixtureRequest, config: Config) -> Any:
+def _new_backend(request: pytest.FixtureRequest, config: Config, options: dict[str, Any]) -> Any:
     from .config import ConfigError
     from .testing import new_backend
 
     try:
-        return new_backend(config, **marker_options(request.node))
+        return new_backend(config, **options)
     except ConfigError as exc:
         problem = str(exc)
     pytest.fail(f"@pytest.mark.{MARKER}: {problem}", pytrace=False)
+
+
+def _harness(options: dict[str, Any]) -> dict[str, Any]:
+    """Take the fixture's own options (interception, sleeps) out of the marker's options."""
+    from .testing import HARNESS_OPTIONS
+
+    return {name: options.pop(name) for name in list(options) if name in HARNESS_OPTIONS}
 
 
 # -- configuration fixtures: override any of them in a conftest.py ---------------------------------
@@ -143,14 +151,38 @@ def kling_mock_https_server(
 def kling_mock(request: pytest.FixtureRequest, kling_mock_config: Config) -> Iterator[KlingMock]:
     """An in-process mock, fresh for this test: ``.client`` and ``.async_client()`` talk to it with
     no socket, ``.advance(s)`` moves its clock, ``.backend`` is everything else."""
+    import contextlib
+
     from .testing import KlingMock
 
-    with KlingMock(_new_backend(request, kling_mock_config)) as mock:
+    options = marker_options(request.node)
+    harness = _harness(options)
+    with contextlib.ExitStack() as stack:
+        mock = stack.enter_context(KlingMock(_new_backend(request, kling_mock_config, options)))
+        if harness.get("sleep", "virtual") not in ("virtual", "real"):
+            pytest.fail(f"@pytest.mark.{MARKER}: sleep must be 'virtual' or 'real'", pytrace=False)
+        if harness.get("sleep", "virtual") == "virtual" and mock.manual_clock:
+            from .virtual_sleep import virtual_sleep
+
+            stack.enter_context(virtual_sleep(mock.advance))
+        hosts = harness.get("intercept")
+        if hosts:
+            from .interception import route_hosts
+
+            extra = () if hosts is True else hosts
+            stack.enter_context(route_hosts(mock, extra, harness.get("other_hosts", "pass")))
         yield mock
 
 
 def _live(request: pytest.FixtureRequest, server: SharedServer, config: Config) -> Iterator[KlingMock]:
-    mock = server.mount(_new_backend(request, config))
+    options = marker_options(request.node)
+    if _harness(options):
+        pytest.fail(
+            f"@pytest.mark.{MARKER}: intercept, other_hosts and sleep are options of the in-process "
+            "kling_mock fixture",
+            pytrace=False,
+        )
+    mock = server.mount(_new_backend(request, config, options))
     try:
         yield mock
     finally:

@@ -51,6 +51,13 @@ OPTIONS: dict[str, str] = {
     "clock": '"manual" (default: time moves only on advance()) or "system" (wall clock)',
     "faults": 'fault rules, in order: the --fault syntax ("POST /v1/videos/* 1303 x2"), dicts or FaultRules',
     "limits": 'per-account limits: a Limits or its fields, {"rate": 5, "concurrency": 2}',
+    "polls_per_status": "tasks move one status every N queries of them, not with the clock",
+}
+# Options of the pytest fixture and mockkling.intercept() beyond the mock's own configuration.
+HARNESS_OPTIONS: dict[str, str] = {
+    "intercept": "True, or a list of more hosts (your gateway's): answer calls to the Kling hosts",
+    "other_hosts": '"pass" (default) or "refuse": what interception does with every other host',
+    "sleep": '"virtual" (default on the manual clock: sleeps move the clock) or "real"',
 }
 
 
@@ -61,7 +68,8 @@ def configure(config: Config | None = None, **options: Any) -> tuple[Config, str
     config = config or Config()
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
-        raise ConfigError(f"unknown kling_mock option(s) {unknown}; known: {', '.join(OPTIONS)}")
+        known = ", ".join([*OPTIONS, *HARNESS_OPTIONS])
+        raise ConfigError(f"unknown kling_mock option(s) {unknown}; known: {known}")
     timing = config.timing
     if "queue_seconds" in options or "run_seconds" in options:
         timing = Timing(
@@ -93,6 +101,11 @@ def configure(config: Config | None = None, **options: Any) -> tuple[Config, str
         else:
             pairs = {k: k for k in _strings(keys, "api_keys")}
         changes["api_keys"] = {**changes.get("api_keys", config.api_keys), **pairs}
+    if "polls_per_status" in options:
+        polls = options["polls_per_status"]
+        if polls is not None and (isinstance(polls, bool) or not isinstance(polls, int) or polls < 1):
+            raise ConfigError(f"polls_per_status must be an integer >= 1 or None, not {polls!r}")
+        changes["polls_per_status"] = polls
     try:
         if "faults" in options:
             rules = options["faults"]
@@ -216,6 +229,11 @@ class KlingMock:
         return {"Authorization": f"Bearer {self.jwt(access_key, secret_key)}"}
 
     # -- time ------------------------------------------------------------------------------------
+
+    @property
+    def manual_clock(self) -> bool:
+        """Whether this mock's time moves only when told to (``clock="manual"``, the default)."""
+        return isinstance(self.backend.clock, ManualClock)
 
     @property
     def clock(self) -> ManualClock:

@@ -94,7 +94,7 @@ class SyncASGITransport(httpx.BaseTransport):
             except BaseException as exc:
                 errors.append(exc)
 
-        thread = threading.Thread(target=run)
+        thread = threading.Thread(target=run, name="mockkling-asgi")
         thread.start()
         thread.join()
         if errors:

@@ -21,7 +21,7 @@ import httpx
 
 T = TypeVar("T")
 
-_RUNNING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+_RUNNING = re.compile(r"(?:Uvicorn running on|the Kling API on) https?://127\.0\.0\.1:(\d+)")
 _WORKER = re.compile(r"Started server process \[(\d+)\]")
 
 

@@ -230,7 +230,7 @@ def test_an_unusable_state_file_is_a_clear_config_error(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("uvicorn.run", lambda *a, **k: pytest.fail("served on an unusable state file"))
+    monkeypatch.setattr("uvicorn.Server.run", lambda *a, **k: pytest.fail("served on an unusable state file"))
     path = tmp_path / "state.db"
     if words == "cannot open":
         path = tmp_path / "no" / "such" / "folder" / "state.db"

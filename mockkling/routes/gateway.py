@@ -20,7 +20,7 @@ from ..errors import KlingError
 from ..jsonio import JSONResponse, read_json_object
 from ..tasks import Task
 from ..views import generation_view, passthrough_created, task_view
-from .official import base_url, envelope
+from .official import envelope, result_base
 
 PREFIXES: Final = ("/v1/video/", "/kling/")
 # The seed's passthrough envelope says "success" where Kling says "SUCCEED".
@@ -69,7 +69,7 @@ def routes(backend: Backend) -> list[BaseRoute]:
     async def get_generation(request: Request) -> Response:
         account = backend.authenticate_key(request.headers.get("authorization"))
         task = own_task(account, request.path_params["task_id"])
-        return JSONResponse(generation_view(task, backend.now_ms(), base_url(request)))
+        return JSONResponse(generation_view(task, backend.now_ms(), result_base(backend, request)))
 
     out: list[BaseRoute] = [
         Route("/v1/video/generations", create_generation, methods=["POST"]),
@@ -88,7 +88,7 @@ def routes(backend: Backend) -> list[BaseRoute]:
         async def get_passthrough(request: Request) -> Response:
             account = backend.authenticate_key(request.headers.get("authorization"))
             task = own_task(account, request.path_params["task_id"])
-            data = task_view(task, backend.now_ms(), base_url(request))
+            data = task_view(task, backend.now_ms(), result_base(backend, request))
             return envelope(backend.new_id(), data, SUCCESS_MESSAGE)
 
         out.append(Route(f"/kling/v1/videos/{action}", create_passthrough, methods=["POST"]))

@@ -63,6 +63,12 @@ def base_url(request: Request) -> str:
     return url
 
 
+def result_base(backend: Backend, request: Request) -> str:
+    """Where result URLs point: the backend's media URL if set, else the mock as this client
+    reached it."""
+    return backend.media_url or base_url(request)
+
+
 def _task_routes(backend: Backend, action: Action) -> list[BaseRoute]:
     spec = backend.spec
 
@@ -75,14 +81,14 @@ def _task_routes(backend: Backend, action: Action) -> list[BaseRoute]:
             return envelope(backend.new_id(), created_view(task))
         page_num = spec.query_int(action.list_op, "pageNum", request.query_params.get("pageNum"))
         page_size = spec.query_int(action.list_op, "pageSize", request.query_params.get("pageSize"))
-        now, base = backend.now_ms(), base_url(request)
+        now, base = backend.now_ms(), result_base(backend, request)
         tasks = backend.list_tasks(account, action.name, page_num, page_size)
         return envelope(backend.new_id(), [task_view(t, now, base) for t in tasks])
 
     async def one(request: Request) -> Response:
         account = backend.authenticate(request.headers.get("authorization"))
         task = backend.get_task(account, request.path_params["task_id"])
-        return envelope(backend.new_id(), task_view(task, backend.now_ms(), base_url(request)))
+        return envelope(backend.new_id(), task_view(task, backend.now_ms(), result_base(backend, request)))
 
     path = action.endpoint.path
     return [

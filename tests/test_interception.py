@@ -1,0 +1,222 @@
+"""Testing a Kling integration without changing it: ``mockkling.intercept()`` answers the real
+hosts from an in-process mock for httpx (sync and async), requests and aiohttp; clients that
+poll with ``time.sleep`` / ``asyncio.sleep`` finish without waiting; other hosts pass through
+or are refused; the fixture's ``intercept`` option; tasks that progress by polls."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import aiohttp
+import av
+import httpx
+import intercept_apps as apps
+import pytest
+import requests
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+import mockkling
+from mockkling import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Fate, KlingMock
+from mockkling.interception import KLING_HOSTS, MEDIA_HOST
+from mockkling.server import LiveServer
+
+AK, SK = DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
+RUN_SECONDS = 300  # a 5-minute task, polled every 5 s
+
+
+def _run(result: Any) -> Any:
+    return asyncio.run(result) if asyncio.iscoroutine(result) else result
+
+
+def _mp4_seconds(content: bytes) -> float:
+    with av.open(io.BytesIO(content), format="mp4") as container:
+        assert container.duration is not None
+        return float(container.duration / av.time_base)
+
+
+APPS = {
+    "httpx": apps.generate_with_httpx,
+    "httpx-async": apps.generate_with_httpx_async,
+    "requests": apps.generate_with_requests,
+    "aiohttp": apps.generate_with_aiohttp,
+}
+
+
+@pytest.mark.parametrize("generate", APPS.values(), ids=APPS.keys())
+def test_an_unmodified_app_that_polls_every_5_s_finishes_without_waiting(
+    generate: Callable[..., Any],
+) -> None:
+    started = time.monotonic()
+    with mockkling.intercept(queue_seconds=10, run_seconds=RUN_SECONDS) as kling:
+        url, content = _run(generate(AK, SK, "a cat on the moon"))
+        (task,) = kling.tasks
+        waited = (kling.backend.now_ms() - task.created_ms) / 1000
+    # The app slept its way through the whole task on the mock's clock, not the wall clock.
+    assert waited >= RUN_SECONDS
+    assert time.monotonic() - started < RUN_SECONDS / 10
+    # Its video came from the real CDN's host name, and it is a real MP4 of the task's length.
+    assert httpx.URL(url).host == MEDIA_HOST
+    assert _mp4_seconds(content) == pytest.approx(float(task.duration), abs=0.05)
+    # Every poll went through the mock, on the production host.
+    polls = kling.journal.find(method="GET", path="/v1/videos/text2video/*")
+    assert len(polls) == RUN_SECONDS // apps.POLL_SECONDS + 3
+    assert {e.headers["host"] for e in polls} == {"api-singapore.klingai.com"}
+
+
+def test_every_kling_host_is_answered() -> None:
+    with mockkling.intercept() as kling:
+        for host in KLING_HOSTS:
+            answer = httpx.get(f"https://{host}/v1/videos/text2video", headers=kling.auth_headers())
+            assert (answer.status_code, answer.json()["code"]) == (200, 0), host
+
+
+@pytest.fixture(scope="module")
+def elsewhere() -> Iterator[str]:
+    """A server on loopback that is not Kling: what the code under test also talks to."""
+    app = Starlette(routes=[Route("/hello", lambda request: PlainTextResponse("hello from elsewhere"))])
+    with LiveServer(app) as server:
+        yield server.url
+
+
+def _get_elsewhere(library: str, url: str) -> str:
+    if library == "httpx":
+        return httpx.get(url).text
+    if library == "httpx-async":
+
+        async def fetch() -> str:
+            async with httpx.AsyncClient() as client:
+                return (await client.get(url)).text
+
+        return str(asyncio.run(fetch()))
+    if library == "requests":
+        return requests.get(url, timeout=10).text
+
+    async def fetch_aiohttp() -> str:
+        async with aiohttp.ClientSession() as session, session.get(url) as answer:
+            return await answer.text()
+
+    return str(asyncio.run(fetch_aiohttp()))
+
+
+REFUSED: dict[str, type[BaseException] | tuple[type[BaseException], ...]] = {
+    "httpx": httpx.ConnectError,
+    "httpx-async": httpx.ConnectError,
+    "requests": requests.ConnectionError,
+    "aiohttp": aiohttp.ClientConnectionError,
+}
+
+
+@pytest.mark.parametrize("library", REFUSED)
+def test_other_hosts_pass_through_or_are_refused(library: str, elsewhere: str) -> None:
+    with mockkling.intercept():
+        assert _get_elsewhere(library, f"{elsewhere}/hello") == "hello from elsewhere"
+    with mockkling.intercept(other_hosts="refuse"), pytest.raises(REFUSED[library]):
+        _get_elsewhere(library, f"{elsewhere}/hello")
+
+
+def test_a_gateway_host_a_test_adds_is_answered_too() -> None:
+    with mockkling.intercept(hosts=["llm-gateway.internal"]) as kling:
+        created = requests.post(
+            "https://llm-gateway.internal/v1/video/generations",
+            headers={"Authorization": kling.api_key},
+            json={"model": "kling-v1", "prompt": "a cat", "duration": 5},
+            timeout=10,
+        )
+    assert created.status_code == 200 and created.json()["task_id"]
+
+
+def test_the_decorator_gives_each_call_a_fresh_mock() -> None:
+    @mockkling.intercept(run_seconds=60)
+    def sync_app() -> tuple[str, bytes]:
+        return apps.generate_with_requests(AK, SK, "a")
+
+    @mockkling.intercept(run_seconds=60)
+    async def async_app() -> tuple[str, bytes]:
+        return await apps.generate_with_httpx_async(AK, SK, "a")
+
+    for app in (sync_app, async_app, sync_app):
+        url, content = _run(app())
+        assert httpx.URL(url).host == MEDIA_HOST and content.startswith(b"\x00\x00\x00")
+
+
+def test_faults_and_fates_reach_intercepted_clients() -> None:
+    with mockkling.intercept(
+        faults=["POST /v1/videos/* 1303 x1", "GET /v1/videos/text2video/* drop x1"]
+    ) as kling:
+        with pytest.raises(requests.HTTPError) as refused:
+            apps.generate_with_requests(AK, SK, "a")
+        assert refused.value.response.json()["code"] == 1303
+        with pytest.raises(requests.ConnectionError):  # the dropped connection, as requests sees it
+            apps.generate_with_requests(AK, SK, "a")
+        kling.fates.add(Fate("failed", message="GPU on fire"))
+        with pytest.raises(apps.GenerationFailed, match="GPU on fire"):
+            _run(apps.generate_with_aiohttp(AK, SK, "a"))
+
+
+def test_sleep_real_keeps_the_clock_still() -> None:
+    with mockkling.intercept(sleep="real") as kling:
+        before = kling.backend.now_ms()
+        time.sleep(0.01)
+        asyncio.run(asyncio.sleep(0.01))
+        assert kling.backend.now_ms() == before
+
+
+# -- the pytest fixture -----------------------------------------------------------------------------
+
+
+@pytest.mark.kling_mock(intercept=True, run_seconds=RUN_SECONDS)
+def test_the_fixture_intercepts_when_asked(kling_mock: KlingMock) -> None:
+    url, _content = apps.generate_with_httpx(AK, SK, "a")
+    assert httpx.URL(url).host == MEDIA_HOST and len(kling_mock.tasks) == 1
+
+
+def test_the_fixture_sleeps_on_the_mock_clock(kling_mock: KlingMock) -> None:
+    before = kling_mock.backend.now_ms()
+    time.sleep(30)
+    asyncio.run(asyncio.sleep(15))
+    assert kling_mock.backend.now_ms() - before == 45_000
+
+
+@pytest.mark.kling_mock(sleep="real")
+def test_the_fixture_keeps_real_sleeps_when_told(kling_mock: KlingMock) -> None:
+    before = kling_mock.backend.now_ms()
+    time.sleep(0.01)
+    assert kling_mock.backend.now_ms() == before
+
+
+@pytest.mark.kling_mock(clock="system")
+def test_on_the_wall_clock_sleeps_are_real(kling_mock: KlingMock) -> None:
+    assert not kling_mock.manual_clock
+    started = time.monotonic()
+    time.sleep(0.05)
+    assert time.monotonic() - started >= 0.05
+
+
+# -- progressing by polls ---------------------------------------------------------------------------
+
+
+@pytest.mark.kling_mock(polls_per_status=2)
+def test_a_task_moves_one_status_every_n_polls(kling_mock: KlingMock) -> None:
+    task_id = kling_mock.client.post("/v1/videos/text2video", json={"prompt": "a"}).json()["data"]["task_id"]
+    kling_mock.advance(3600)  # the clock alone moves nothing
+    seen = [
+        kling_mock.client.get(f"/v1/videos/text2video/{task_id}").json()["data"]["task_status"]
+        for _ in range(6)
+    ]
+    assert seen == ["submitted", "processing", "processing", "succeed", "succeed", "succeed"]
+
+
+@pytest.mark.kling_mock(polls_per_status=1, fail_words=["forbidden"])
+def test_progressing_by_polls_keeps_the_planned_outcome(kling_mock: KlingMock) -> None:
+    task_id = kling_mock.client.post("/v1/videos/text2video", json={"prompt": "forbidden"}).json()["data"]
+    statuses = [
+        kling_mock.client.get(f"/v1/videos/text2video/{task_id['task_id']}").json()["data"] for _ in range(2)
+    ]
+    assert [d["task_status"] for d in statuses] == ["processing", "failed"]
+    assert statuses[1]["task_status_msg"] == "Failure to pass the risk control system"
