@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .backend import Backend
 from .config import Config
@@ -49,6 +49,29 @@ class _MockApp(Starlette):
 
     def build_middleware_stack(self) -> ASGIApp:
         return self._layer(super().build_middleware_stack())
+
+
+class _Tidy:
+    """What every request passes before routing: repeated slashes count as one and a trailing
+    slash is dropped (a real Kling client builds ``text2video//{id}``, and the real service answers
+    it), and a request with several ``Authorization`` headers is refused (400 / 1200), so the rate
+    limit, the journal and the authenticator can never read different ones."""
+
+    def __init__(self, app: ASGIApp, render: Callable[[str, KlingError], Response]) -> None:
+        self.app = app
+        self.render = render
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if "//" in path or (path.endswith("/") and path != "/"):
+                tidy = "/" + "/".join(part for part in path.split("/") if part)
+                scope = {**scope, "path": tidy, "raw_path": tidy.encode("utf-8", "surrogateescape")}
+            if sum(1 for name, _ in scope["headers"] if name == b"authorization") > 1:
+                error = KlingError(1200, "Send one Authorization header, not several")
+                await self.render(scope["path"], error)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(backend: Backend | None = None, *, config: Config | None = None) -> Starlette:
@@ -124,10 +147,13 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
             backend.close()
 
     app = _MockApp(
-        layer=lambda inner: RequestLayer(inner, backend, surface_of=surface_name, render=render_path),
+        layer=lambda inner: RequestLayer(
+            _Tidy(inner, render_path), backend, surface_of=surface_name, render=render_path
+        ),
         routes=routes,
         exception_handlers={KlingError: on_kling_error, HTTPException: on_http_error, Exception: on_crash},
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # _Tidy drops trailing slashes: no redirect is needed
     app.state.backend = backend
     return app

@@ -66,7 +66,9 @@ class Backend:
         self.faults = FaultSet(self.config.faults, seed=self.config.seed)
         self.fates = FateRules()
         self.limits = Limiter(self.config.limits, now=self.now_ms, tasks=self.tasks)
-        self.journal = Journal(self.config.journal_size, self.config.journal_body_bytes)
+        self.journal = Journal(
+            self.config.journal_size, self.config.journal_body_bytes, self.config.journal_header_bytes
+        )
 
     def __repr__(self) -> str:
         return f"Backend(tasks={len(self.tasks)}, accounts={len(self.auth.accounts)}, clock={self.clock!r})"
@@ -118,6 +120,10 @@ class Backend:
     def authenticate_key(self, authorization: str | None) -> str:
         """The account a gateway key (``sk-...``, bare or after ``Bearer``) acts for; 401 if none."""
         return self.auth.authenticate_key(authorization)
+
+    def listening_on(self, host: str, port: int) -> None:
+        """Say where a server serves this backend: callbacks are never sent there."""
+        self.callbacks.listening.add((host, port))
 
     # -- the clock -------------------------------------------------------------------------------
 
@@ -407,7 +413,7 @@ class _AccountLookup:
 def _open_store(config: Config) -> TaskStorage:
     """In memory by default; the SQLite store when a state file is configured."""
     if config.state_file is None:
-        return TaskStore()
+        return TaskStore(config.max_tasks)
     from .storage import SQLiteTaskStore  # only a durable backend pays for sqlite3
 
     return SQLiteTaskStore(config.state_file)

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import socket
 import threading
 import time
 from collections import deque
@@ -40,8 +41,9 @@ if TYPE_CHECKING:  # imported where used: a server that sends no callback never 
 
 logger = logging.getLogger("mockkling.callbacks")
 
-# Deliveries in flight at once, across all tasks; the rest wait their turn.
-MAX_CONCURRENT: Final = 16
+# Deliveries in flight at once to one receiver host; the rest wait their turn. Each host has its
+# own lane, so a slow receiver holds up only its own callbacks.
+PER_HOST_CONCURRENT: Final = 8
 # Attempts kept in the delivery log; older ones are dropped first.
 LOG_SIZE: Final = 10_000
 # Upper bound of one timed sleep, so a far-off transition needs no huge timeout value.
@@ -112,6 +114,49 @@ def _for_log(url: str) -> str:
         netloc = f"{parts.username}:{MASK}@{netloc.rpartition('@')[2]}"
     query = mask_query(parts.query.encode("latin-1", "replace")).decode("latin-1")
     return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def _local_addresses() -> set[str]:
+    """This machine's own addresses, as far as it can tell without asking the network."""
+    found = {"127.0.0.1", "::1"}
+    with contextlib.suppress(OSError):
+        found.update(str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None))
+    return found
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to (an IP literal is itself); empty if it does not resolve."""
+    try:
+        return [ipaddress.ip_address(host.strip("[]")).compressed]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host.rstrip("."), port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    return list(dict.fromkeys(str(info[4][0]).split("%", 1)[0] for info in infos))
+
+
+def is_listening_on(address: str, port: int, listening: Iterable[tuple[str, int]]) -> bool:
+    """Whether ``address:port`` reaches one of the mock's own listening sockets ``listening``
+    (a wildcard bind listens on every local address)."""
+    try:
+        wanted = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for host, bound_port in listening:
+        if bound_port != port:
+            continue
+        if wanted.is_unspecified:  # connecting to 0.0.0.0 or :: reaches this machine
+            return True
+        if host in ("0.0.0.0", "::", ""):
+            if wanted.is_loopback or address in _local_addresses():
+                return True
+        else:
+            with contextlib.suppress(ValueError):
+                if ipaddress.ip_address(host) == wanted:
+                    return True
+    return False
 
 
 def parse_callback_url(url: str) -> httpx.URL:
@@ -185,6 +230,9 @@ class CallbackDispatcher:
 
     def __init__(self, settings: CallbackSettings, clock: Callable[[], Clock], render: Renderer) -> None:
         self.settings = settings
+        # Where the mock itself listens ((host, port), set by whoever serves it): a callback must
+        # never reach it, or any client could reset the mock through its control API.
+        self.listening: set[tuple[str, int]] = set()
         self._clock = clock
         self._render = render
         self._lock = threading.Lock()
@@ -210,10 +258,17 @@ class CallbackDispatcher:
     # -- called from any thread ---------------------------------------------------------------
 
     def check(self, task: Task) -> None:
-        """Refuse (400 / 1201) a task whose callback_url is not an http(s) URL at all."""
+        """Refuse (400 / 1201) a task whose callback_url is not an http(s) URL at all, or that
+        leads, once its name is resolved, to the mock itself."""
         url = callback_url(task)
-        if url is not None:
-            parse_callback_url(url)
+        if url is None:
+            return
+        parsed = parse_callback_url(url)
+        if not self.listening or not host_allowed(parsed.host, self.settings.allowed_hosts):
+            return  # nothing to compare, or nothing will be sent
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        if any(is_listening_on(a, port, self.listening) for a in resolve(parsed.host, port)):
+            raise invalid_value("callback_url points at the mock itself; callbacks go to your receiver")
 
     def watch(self, task: Task) -> None:
         """Follow ``task`` if it has a callback URL; its host must be allowed, else the
@@ -332,7 +387,7 @@ class CallbackDispatcher:
         assert self._wake is not None and self._stop is not None
         wake, stop = self._wake, self._stop
         self._lanes, self._senders = {}, set()  # nothing carried over from a previous run
-        semaphore = asyncio.Semaphore(MAX_CONCURRENT)
+        semaphore = _HostLanes(PER_HOST_CONCURRENT)
         timeout = httpx.Timeout(self.settings.timeout_seconds)
         # No proxies from the environment, no redirects: a request goes only where it was allowed.
         async with httpx.AsyncClient(timeout=timeout, trust_env=False, follow_redirects=False) as client:
@@ -350,7 +405,7 @@ class CallbackDispatcher:
                     sender.cancel()
                 await asyncio.gather(*self._senders, return_exceptions=True)
 
-    def _tick(self, client: httpx.AsyncClient, semaphore: asyncio.Semaphore) -> float | None:
+    def _tick(self, client: httpx.AsyncClient, semaphore: _HostLanes) -> float | None:
         """Queue every status reached since the last one notified; return seconds until the
         next transition is due (None: wait to be woken)."""
         clock = self._clock()
@@ -382,9 +437,7 @@ class CallbackDispatcher:
         # A millisecond late rather than early, so the wake-up finds the transition passed.
         return min(max(next_due - now, 0) / 1000 + 0.001, _MAX_SLEEP_SECONDS)
 
-    def _queue(
-        self, client: httpx.AsyncClient, semaphore: asyncio.Semaphore, watch: _Watch, status: str
-    ) -> None:
+    def _queue(self, client: httpx.AsyncClient, semaphore: _HostLanes, watch: _Watch, status: str) -> None:
         task = watch.task
         try:
             body = orjson.dumps(self._render(task, status))
@@ -402,7 +455,7 @@ class CallbackDispatcher:
         self._senders.add(sender)
         sender.add_done_callback(self._senders.discard)
 
-    async def _send_lane(self, client: httpx.AsyncClient, semaphore: asyncio.Semaphore, task_id: str) -> None:
+    async def _send_lane(self, client: httpx.AsyncClient, semaphore: _HostLanes, task_id: str) -> None:
         """Deliver one task's notifications one after another, so they arrive in order."""
         lane = self._lanes[task_id]
         try:
@@ -420,9 +473,7 @@ class CallbackDispatcher:
             self._done(len(lane))
             lane.clear()
 
-    async def _deliver(
-        self, client: httpx.AsyncClient, semaphore: asyncio.Semaphore, note: _Notification
-    ) -> None:
+    async def _deliver(self, client: httpx.AsyncClient, semaphore: _HostLanes, note: _Notification) -> None:
         import httpx
 
         settings = self.settings
@@ -431,9 +482,12 @@ class CallbackDispatcher:
             started, wall = time.monotonic(), _wall_ms()
             http_status: int | None = None
             error: str | None = None
-            async with semaphore:
+            async with semaphore(note.url):
                 try:
-                    response = await client.post(note.url, content=note.body, headers=headers)
+                    target, extensions = await self._pinned(note.url, headers)
+                    response = await client.post(
+                        target, content=note.body, headers=headers, extensions=extensions
+                    )
                     http_status = response.status_code
                     if not response.is_success:
                         error = f"HTTP {http_status}"
@@ -461,6 +515,23 @@ class CallbackDispatcher:
                 return
             await asyncio.sleep(settings.backoff_seconds * 2 ** (attempt - 1))
 
+    async def _pinned(self, url: str, headers: dict[str, str]) -> tuple[httpx.URL, dict[str, Any]]:
+        """The URL to send to, with its host replaced by the address it resolved to (checked
+        against the allowed hosts and the mock's own sockets, so no later DNS answer can lead
+        elsewhere); ``Host`` and the TLS server name keep the original name."""
+        import httpx
+
+        parsed = httpx.URL(url)
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        loop = asyncio.get_running_loop()
+        addresses = await loop.run_in_executor(None, resolve, parsed.host, port)
+        if not addresses:
+            raise httpx.ConnectError(f"{parsed.host} does not resolve")
+        if any(is_listening_on(a, port, self.listening) for a in addresses):
+            raise httpx.ConnectError(f"{parsed.host}:{port} is the mock itself; a callback never goes there")
+        headers["Host"] = parsed.netloc.decode("ascii")
+        return parsed.copy_with(host=addresses[0]), {"sni_hostname": parsed.host}
+
     def _drop_lanes(self) -> None:
         for lane in self._lanes.values():
             # Keep the head: its sender is delivering it and will count it done.
@@ -485,6 +556,21 @@ class CallbackDispatcher:
                 listener(attempt)
             except Exception:
                 logger.exception("callback log listener failed")
+
+
+class _HostLanes:
+    """A semaphore per receiver host (used on the loop thread only)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._lanes: dict[str, asyncio.Semaphore] = {}
+
+    def __call__(self, url: str) -> asyncio.Semaphore:
+        host = urlsplit(url).netloc.lower()
+        lane = self._lanes.get(host)
+        if lane is None:
+            lane = self._lanes[host] = asyncio.Semaphore(self._size)
+        return lane
 
 
 def callback_url(task: Task) -> str | None:

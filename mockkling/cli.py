@@ -239,10 +239,16 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
         log_level=args.log_level or config.log_level,
         faults=faults,
         limits=limits,
-        admin_token=args.admin_token or config.admin_token,
+        admin_token=config.admin_token if args.admin_token is None else _admin_token(args.admin_token),
         control_remote=config.control_remote if args.control_remote is None else args.control_remote,
         state_file=args.state or config.state_file,
     ).with_defaults()
+
+
+def _admin_token(token: str) -> str:
+    if not token.strip():
+        raise ConfigError("--admin-token cannot be empty: leave the flag out for no token")
+    return token
 
 
 def config_from_env(environ: Mapping[str, str] | None = None) -> Config:
@@ -280,7 +286,12 @@ def _banner(
         lines.append(f"  fault rules: {len(config.faults)}")
     who = "any client" if config.control_remote else "loopback only"
     token = ", admin token required" if config.admin_token else ""
-    lines.append(f"  control API: http://{config.host}:{config.port}/__mockkling/ ({who}{token})")
+    lines.append(f"  control API: {scheme}://{config.host}:{config.port}/__mockkling/ ({who}{token})")
+    if config.control_remote and not config.admin_token:
+        lines.append(
+            "  WARNING: --control-remote without --admin-token: anyone who reaches this port can "
+            "reset and steer the mock; set --admin-token TOKEN"
+        )
     where = f"in the state file {config.state_file}" if config.state_file else "in memory"
     lines.append(f"  stored {where}; {workers} worker{'s' if workers > 1 else ''}")
     if tls and tls.ca_file:
@@ -290,6 +301,10 @@ def _banner(
         lines.append(f"  HTTPS proxy answering the Kling hosts on {proxy.url}; send clients through it with:")
         lines.append(f"    export HTTPS_PROXY={proxy.url}")
     return "\n".join(lines)
+
+
+class ListenError(OSError):
+    """The server cannot take its address (a port in use, an address not of this machine)."""
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -304,7 +319,7 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.listen(2048)
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     return sock
 
 
@@ -377,6 +392,7 @@ def serve(
         with sock:
             config = replace(config, port=sock.getsockname()[1])
             app = create_app(config=config)  # opens the state file: a bad one stops us here
+            app.state.backend.listening_on(config.host, config.port)
             proxy = start_proxy(config, tls, proxy_port) if proxy_port is not None and tls else None
             print(_banner(config, workers, tls, proxy), file=sys.stderr, flush=True)
             uvicorn.Server(uvicorn.Config(app, **{**options, "port": config.port})).run(sockets=[sock])
@@ -426,6 +442,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"mockkling: {exc}", file=sys.stderr)
         return 2
+    except ListenError as exc:
+        print(f"mockkling: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .fault_rules import FaultRule
-from .journal import DEFAULT_BODY_BYTES, DEFAULT_SIZE
+from .journal import DEFAULT_BODY_BYTES, DEFAULT_HEADER_BYTES, DEFAULT_SIZE
 from .limits import Limits
 
 # Documented default credentials for local use (README, "Credentials").
@@ -172,6 +172,9 @@ class Config:
     resource_packs: list[ResourcePack] = field(default_factory=list)
     # Keep tasks in this SQLite file (durable, shareable by workers); None keeps them in memory.
     state_file: str | None = None
+    # In memory, at most this many tasks are kept (the oldest go first; about 430 B each); 0: no
+    # bound. A state file keeps every task.
+    max_tasks: int = 200_000
     # Fault rules in force from the start (``[[faults]]``, ``--fault``; see fault_rules.py).
     faults: list[FaultRule] = field(default_factory=list)
     # Per-account request rate, running tasks and balance (``[limits]``; see limits.py).
@@ -183,6 +186,8 @@ class Config:
     # The request journal: entries kept (0 switches it off), body bytes kept per entry.
     journal_size: int = DEFAULT_SIZE
     journal_body_bytes: int = DEFAULT_BODY_BYTES
+    # Header bytes kept per journal entry (names and values); past that, values are cut.
+    journal_header_bytes: int = DEFAULT_HEADER_BYTES
     # -- testing without touching the code under test (interception, the proxy) --------------
     # Tasks move one status every this many queries (and not with the clock); None: by the clock.
     polls_per_status: int | None = None
@@ -237,9 +242,17 @@ class Config:
                     raise ConfigError(f"{source}: polls_per_status must be >= 1, not {value}")
             elif key == "callbacks":
                 out.callbacks = _callbacks(out.callbacks, value, f"{source}: callbacks")
-            elif key in ("port", "leeway_seconds", "max_body_bytes", "journal_size", "journal_body_bytes"):
+            elif key in (
+                "port",
+                "leeway_seconds",
+                "max_body_bytes",
+                "journal_size",
+                "journal_body_bytes",
+                "journal_header_bytes",
+                "max_tasks",
+            ):
                 setattr(out, key, _typed(value, int, f"{source}: {key}"))
-                if key.startswith("journal") and value < 0:
+                if key.startswith(("journal", "max_tasks")) and value < 0:
                     raise ConfigError(f"{source}: {key} must be >= 0, not {value}")
             elif key == "media_ttl_seconds":
                 out.media_ttl_seconds = _typed(value, int, f"{source}: {key}")
@@ -258,7 +271,9 @@ class Config:
             elif key in ("accept_key_pairs", "control_remote"):
                 setattr(out, key, _typed(value, bool, f"{source}: {key}"))
             elif key == "admin_token":
-                out.admin_token = _typed(value, str, f"{source}: admin_token") or None
+                out.admin_token = _typed(value, str, f"{source}: admin_token")
+                if not out.admin_token.strip():
+                    raise ConfigError(f"{source}: admin_token cannot be empty (leave it out for no token)")
             elif key == "faults":
                 out.faults = [
                     _rule(rule, f"{source}: faults[{i}]")
@@ -336,6 +351,7 @@ _ENV: tuple[tuple[str, str, type], ...] = (
     ("MOCKKLING_CALLBACK_HOSTS", "callback_hosts", list),
     ("MOCKKLING_MEDIA_TTL_SECONDS", "media_ttl_seconds", int),
     ("MOCKKLING_STATE", "state_file", str),
+    ("MOCKKLING_MAX_TASKS", "max_tasks", int),
     ("MOCKKLING_ADMIN_TOKEN", "admin_token", str),
     ("MOCKKLING_POLLS_PER_STATUS", "polls_per_status", int),
     ("MOCKKLING_MEDIA_URL", "media_url", str),

@@ -23,6 +23,9 @@ import orjson
 MASK = "***"
 DEFAULT_SIZE = 1000
 DEFAULT_BODY_BYTES = 8192
+# Header bytes kept per entry: real clients send well under 1 KB; a client sending megabytes of
+# headers must not make each entry weigh as much.
+DEFAULT_HEADER_BYTES = 4096
 
 # A header or query parameter whose name contains one of these carries a credential.
 _SECRET_WORDS = ("auth", "token", "key", "secret", "password", "cookie", "signature", "session")
@@ -74,6 +77,18 @@ def mask_query(query: bytes) -> bytes:
         decoded = unquote_plus(name.decode("latin-1")).lower().encode("latin-1", "replace")
         pairs.append(name + b"=" + MASK.encode() if sep and is_secret_name(decoded) else pair)
     return b"&".join(pairs)
+
+
+def _cut(headers: tuple[tuple[bytes, bytes], ...], room: int) -> tuple[tuple[bytes, bytes], ...]:
+    """The headers that fit in ``room`` bytes: the one that does not fit is cut, the rest left out."""
+    kept = []
+    for name, value in headers:
+        if len(name) + len(value) > room:
+            kept.append((name, value[: max(0, room - len(name))] + b"..."))
+            break
+        kept.append((name, value))
+        room -= len(name) + len(value)
+    return tuple(kept)
 
 
 class Recorded(NamedTuple):
@@ -181,11 +196,17 @@ class JournalEntry:
 class Journal:
     """A bounded, filterable record of requests; ``size`` 0 switches recording off."""
 
-    def __init__(self, size: int = DEFAULT_SIZE, body_bytes: int = DEFAULT_BODY_BYTES) -> None:
-        if size < 0 or body_bytes < 0:
-            raise ValueError("journal size and body_bytes must be >= 0")
+    def __init__(
+        self,
+        size: int = DEFAULT_SIZE,
+        body_bytes: int = DEFAULT_BODY_BYTES,
+        header_bytes: int = DEFAULT_HEADER_BYTES,
+    ) -> None:
+        if size < 0 or body_bytes < 0 or header_bytes < 0:
+            raise ValueError("journal size, body_bytes and header_bytes must be >= 0")
         self.size = size
         self.body_bytes = body_bytes
+        self.header_bytes = header_bytes
         self._entries: deque[tuple[int, Recorded]] = deque(maxlen=size or 1)
         # No lock: appending to, copying and clearing a deque are each atomic under the GIL.
         self._ids = itertools.count(1)
@@ -201,12 +222,11 @@ class Journal:
         garbage collector stops tracking, so a full journal adds nothing to collect); an entry
         object is built, and masked, only when someone reads it."""
         if self.size:
-            self._entries.append(
-                (
-                    next(self._ids),
-                    request._replace(headers=tuple(request.headers), body=request.body[: self.body_bytes]),
-                )
-            )
+            headers = tuple(request.headers)
+            if sum(len(name) + len(value) for name, value in headers) > self.header_bytes:
+                headers = _cut(headers, self.header_bytes)
+            kept = request._replace(headers=headers, body=request.body[: self.body_bytes])
+            self._entries.append((next(self._ids), kept))
 
     def find(
         self,

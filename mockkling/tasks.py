@@ -7,6 +7,7 @@ and moving a controlled clock moves every task at once.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator
 from typing import Any, Final, Protocol, runtime_checkable
@@ -147,9 +148,13 @@ class TaskStorage(Protocol):
 
 class TaskStore:
     """In-memory task index: by id, by (account, external_task_id), and per account and action
-    in creation order, so a page of a list costs O(page size) however many tasks are stored."""
+    in creation order, so a page of a list costs O(page size) however many tasks are stored.
 
-    def __init__(self) -> None:
+    It holds at most ``max_tasks`` (0: no bound): past that, the oldest go first, a hundredth
+    of the bound at a time, so a long-running shared mock never grows without end."""
+
+    def __init__(self, max_tasks: int = 0) -> None:
+        self.max_tasks = max_tasks
         self._by_id: dict[str, Task] = {}
         self._by_external: dict[tuple[str, str], Task] = {}
         self._by_owner: dict[tuple[str, str], list[Task]] = {}
@@ -167,7 +172,21 @@ class TaskStore:
                 self._by_external[key] = task
             self._by_id[task.task_id] = task
             self._by_owner.setdefault((task.account, task.action), []).append(task)
+            if self.max_tasks and len(self._by_id) > self.max_tasks:
+                self._evict(max(1, self.max_tasks // 100))
             return True
+
+    def _evict(self, count: int) -> None:
+        """Forget the ``count`` oldest tasks (the caller holds the lock)."""
+        oldest = [self._by_id.pop(task_id) for task_id in list(itertools.islice(self._by_id, count))]
+        per_owner: dict[tuple[str, str], int] = {}
+        for task in oldest:
+            if task.external_task_id is not None:
+                self._by_external.pop((task.account, task.external_task_id), None)
+            key = (task.account, task.action)
+            per_owner[key] = per_owner.get(key, 0) + 1
+        for key, gone in per_owner.items():  # the oldest of the store are the oldest of each list
+            del self._by_owner[key][:gone]
 
     def update(self, task: Task) -> None:
         """Nothing to do: the stored task is the very object that was changed."""

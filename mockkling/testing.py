@@ -396,6 +396,7 @@ class SharedServer:
 
     def mount(self, backend: Backend) -> KlingMock:
         """Serve ``backend`` from now on; return the handle a test uses."""
+        backend.listening_on(self.server.host, self.server.port)
         mock = KlingMock(
             backend,
             base_url=self.url,

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..backend import Backend
+from ..callbacks import USER_AGENT as CALLBACK_USER_AGENT
 from ..clock import ManualClock
 from ..errors import KlingError
 from ..fates import NEVER, FateError, FateRule, as_fate
@@ -56,7 +57,10 @@ def is_local(client: tuple[str, int] | None) -> bool:
 
 
 def check_access(backend: Backend, request: Request) -> None:
-    """403 for a remote client unless allowed; 401 without the admin token when one is set."""
+    """403 for a remote client unless allowed, and for the mock's own callback sender (whatever
+    address it came through); 401 without the admin token when one is set."""
+    if request.headers.get("user-agent") == CALLBACK_USER_AGENT:
+        raise KlingError(1103, "A callback never reaches the control API")
     if not backend.config.control_remote and not is_local(
         None if request.client is None else (request.client.host, request.client.port)
     ):

@@ -13,6 +13,7 @@ from http import HTTPStatus
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from .. import catalogue
 from ..backend import Backend
@@ -34,6 +35,17 @@ def _gone() -> KlingError:
     return KlingError(1203, http_status=404)
 
 
+class MediaFile(FileResponse):
+    """A result file, as a CDN serves it. A ``Range`` in a unit other than bytes is ignored, as
+    RFC 9110 says (Starlette would answer 400)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ranges = [value for name, value in scope["headers"] if name == b"range"]
+        if ranges and not all(v.strip().lower().startswith(b"bytes=") for v in ranges):
+            scope = {**scope, "headers": [(n, v) for n, v in scope["headers"] if n != b"range"]}
+        await super().__call__(scope, receive, send)
+
+
 def routes(backend: Backend) -> list[BaseRoute]:
     def finished(task_id: str, result: str) -> Task:
         task = backend.tasks.get(task_id)
@@ -46,16 +58,17 @@ def routes(backend: Backend) -> list[BaseRoute]:
 
     async def video(request: Request) -> Response:
         task = finished(request.path_params["task_id"], catalogue.VIDEOS)
-        return FileResponse(video_file(task.duration, *catalogue.video_shape(task)), media_type="video/mp4")
+        return MediaFile(video_file(task.duration, *catalogue.video_shape(task)), media_type="video/mp4")
 
     async def image(request: Request) -> Response:
         task = finished(request.path_params["task_id"], catalogue.IMAGES)
         extra = task.extra or {}
         raw = request.path_params["index"]
-        if not (raw.isascii() and raw.isdigit()) or int(raw) >= extra.get("n", 1):
+        # An index is a few digits: longer ones are not ours (and int() refuses 4,300 digits).
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or int(raw) >= extra.get("n", 1):
             raise _gone()
         width, height = extra.get("size") or fit(16, 9)
-        return FileResponse(image_file(width, height, int(raw)), media_type="image/png")
+        return MediaFile(image_file(width, height, int(raw)), media_type="image/png")
 
     return [
         Route("/media/videos/{task_id}.mp4", video, methods=["GET"]),

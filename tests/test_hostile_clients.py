@@ -1,0 +1,260 @@
+"""No API client can wipe, freeze or crash a shared mock, and the command line tells the truth
+(issue 18): each case an attack-minded probe found, as a test."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from serve_process import ServeProcess
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mockkling import (
+    DEFAULT_ACCESS_KEY,
+    DEFAULT_API_KEY,
+    DEFAULT_SECRET_KEY,
+    Backend,
+    Config,
+    create_app,
+    make_jwt,
+)
+from mockkling.callbacks import USER_AGENT, is_listening_on
+from mockkling.config import CallbackSettings
+from mockkling.server import LiveServer
+from mockkling.transport import SyncASGITransport
+
+T2V = "/v1/videos/text2video"
+
+
+def _token() -> str:
+    return make_jwt(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY)
+
+
+@pytest.fixture
+def live() -> Iterator[tuple[Backend, str]]:
+    backend = Backend(Config(seed=3))
+    backend.use_manual_clock()
+    with LiveServer(create_app(backend)) as server:
+        yield backend, server.url
+    backend.close()
+
+
+# -- 1. a callback can never reach the mock itself -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://127.0.0.1:{port}/__mockkling/reset",
+        "http://localhost:{port}/__mockkling/reset",
+        "http://localhost.:{port}/__mockkling/reset",  # a name that passes the host check, then DNS
+        "http://127.0.0.1:{port}//__mockkling/reset",
+    ],
+)
+def test_a_callback_url_pointing_at_the_mock_is_refused_at_create(
+    live: tuple[Backend, str], target: str
+) -> None:
+    backend, url = live
+    port = httpx.URL(url).port
+    answer = httpx.post(
+        f"{url}{T2V}",
+        json={"prompt": "a", "callback_url": target.format(port=port)},
+        headers={"Authorization": f"Bearer {_token()}"},
+    )
+    assert (answer.status_code, answer.json()["code"]) == (400, 1201)
+    assert "mock itself" in answer.json()["message"]
+    assert len(backend.tasks) == 0
+
+
+def test_a_wildcard_bind_counts_every_local_address_and_loopback() -> None:
+    wildcard = {("0.0.0.0", 8000)}
+    assert is_listening_on("127.0.0.1", 8000, wildcard)
+    assert is_listening_on("127.0.0.2", 8000, wildcard)
+    assert is_listening_on("::1", 8000, {("::", 8000)})
+    assert not is_listening_on("127.0.0.1", 8001, wildcard)
+    assert not is_listening_on("10.255.255.1", 8000, {("127.0.0.1", 8000)})
+
+
+def test_the_control_api_refuses_the_callback_sender(live: tuple[Backend, str]) -> None:
+    _backend, url = live
+    answer = httpx.post(f"{url}/__mockkling/reset", headers={"User-Agent": USER_AGENT})
+    assert answer.status_code == 403
+
+
+def test_a_slow_receiver_holds_up_only_its_own_callbacks() -> None:
+    """Forty callbacks stuck at a receiver that never answers do not delay another receiver's."""
+    release = threading.Event()
+    fast_got: list[str] = []
+
+    async def slow(request: Request) -> Response:
+        while not release.is_set():
+            await asyncio.sleep(0.01)
+        return Response(status_code=200)
+
+    async def fast(request: Request) -> Response:
+        fast_got.append((await request.json())["task_status"])
+        return Response(status_code=200)
+
+    backend = Backend(Config(callbacks=CallbackSettings(attempts=1, timeout_seconds=30)))
+    backend.use_manual_clock()
+    slow_app = Starlette(routes=[Route("/", slow, methods=["POST"])])
+    fast_app = Starlette(routes=[Route("/", fast, methods=["POST"])])
+    headers = {"Authorization": f"Bearer {_token()}"}
+    try:
+        with LiveServer(slow_app) as slow_server, LiveServer(fast_app) as fast_server:
+            fast_url = fast_server.url.replace("127.0.0.1", "localhost")  # another host, another lane
+            with httpx.Client(
+                transport=SyncASGITransport(create_app(backend)), base_url="http://mock"
+            ) as api:
+                for _ in range(40):
+                    api.post(
+                        T2V, json={"prompt": "a", "callback_url": f"{slow_server.url}/"}, headers=headers
+                    )
+                api.post(T2V, json={"prompt": "a", "callback_url": f"{fast_url}/"}, headers=headers)
+            backend.callbacks.wake()
+            deadline = threading.Event()
+            for _ in range(500):
+                if fast_got:
+                    break
+                deadline.wait(0.01)
+            assert fast_got == ["submitted"]
+            release.set()
+            assert backend.callbacks.flush(30)
+    finally:
+        release.set()
+        backend.close()
+
+
+# -- 4. one Authorization header, read the same by everyone ----------------------------------------
+
+
+@pytest.mark.parametrize(("path", "surface"), [(T2V, "official"), ("/v1/video/generations/x", "gateway")])
+def test_two_authorization_headers_are_refused(path: str, surface: str) -> None:
+    backend = Backend(Config(seed=1))
+    backend.limits.set(rate=3)
+    with httpx.Client(transport=SyncASGITransport(create_app(backend)), base_url="http://mock") as client:
+        headers = [("Authorization", f"Bearer {_token()}"), ("Authorization", DEFAULT_API_KEY)]
+        answers = [client.get(path, headers=headers) for _ in range(12)]
+    assert {a.status_code for a in answers} == {400}
+    body = answers[0].json()
+    assert body["code"] == (1200 if surface == "official" else "invalid_request")
+    assert "one Authorization header" in body["message"]
+
+
+# -- 6. small wrong answers ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api() -> Iterator[tuple[Backend, httpx.Client]]:
+    backend = Backend(Config(seed=2))
+    backend.use_manual_clock()
+    headers = {"Authorization": f"Bearer {_token()}"}
+    with httpx.Client(
+        transport=SyncASGITransport(create_app(backend)), base_url="http://mock", headers=headers
+    ) as client:
+        yield backend, client
+
+
+def test_repeated_and_trailing_slashes_are_one_slash(api: tuple[Backend, httpx.Client]) -> None:
+    _backend, client = api
+    task_id = client.post(T2V, json={"prompt": "a"}).json()["data"]["task_id"]
+    assert client.get(f"/v1/videos/text2video//{task_id}").json()["data"]["task_id"] == task_id
+    listed = client.get("/v1/videos/text2video/")
+    assert (listed.status_code, listed.json()["code"], len(listed.json()["data"])) == (200, 0, 1)
+    assert client.get("/v1//videos///text2video").json()["data"][0]["task_id"] == task_id
+
+
+def test_result_files_answer_odd_requests_as_a_cdn(api: tuple[Backend, httpx.Client]) -> None:
+    backend, client = api
+    task_id = client.post("/v1/images/generations", json={"prompt": "a"}).json()["data"]["task_id"]
+    backend.advance(10)
+    url = client.get(f"/v1/images/generations/{task_id}").json()["data"]["task_result"]["images"][0]["url"]
+    assert client.get(f"/media/images/{task_id}/{'9' * 5000}.png").status_code == 404
+    whole = client.get(url, headers={"Range": "items=0-5"})  # an unknown unit is ignored (RFC 9110)
+    assert (whole.status_code, whole.content[:8]) == (200, b"\x89PNG\r\n\x1a\n")
+    assert client.get(url, headers={"Range": "bytes=0-7"}).status_code == 206
+
+
+# -- 7. the command line ---------------------------------------------------------------------------
+
+
+def _serve(*flags: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
+    extra = ["--config", str(config)] if config else []
+    return subprocess.run(
+        [sys.executable, "-m", "mockkling.cli", "serve", *flags, *extra],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.slow
+def test_the_banner_tells_the_real_port_and_a_taken_port_is_one_line() -> None:
+    with ServeProcess() as first:
+        assert f"the Kling API on http://127.0.0.1:{first.port}" in first.text()
+        assert f"http://127.0.0.1:{first.port}/__mockkling/" in first.text()
+        taken = _serve("--port", str(first.port))
+    assert taken.returncode == 1
+    assert (
+        taken.stderr.strip() == f"mockkling: cannot listen on 127.0.0.1:{first.port}: Address already in use"
+    )
+
+
+@pytest.mark.slow
+def test_an_empty_admin_token_is_refused(tmp_path: Path) -> None:
+    flag = _serve("--admin-token", "")
+    assert flag.returncode == 2 and "--admin-token cannot be empty" in flag.stderr
+    config = tmp_path / "mock.toml"
+    config.write_text('admin_token = "  "\n')
+    assert "admin_token cannot be empty" in _serve(config=config).stderr
+
+
+@pytest.mark.slow
+def test_remote_control_without_a_token_warns_by_name() -> None:
+    with ServeProcess("--control-remote") as server:
+        text: Any = server.text()
+    assert "WARNING: --control-remote without --admin-token" in text
+
+
+# -- 5. bounded memory ------------------------------------------------------------------------------
+
+
+def test_the_journal_keeps_a_few_kb_of_headers_per_entry(api: tuple[Backend, httpx.Client]) -> None:
+    backend, client = api
+    client.get(T2V, headers={"X-Padding": "p" * 1_000_000, "X-After": "kept?"})
+    entry = backend.journal.last()
+    assert entry is not None
+    kept = sum(len(name) + len(value) for name, value in entry.headers.items())
+    assert kept <= backend.journal.header_bytes + 16
+    assert entry.headers["authorization"] == "Bearer ***"  # what comes first is kept, and masked
+    assert "x-after" not in entry.headers
+
+
+def test_the_in_memory_store_keeps_at_most_max_tasks() -> None:
+    backend = Backend(Config(seed=5, max_tasks=300))
+    backend.use_manual_clock()
+    headers = {"Authorization": f"Bearer {_token()}"}
+    with httpx.Client(
+        transport=SyncASGITransport(create_app(backend)), base_url="http://mock", headers=headers
+    ) as client:
+        ids = [
+            client.post(T2V, json={"prompt": "a", "external_task_id": f"job-{n}"}).json()["data"]["task_id"]
+            for n in range(1000)
+        ]
+        assert 297 <= len(backend.tasks) <= 300
+        newest = client.get(T2V, params={"pageSize": 500}).json()["data"]
+        assert [t["task_id"] for t in newest] == ids[::-1][: len(newest)]
+        assert client.get(f"{T2V}/{ids[0]}").json()["code"] == 1203  # the oldest are gone ...
+        again = client.post(T2V, json={"prompt": "a", "external_task_id": "job-0"})
+        assert again.json()["code"] == 0  # ... and so are their external ids
+        assert client.get(f"{T2V}/job-999").json()["data"]["task_id"] == ids[-1]
