@@ -248,11 +248,25 @@ def _check_frames(
     brush = bool(body.get("static_mask") or body.get("dynamic_masks"))
     if brush:
         _require_video(action, params, "motion_brush", rules)
+        _check_masks(body, start)
     if sum((bool(tail), brush, camera_used)) > 1:
         raise invalid_value(
             "image_tail, motion brush (static_mask/dynamic_masks) and camera_control cannot be used together"
         )
     return start or end
+
+
+def _check_masks(body: dict[str, Any], image: tuple[int, int] | None) -> None:
+    """Motion-brush masks are images too, with the start frame's aspect ratio."""
+    masks = [("static_mask", body["static_mask"])] if body.get("static_mask") else []
+    masks += [(f"dynamic_masks[{i}].mask", m["mask"]) for i, m in enumerate(body.get("dynamic_masks") or [])]
+    for field, mask in masks:
+        size = check_image(field, mask)
+        if size and image and abs(size[0] / size[1] - image[0] / image[1]) > 0.01:
+            raise invalid_value(
+                f"{field}: the mask is {size[0]}x{size[1]}; it must have the image's aspect ratio "
+                f"({image[0]}x{image[1]})"
+            )
 
 
 def _video_plan(params: VideoParams, body: dict[str, Any]) -> Plan:

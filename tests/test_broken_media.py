@@ -1,0 +1,180 @@
+"""A corpus of broken images, sent in every image field of every create operation that
+openapi.yaml declares: each is refused 400 naming the field, in the surface's envelope, never a
+500 and never accepted. The image fields are read from the document, so a new endpoint's images
+are covered as soon as it has a base body here (a test fails until it does)."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import io
+import struct
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from mockkling import (
+    DEFAULT_ACCESS_KEY,
+    DEFAULT_API_KEY,
+    DEFAULT_SECRET_KEY,
+    Backend,
+    Config,
+    create_app,
+    make_jwt,
+)
+from mockkling.spec import default_spec
+from mockkling.transport import SyncASGITransport
+
+URL = "https://example.com/a.png"
+SPEC = default_spec()
+Path = tuple[str | int, ...]
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _corpus() -> dict[str, bytes]:
+    header = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", 640, 360, 8, 2, 0, 0, 0))
+    jpeg = io.BytesIO()
+    Image.new("RGB", (640, 360), (9, 9, 9)).save(jpeg, "JPEG")
+    raw = jpeg.getvalue()
+    return {
+        "png-without-idat": header + _chunk(b"IEND", b""),  # 45 bytes: Pillow's verify() let it by
+        "png-idat-not-zlib": header + _chunk(b"IDAT", b"not zlib data") + _chunk(b"IEND", b""),
+        "jpeg-without-scan": raw[: raw.index(b"\xff\xda")] + b"\xff\xd9",
+        "jpeg-cut-short": raw[: len(raw) // 2],
+    }
+
+
+CORPUS = {name: base64.b64encode(raw).decode() for name, raw in _corpus().items()}
+
+# Valid bodies per create operation, holding every image field the operation has (a URL each);
+# several where fields exclude each other.
+BASES: dict[str, list[dict[str, Any]]] = {
+    "createImage2Video": [
+        {"model_name": "kling-v1-6", "mode": "pro", "image": URL, "image_tail": URL},
+        {
+            "model_name": "kling-v1",
+            "image": URL,
+            "static_mask": URL,
+            "dynamic_masks": [{"mask": URL, "trajectories": [{"x": 1, "y": 1}, {"x": 2, "y": 2}]}],
+        },
+    ],
+    "createMultiImage2Video": [{"prompt": "a", "image_list": [{"image": URL}, {"image": URL}]}],
+    "createVideoEffects": [
+        {"effect_scene": "bloombloom", "input": {"image": URL, "duration": "5"}},
+        {"effect_scene": "hug_pro", "input": {"images": [URL, URL], "duration": "5"}},
+    ],
+    "createImageGeneration": [{"model_name": "kling-v1", "prompt": "a", "image": URL}],
+    "createVirtualTryOn": [{"human_image": URL, "cloth_image": URL}],
+    "createImageExpand": [
+        {
+            "image": URL,
+            "up_expansion_ratio": 0.1,
+            "down_expansion_ratio": 0.1,
+            "left_expansion_ratio": 0.1,
+            "right_expansion_ratio": 0.1,
+        }
+    ],
+    "createVideoGeneration": [
+        {"model": "kling-v1", "prompt": "a", "image": URL, "duration": 5, "metadata": {"image_tail": URL}}
+    ],
+    "createGatewayImage2Video": [
+        {"image": URL, "image_tail": URL},
+        {
+            "image": URL,
+            "static_mask": URL,
+            "dynamic_masks": [{"mask": URL, "trajectories": [{"x": 1, "y": 1}, {"x": 2, "y": 2}]}],
+        },
+    ],
+}
+
+
+def _image_paths(schema: Any, path: Path = ()) -> Iterator[Path]:
+    """Where a schema (references inlined) takes an image: ``Image`` is the only string schema
+    whose description starts 'An http(s) URL (not fetched) or raw Base64'."""
+    if not isinstance(schema, dict):
+        return
+    if schema.get("description", "").startswith("An http(s) URL (not fetched) or raw Base64"):
+        yield path
+        return
+    for name, sub in schema.get("properties", {}).items():
+        yield from _image_paths(sub, (*path, name))
+    if isinstance(schema.get("items"), dict):
+        yield from _image_paths(schema["items"], (*path, 0))
+    for key in ("allOf", "anyOf", "oneOf"):
+        for sub in schema.get(key, []):
+            yield from _image_paths(sub, path)
+
+
+def _operations() -> Iterator[tuple[str, str, Path]]:
+    for route, method, op in SPEC.operations():
+        schema = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+        if method != "post" or schema is None:
+            continue
+        for path in dict.fromkeys(_image_paths(SPEC.inline(schema))):
+            yield op["operationId"], route, path
+
+
+CASES = list(_operations())
+
+
+def _has(body: Any, path: Path) -> bool:
+    for step in path:
+        if isinstance(step, int):
+            if not isinstance(body, list) or len(body) <= step:
+                return False
+        elif not isinstance(body, dict) or step not in body:
+            return False
+        body = body[step]
+    return True
+
+
+def _put(body: Any, path: Path, value: str) -> None:
+    for step in path[:-1]:
+        body = body[step]
+    body[path[-1]] = value
+
+
+def _name(path: Path) -> str:
+    out = ""
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else step)
+    return out
+
+
+def test_every_create_with_images_has_a_base_body() -> None:
+    missing = {
+        (op, _name(path)) for op, _route, path in CASES if not any(_has(b, path) for b in BASES.get(op, []))
+    }
+    assert not missing, f"add a base body with these image fields to BASES: {sorted(missing)}"
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[httpx.Client]:
+    backend = Backend(Config(seed=11))
+    backend.use_manual_clock()
+    with httpx.Client(transport=SyncASGITransport(create_app(backend)), base_url="http://mock") as client:
+        yield client
+
+
+@pytest.mark.parametrize("broken", CORPUS, ids=CORPUS)
+@pytest.mark.parametrize(("operation", "route", "path"), CASES, ids=[f"{c[0]}:{_name(c[2])}" for c in CASES])
+def test_a_broken_image_is_refused_naming_its_field(
+    client: httpx.Client, operation: str, route: str, path: Path, broken: str
+) -> None:
+    base = next(b for b in BASES[operation] if _has(b, path))
+    body = copy.deepcopy(base)
+    _put(body, path, CORPUS[broken])
+    gateway = route.startswith(("/v1/video/", "/kling/"))
+    token = DEFAULT_API_KEY if gateway else f"Bearer {make_jwt(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY)}"
+    answer = client.post(route, json=body, headers={"Authorization": token})
+    assert answer.status_code == 400, answer.text
+    refusal = answer.json()
+    assert refusal["code"] == ("invalid_request" if gateway else 1201)
+    assert _name(path) in refusal["message"] or path[-1] in refusal["message"], refusal
