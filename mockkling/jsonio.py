@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar
 
+import anyio
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from .errors import KlingError
 
+# Bodies larger than this are parsed, validated and turned into tasks in a worker thread. Below
+# it (every body without an image in Base64) the thread hop would cost more than the work.
+OFF_LOOP_BYTES: Final = 64 * 1024
+T = TypeVar("T")
 # No Kling request nests deeper than 5 levels (dynamic_masks[].trajectories[].x). A deeper body
 # is refused before validation: a validator walks it recursively and would run out of stack.
 MAX_DEPTH: Final = 32
@@ -70,11 +75,28 @@ def _too_large(max_bytes: int) -> KlingError:
 
 
 async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
-    """The request body as a JSON object, or the official 400 / 1200 saying what is wrong."""
+    """The request body as a JSON object, or the official 400 / 1200 saying what is wrong. A
+    large body is parsed and checked in a worker thread (see :func:`off_loop`)."""
     content_type = request.headers.get("content-type")
     if content_type is not None and not _is_json_type(content_type):
         raise KlingError(1200, f"Content-Type must be application/json, not {content_type[:100]!r}")
     raw = await read_body(request, max_bytes)
+    request.state.body_size = len(raw)
+    if len(raw) > OFF_LOOP_BYTES:
+        return await anyio.to_thread.run_sync(_json_object, raw)
+    return _json_object(raw)
+
+
+async def off_loop(request: Request, call: Callable[[], T]) -> T:
+    """``call()`` (checking a body, creating its task) here when the request's body was small,
+    in a worker thread when it was large: validating a big body and decoding its images take
+    long enough that every other client would wait for them on the event loop."""
+    if getattr(request.state, "body_size", 0) > OFF_LOOP_BYTES:
+        return await anyio.to_thread.run_sync(call)
+    return call()
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         raise KlingError(1200, "Request body is empty: send a JSON object")
     try:

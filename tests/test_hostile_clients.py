@@ -258,3 +258,37 @@ def test_the_in_memory_store_keeps_at_most_max_tasks() -> None:
         again = client.post(T2V, json={"prompt": "a", "external_task_id": "job-0"})
         assert again.json()["code"] == 0  # ... and so are their external ids
         assert client.get(f"{T2V}/job-999").json()["data"]["task_id"] == ids[-1]
+
+
+# -- 2. limits before work, long work off the event loop ---------------------------------------------
+
+
+@pytest.mark.parametrize(("field", "limit"), [("dynamic_masks", 6), ("voice_list", 2)])
+def test_a_million_items_are_refused_by_count_while_others_are_served(
+    live: tuple[Backend, str], field: str, limit: int
+) -> None:
+    _backend, url = live
+    headers = {"Authorization": f"Bearer {_token()}", "Content-Type": "application/json"}
+    body = b'{"model_name": "kling-v1", "image": "https://example.com/a.png", "%s": [%s]}' % (
+        field.encode(),
+        b",".join([b"1"] * 1_000_000),
+    )
+    refused: list[httpx.Response] = []
+    sender = threading.Thread(
+        target=lambda: refused.append(
+            httpx.post(f"{url}/v1/videos/image2video", content=body, headers=headers, timeout=60)
+        )
+    )
+    with httpx.Client(base_url=url, headers=headers, timeout=10) as other:
+        other.get(T2V)  # connected and warm
+        sender.start()
+        slowest = 0.0
+        while sender.is_alive():
+            answer = other.get(T2V)
+            assert answer.status_code == 200
+            slowest = max(slowest, answer.elapsed.total_seconds())
+        sender.join()
+    assert slowest < 1.0  # nobody waits for the big body
+    (answer,) = refused
+    assert (answer.status_code, answer.json()["code"]) == (400, 1201)
+    assert answer.json()["message"] == f"{field} must have at most {limit} items (got 1000000)"

@@ -16,7 +16,8 @@ from starlette.routing import BaseRoute, Route
 
 from ..backend import Backend
 from ..errors import KlingError
-from ..jsonio import JSONResponse, read_json_object
+from ..jsonio import JSONResponse, off_loop, read_json_object
+from ..tasks import Task
 from ..validation import ACTIONS, Action
 from ..views import created_view, task_view
 
@@ -76,8 +77,12 @@ def _task_routes(backend: Backend, action: Action) -> list[BaseRoute]:
         account = backend.authenticate(request.headers.get("authorization"))
         if request.method == "POST":
             body = await read_json_object(request, backend.config.max_body_bytes)
-            spec.validate_body(action.create_op, body)
-            task = backend.create_task(account, action.name, body)
+
+            def create() -> Task:
+                spec.validate_body(action.create_op, body)
+                return backend.create_task(account, action.name, body)
+
+            task = await off_loop(request, create)
             return envelope(backend.new_id(), created_view(task))
         page_num = spec.query_int(action.list_op, "pageNum", request.query_params.get("pageNum"))
         page_size = spec.query_int(action.list_op, "pageSize", request.query_params.get("pageSize"))
@@ -116,10 +121,13 @@ def _call_route(backend: Backend, call: Call) -> Route:
         account = backend.authenticate(request.headers.get("authorization"))
         if call.method == "POST":
             params = await read_json_object(request, backend.config.max_body_bytes)
-            backend.spec.validate_body(call.operation, params)
-        else:
-            params = dict(request.query_params)
-        return envelope(backend.new_id(), call.run(backend, account, params))
+
+            def run() -> Any:
+                backend.spec.validate_body(call.operation, params)
+                return call.run(backend, account, params)
+
+            return envelope(backend.new_id(), await off_loop(request, run))
+        return envelope(backend.new_id(), call.run(backend, account, dict(request.query_params)))
 
     return Route(call.path, endpoint, methods=[call.method])
 
