@@ -106,8 +106,12 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
         return render(request, KlingError(5000))
 
+    served: list[bytes] = []  # the document this server serves, made on first request
+
     async def openapi_document(request: Request) -> Response:
-        return Response(backend.spec.raw, media_type="application/yaml")
+        if not served:
+            served.append(gateway.served_document(backend))
+        return Response(served[0], media_type="application/yaml")
 
     routes = [
         *official.routes(backend),

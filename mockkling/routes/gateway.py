@@ -73,6 +73,34 @@ def claims(backend: Backend) -> Callable[[str], bool]:
     return owns
 
 
+PROFILE_TAG: Final = "gateway-"  # openapi.yaml tags a gateway operation by the profiles serving it
+
+
+def served_document(backend: Backend) -> bytes:
+    """openapi.yaml as this server documents itself: every operation but the gateway operations
+    of other profiles (an operation tagged ``gateway-<profile>`` is served under that profile)."""
+    import yaml  # only when the document is asked for: start-up does not pay for the dump
+
+    document = dict(backend.spec.document)
+    mine = PROFILE_TAG + backend.config.gateway
+    paths: dict[str, Any] = {}
+    for path, item in document.get("paths", {}).items():
+        kept = {
+            key: op
+            for key, op in item.items()
+            if not isinstance(op, dict)
+            or not any(str(tag).startswith(PROFILE_TAG) for tag in op.get("tags", []))
+            or mine in op.get("tags", [])
+        }
+        if any(isinstance(op, dict) and "responses" in op for op in kept.values()):
+            paths[path] = kept
+    document["paths"] = paths
+    base = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    dumper = type("Dumper", (base,), {"ignore_aliases": lambda self, data: True})  # no &anchors
+    text: str = yaml.dump(document, Dumper=dumper, sort_keys=False, allow_unicode=True, width=110)
+    return text.encode()
+
+
 def render_error(backend: Backend, error: KlingError) -> Response:
     prof = gateway_profiles.profile(backend.config.gateway)
     if prof is None:
