@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import math
 import zlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -554,20 +555,35 @@ def _new_api_request(body: Body) -> dict[str, Any]:
 
 
 def _is_go_int(text: str) -> bool:
-    """strconv.Atoi accepts an optional sign and ASCII digits only."""
+    """strconv.Atoi: an optional sign, ASCII digits, within int64."""
     digits = text[1:] if text[:1] in "+-" else text
-    return bool(digits) and digits.isascii() and digits.isdigit() and len(digits) < 19
+    return bool(digits) and digits.isascii() and digits.isdigit() and -(2**63) <= int(text) < 2**63
+
+
+# strconv.ParseFloat takes these (any case) without an error, as NaN and infinities.
+_GO_FLOAT_WORDS: Final = frozenset({"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
 
 
 def _form_value(value: str) -> Any:
-    """relay_utils.go: a multipart value goes into metadata as an int, a float or a string."""
+    """relay_utils.go: a multipart value goes into metadata as an int, a float or a string
+    (a number out of float64's range fails ParseFloat and stays a string)."""
     if _is_go_int(value):
         return int(value)
     try:
         number = float(value)
     except ValueError:
         return value
-    return value if value.strip().lower() in ("nan", "inf", "+inf", "-inf", "infinity") else number
+    if math.isfinite(number) or value.strip().lower() in _GO_FLOAT_WORDS:
+        return number
+    return value
+
+
+def _unsupported(metadata: Mapping[str, Any]) -> str | None:
+    """What json.Marshal refuses in metadata: a NaN or an infinity (from a form value)."""
+    for value in metadata.values():
+        if isinstance(value, float) and not math.isfinite(value):
+            return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
+    return None
 
 
 def new_api_create(prof: Profile, body: Body, *, passthrough: bool, rid: str) -> Upstream:
@@ -604,6 +620,10 @@ def new_api_create(prof: Profile, body: Body, *, passthrough: bool, rid: str) ->
         "cfg_scale": 0.5,
     }
     metadata = request.get("metadata")
+    unsupported = _unsupported(metadata or {})
+    if unsupported is not None:
+        message = f"metadata marshal metadata failed: json: unsupported value: {unsupported}"
+        raise task_error(500, "build_request_failed", message)
     if metadata:
         try:
             payload = unmarshal(roundtrip(metadata), NEW_API_PAYLOAD, into=payload)

@@ -610,6 +610,34 @@ def test_new_api_takes_the_openai_sdks_multipart_form(newapi: tuple[Backend, htt
     assert official["task_id"] == task.task_id
 
 
+def test_new_api_form_values_are_typed_as_its_controller_types_them(
+    newapi: tuple[Backend, httpx.Client],
+) -> None:
+    """relay_utils.go validateMultipartTaskRequest: strconv.Atoi, else ParseFloat (which takes
+    "nan", a value json.Marshal then refuses: convertToRequestPayload's "metadata marshal"
+    error), else the string; a string metadata field given a number is refused as in JSON."""
+    backend, client = newapi
+    base = {"model": "kling-v1", "prompt": "a cat"}
+    nan = client.post("/v1/videos", data=base | {"cfg_scale": "nan"}, files={"f": ("f", b"")}, headers=KEY)
+    message = task_error(nan, 500, "build_request_failed")
+    assert message == "metadata marshal metadata failed: json: unsupported value: NaN"
+    number = client.post(
+        "/v1/videos", data=base | {"negative_prompt": "12"}, files={"f": ("f", b"")}, headers=KEY
+    )
+    assert "into Go struct field requestPayload.negative_prompt of type string" in task_error(
+        number, 500, "build_request_failed"
+    )
+    ok = client.post(
+        "/v1/videos",
+        data=base | {"aspect_ratio": "9:16", "mode": "pro"},
+        files={"f": ("f", b"")},
+        headers=KEY,
+    )
+    assert ok.status_code == 200, ok.text
+    (task,) = backend.tasks
+    assert (task.mode, task.extra["aspect_ratio"]) == ("pro", "9:16")
+
+
 def test_new_api_passthrough_sends_the_whole_body_on() -> None:
     """middleware/kling_adapter.go KlingRequestConvert makes the whole body metadata, so every
     official field the upstream struct has passes: the image too (unlike the fork)."""

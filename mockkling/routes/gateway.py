@@ -218,7 +218,7 @@ async def _body(request: Request, max_bytes: int) -> Body:
             yield raw
 
         try:
-            form = await MultiPartParser(request.headers, stream()).parse()
+            form = await MultiPartParser(request.headers, stream(), max_part_size=max_bytes).parse()
         except MultiPartException as exc:
             raise gateway_profiles.task_error(400, "invalid_multipart_form", str(exc)) from None
         values: dict[str, list[str]] = {}
