@@ -28,10 +28,12 @@ logger = logging.getLogger("mockkling")
 
 
 class Surface(NamedTuple):
-    """An API surface's path prefixes and how it renders an error."""
+    """An API surface's path prefixes and how it renders an error; ``claims``, when given, says
+    which paths under the prefixes are its own (the others fall through to the next surface)."""
 
     prefixes: tuple[str, ...]
     render_error: Callable[[Backend, KlingError], Response]
+    claims: Callable[[str], bool] | None = None
 
     @property
     def name(self) -> str:
@@ -82,22 +84,22 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
     # Most specific first; the official envelope is the default for any other path.
     surfaces: Sequence[Surface] = (
         Surface(control.PREFIXES, control.render_error),
-        Surface(gateway.PREFIXES, gateway.render_error),
+        Surface(gateway.SURFACE_PREFIXES, gateway.render_error, gateway.claims(backend)),
         Surface(official.PREFIXES, official.render_error),
         Surface(media.PREFIXES, media.render_error),
     )
 
     def surface_of(path: str) -> Surface | None:
         for surface in surfaces:
-            if path.startswith(surface.prefixes):
+            if path.startswith(surface.prefixes) and (surface.claims is None or surface.claims(path)):
                 return surface
         return None
 
-    names = tuple((s.prefixes, s.name) for s in surfaces)
+    names = tuple((s.prefixes, s.name, s.claims) for s in surfaces)
 
     def surface_name(path: str) -> str | None:  # on every request: kept to a few comparisons
-        for prefixes, name in names:
-            if path.startswith(prefixes):
+        for prefixes, name, claims in names:
+            if path.startswith(prefixes) and (claims is None or claims(path)):
                 return name
         return None
 
@@ -127,8 +129,12 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
         return render(request, KlingError(5000))
 
+    served: list[bytes] = []  # the document this server serves, made on first request
+
     async def openapi_document(request: Request) -> Response:
-        return Response(backend.spec.raw, media_type="application/yaml")
+        if not served:
+            served.append(gateway.served_document(backend))
+        return Response(served[0], media_type="application/yaml")
 
     routes = [
         *official.routes(backend),

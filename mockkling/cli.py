@@ -21,7 +21,15 @@ from starlette.applications import Starlette
 
 from . import contract
 from .app import create_app
-from .config import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Config, ConfigError, FailRule, Timing
+from .config import (
+    DEFAULT_ACCESS_KEY,
+    DEFAULT_SECRET_KEY,
+    GATEWAY_PROFILES,
+    Config,
+    ConfigError,
+    FailRule,
+    Timing,
+)
 from .fault_rules import FaultRule
 
 if TYPE_CHECKING:
@@ -123,6 +131,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--workers", type=int, default=1, metavar="N", help="worker processes sharing --state (default 1)"
+    )
+    # -- gateway profile --
+    serve.add_argument(
+        "--gateway",
+        choices=GATEWAY_PROFILES,
+        help="how the gateway surfaces answer: as the seed document says (seed, the default), as the "
+        "seed's gateway really does (ppwapi) or as mainline new-api does (new-api); $MOCKKLING_GATEWAY",
     )
     serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
     serve.add_argument("--access-log", action="store_true", help="log every request")
@@ -226,6 +241,8 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
         callbacks["timeout_seconds"] = args.callback_timeout
     if callbacks:
         flags["callbacks"] = callbacks
+    if args.gateway is not None:
+        flags["gateway"] = args.gateway
     config = config.merge(flags, source="command line")
     return replace(
         config,
@@ -282,6 +299,7 @@ def _banner(
     t = config.timing
     lines.append(f"  tasks: {t.queue_seconds:g}s submitted, then {t.run_seconds:g}s processing")
     lines.append(f"  callbacks to: {', '.join(config.callbacks.allowed_hosts) or '(none)'}")
+    lines.append(f"  gateway surfaces answer as: {config.gateway}")
     if config.faults:
         lines.append(f"  fault rules: {len(config.faults)}")
     who = "any client" if config.control_remote else "loopback only"

@@ -27,6 +27,20 @@ DEFAULT_API_KEY = "sk-mockkling-local-key"
 # The official task_status_msg of a task refused by content moderation.
 MODERATION_MESSAGE = "Failure to pass the risk control system"
 
+# -- gateway profiles ------------------------------------------------------------------------
+# How the gateway surfaces answer (mockkling/gateway_profiles.py): as the seed document says
+# ("seed", the default), as the seed's own gateway really does ("ppwapi", pipiwei123/ppwapi), or
+# as mainline new-api does ("new-api", QuantumNous/new-api, with its OpenAI-style video API).
+GATEWAY_PROFILES = ("seed", "ppwapi", "new-api")
+DEFAULT_GATEWAY = "seed"
+
+
+def gateway_profile(value: object, where: str) -> str:
+    """``value`` as a gateway profile name; ConfigError naming the choices otherwise."""
+    if value not in GATEWAY_PROFILES:
+        raise ConfigError(f"{where} must be one of {', '.join(GATEWAY_PROFILES)}, not {value!r}")
+    return str(value)
+
 
 class ConfigError(ValueError):
     """A configuration value the mock cannot use; the message says which and why."""
@@ -194,6 +208,9 @@ class Config:
     # Where result URLs point (e.g. the real CDN's host, under interception); None: the address
     # the client reached the mock at.
     media_url: str | None = None
+    # Which gateway the gateway surfaces answer as (GATEWAY_PROFILES); the official surface is
+    # the same under every profile.
+    gateway: str = DEFAULT_GATEWAY
 
     def with_defaults(self) -> Config:
         """This configuration, with the default account when none is configured."""
@@ -302,6 +319,8 @@ class Config:
                 for k in _typed(value, list, f"{source}: api_keys"):
                     k = _typed(k, str, f"{source}: api_keys")
                     out.api_keys[k] = k
+            elif key == "gateway":
+                out.gateway = gateway_profile(value, f"{source}: gateway")
             elif key == "fail_rules":
                 rules = _typed(value, list, f"{source}: fail_rules")
                 try:
@@ -355,6 +374,7 @@ _ENV: tuple[tuple[str, str, type], ...] = (
     ("MOCKKLING_ADMIN_TOKEN", "admin_token", str),
     ("MOCKKLING_POLLS_PER_STATUS", "polls_per_status", int),
     ("MOCKKLING_MEDIA_URL", "media_url", str),
+    ("MOCKKLING_GATEWAY", "gateway", str),
 )
 
 

@@ -105,7 +105,7 @@ def _json_object(raw: bytes) -> dict[str, Any]:
         raise KlingError(1200, _parse_error(raw, exc)) from None
     if not isinstance(body, dict):
         raise KlingError(1200, f"Request body must be a JSON object, not {_JSON_TYPES[type(body)]}")
-    if _too_deep(body):
+    if too_deep(body):
         raise KlingError(1200, f"Request body is nested more than {MAX_DEPTH} levels deep")
     return body
 
@@ -120,7 +120,7 @@ def _parse_error(raw: bytes, exc: orjson.JSONDecodeError) -> str:
     return f"Request body is not valid JSON: {str(exc)[:200]}"
 
 
-def _too_deep(body: dict[str, Any]) -> bool:
+def too_deep(body: dict[str, Any]) -> bool:
     """Whether any value sits more than MAX_DEPTH containers deep (iteratively: no recursion)."""
     stack: list[tuple[Any, int]] = [(body, 1)]
     while stack:

@@ -45,7 +45,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         f"{MARKER}(**options): configure the test's mockkling mock: queue_seconds, run_seconds, "
         "timings, fail_words, seed, accounts, api_keys, clock ('manual' or 'system'), faults, limits, "
-        "polls_per_status, intercept, other_hosts, sleep ('virtual' or 'real').",
+        "polls_per_status, gateway ('seed', 'ppwapi' or 'new-api'), intercept, other_hosts, "
+        "sleep ('virtual' or 'real').",
     )
 
 

@@ -25,7 +25,7 @@ from .app import create_app
 from .auth import make_jwt
 from .backend import Backend
 from .clock import ManualClock
-from .config import Config, ConfigError, FailRule, Timing
+from .config import Config, ConfigError, FailRule, Timing, gateway_profile
 from .fates import Fate, FateRules
 from .fault_rules import FaultRule, FaultSet, as_rule
 from .journal import Journal
@@ -52,6 +52,7 @@ OPTIONS: dict[str, str] = {
     "faults": 'fault rules, in order: the --fault syntax ("POST /v1/videos/* 1303 x2"), dicts or FaultRules',
     "limits": 'per-account limits: a Limits or its fields, {"rate": 5, "concurrency": 2}',
     "polls_per_status": "tasks move one status every N queries of them, not with the clock",
+    "gateway": 'how the gateway surfaces answer: "seed" (default), "ppwapi" or "new-api"',
 }
 # Options of the pytest fixture and mockkling.intercept() beyond the mock's own configuration.
 HARNESS_OPTIONS: dict[str, str] = {
@@ -116,6 +117,8 @@ def configure(config: Config | None = None, **options: Any) -> tuple[Config, str
             changes["limits"] = limits if isinstance(limits, Limits) else Limits.from_dict(limits)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"kling_mock: {exc}") from None
+    if "gateway" in options:
+        changes["gateway"] = gateway_profile(options["gateway"], "gateway")
     clock = options.get("clock", "manual")
     if clock not in ("manual", "system"):
         raise ConfigError(f'clock must be "manual" or "system", not {clock!r}')

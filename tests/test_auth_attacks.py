@@ -39,11 +39,17 @@ SPEC = default_spec()
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 
 
+def _seed_served(op: dict[str, Any]) -> bool:
+    """Served by the default server: not a gateway operation of another profile only."""
+    tags = op.get("tags", [])
+    return "gateway-seed" in tags or not any(tag.startswith("gateway-") for tag in tags)
+
+
 def _operations(scheme: str) -> list[tuple[str, str]]:
     return [
         (method.upper(), path)
         for path, method, op in SPEC.operations()
-        if op.get("security") == [{scheme: []}]
+        if op.get("security") == [{scheme: []}] and _seed_served(op)
     ]
 
 

@@ -690,7 +690,10 @@ def test_every_gateway_operation_documents_the_seeds_statuses() -> None:
         for status in ("400", "401", "403", "429", "500"):
             ref = op["responses"][status]["$ref"]
             content = spec.resolve({"$ref": ref})["content"]["application/json"]
-            assert content["schema"] == {"$ref": "#/components/schemas/GatewayError"}, (path, status)
+            # The refusal of the server's profile: the seed's is GatewayError.
+            assert content["schema"] == {"$ref": "#/components/schemas/GatewayRefusal"}, (path, status)
+    refusal = spec.document["components"]["schemas"]["GatewayRefusal"]
+    assert {"$ref": "#/components/schemas/GatewayError"} in refusal["anyOf"]
 
 
 def test_over_real_http() -> None:

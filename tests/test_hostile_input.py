@@ -39,12 +39,22 @@ URL = "https://example.com/cat.jpg"
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
+def _seed_served(op: dict[str, Any]) -> bool:
+    """Served by the default server: not a gateway operation of another profile only."""
+    tags = op.get("tags", [])
+    return "gateway-seed" in tags or not any(tag.startswith("gateway-") for tag in tags)
+
+
 def _operations(method: str, scheme: str, *, with_id: bool = False) -> list[str]:
-    """The documented paths of one surface (by security scheme) for one method."""
+    """The documented paths of one surface (by security scheme) for one method, as the default
+    server (gateway profile seed) serves them."""
     return [
         path
         for path, m, op in SPEC.operations()
-        if m == method and op.get("security") == [{scheme: []}] and ("{task_id}" in path) == with_id
+        if m == method
+        and op.get("security") == [{scheme: []}]
+        and ("{task_id}" in path) == with_id
+        and _seed_served(op)
     ]
 
 

@@ -5,10 +5,23 @@ from __future__ import annotations
 
 import re
 
+import httpx
+import pytest
+import yaml
+from starlette.applications import Starlette
 from starlette.routing import Route
 
-from mockkling import Backend, catalogue, create_app
+from mockkling import Backend, Config, catalogue, create_app, gateway_profiles
+from mockkling.config import GATEWAY_PROFILES
 from mockkling.spec import default_spec
+from mockkling.transport import SyncASGITransport
+
+METHODS = ("get", "put", "post", "delete", "patch")
+
+
+def in_process(app: Starlette) -> httpx.Client:
+    return httpx.Client(transport=SyncASGITransport(app), base_url="http://mock")
+
 
 SPEC = default_spec()
 
@@ -34,8 +47,7 @@ def test_model_enums_match_the_catalogue() -> None:
         assert (model["enum"] if model else []) == catalogue.models_for(action.name), action.name
 
 
-def test_every_route_is_documented_and_every_path_is_served() -> None:
-    app = create_app(Backend())
+def _served(app: Starlette) -> set[tuple[str, str]]:
     served = set()
     for route in app.routes:
         assert isinstance(route, Route)
@@ -43,8 +55,41 @@ def test_every_route_is_documented_and_every_path_is_served() -> None:
             m for m in ("GET", "POST", "PUT", "DELETE") if hasattr(route.endpoint, m.lower())
         }
         served.update((route.path, m.lower()) for m in methods if m != "HEAD")
-    documented = {(path, method) for path, method, _ in SPEC.operations()}
-    assert served == documented
+    return served
+
+
+@pytest.mark.parametrize("profile", GATEWAY_PROFILES)
+def test_every_route_is_documented_and_every_path_is_served(profile: str) -> None:
+    """Under each gateway profile the server serves exactly the official operations and the
+    gateway operations tagged with its profile, and documents exactly those at /openapi.yaml."""
+    backend = Backend(Config(gateway=profile))
+    app = create_app(backend)
+    tag = f"gateway-{profile}"
+    documented = {
+        (path, method)
+        for path, method, op in SPEC.operations()
+        if tag in op.get("tags", []) or not any(t.startswith("gateway-") for t in op.get("tags", []))
+    }
+    assert _served(app) == documented
+    with in_process(app) as client:
+        served_doc = yaml.safe_load(client.get("/openapi.yaml").content)
+    paths = served_doc["paths"]
+    assert {(path, m) for path, item in paths.items() for m in item if m in METHODS} == documented
+
+
+def test_every_gateway_operation_names_the_profiles_that_serve_it() -> None:
+    """A gateway operation carries the tag of each profile that serves it, and only such tags;
+    the profiles' operation sets (gateway_profiles) are what the tags say."""
+    tagged: dict[str, set[str]] = {name: set() for name in GATEWAY_PROFILES}
+    for _path, _method, op in SPEC.operations():
+        tags = op.get("tags", [])
+        if any(t.startswith("gateway") for t in tags):
+            assert all(t.removeprefix("gateway-") in GATEWAY_PROFILES for t in tags), tags
+            for t in tags:
+                tagged[t.removeprefix("gateway-")].add(op["operationId"])
+    assert tagged["seed"] == gateway_profiles.SEED_OPERATIONS
+    for name, prof in gateway_profiles.PROFILES.items():
+        assert tagged[name] == prof.operations, name
 
 
 def test_every_error_status_is_documented_with_the_envelope() -> None:

@@ -101,14 +101,15 @@ def _hostile_paths(video: str, image: str) -> list[str]:
 
 @pytest.fixture
 def served(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """Every file a media route hands to FileResponse."""
+    """Every file a media route hands to its file response."""
     files: list[Path] = []
+    real = media_routes.MediaFile
 
     def spy(path: str | Path, *args: Any, **kwargs: Any) -> FileResponse:
         files.append(Path(path))
-        return FileResponse(path, *args, **kwargs)
+        return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(media_routes, "FileResponse", spy)
+    monkeypatch.setattr(media_routes, "MediaFile", spy)
     return files
 
 

@@ -38,6 +38,22 @@ def test_the_ci_run_finds_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     assert not set(EXCLUDED_CHECKS) & set(report.checks)
 
 
+# The gateway operations (their paths): what the real gateways' profiles serve on top of the
+# official surface, which the CI run above covers.
+GATEWAY_OPERATIONS = r"^(POST|GET) /(v1/video/|v1/videos$|v1/videos/\{|kling/)"
+
+
+@pytest.mark.parametrize("gateway", ["ppwapi", "new-api"])
+def test_the_real_gateways_surfaces_fuzz_clean(gateway: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each real gateway's surfaces, fuzzed: every answer is in openapi.yaml, none is a crash."""
+    report = fuzz(600, include=GATEWAY_OPERATIONS, gateway=gateway)
+    print(report.render())
+    assert report.ok, report.render()
+    assert report.not_run == []
+    assert report.checks["no_crash"] >= 600
+    assert report.checks["response_schema_conformance"] >= 500
+
+
 class Broken:
     """The mock with two bugs: one list route crashes, one answers outside its schema."""
 
