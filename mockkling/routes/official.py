@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from .. import sessions
 from ..backend import Backend
 from ..errors import KlingError
 from ..jsonio import JSONResponse, read_json_object
@@ -98,11 +99,29 @@ class Call(NamedTuple):
     method: str  # "POST": a JSON body, checked against the operation's schema; "GET": the query
     path: str
     operation: str  # its operationId in openapi.yaml
-    # (backend, account, body or query parameters) -> the answer's ``data``
-    run: Callable[[Backend, str, dict[str, Any]], Any]
+    # (backend, account, body or query parameters) -> the answer's ``data``; with ``links``,
+    # (backend, account, body or query parameters, base_url) -> ``data``
+    run: Callable[..., Any]
+    # The answer links to files the mock serves: ``run`` also gets the mock's address as this
+    # client reached it, as task queries build their result URLs.
+    links: bool = False
 
 
 CALLS: Final[list[Call]] = []
+
+# -- 2026 video endpoints that answer at once (mockkling/sessions.py) --
+_SELECTION: Final = "/v1/videos/multi-elements"
+CALLS.extend(
+    [
+        Call("POST", "/v1/videos/identify-face", "identifyFace", sessions.identify_face, True),
+        Call("POST", f"{_SELECTION}/init-selection", "initSelection", sessions.init_selection, True),
+        Call("POST", f"{_SELECTION}/add-selection", "addSelection", sessions.add_selection, True),
+        Call("POST", f"{_SELECTION}/delete-selection", "deleteSelection", sessions.delete_selection, True),
+        Call("POST", f"{_SELECTION}/clear-selection", "clearSelection", sessions.clear_selection, True),
+        Call("POST", f"{_SELECTION}/preview-selection", "previewSelection", sessions.preview_selection, True),
+        Call("POST", "/v1/videos/image-recognize", "imageRecognize", sessions.image_recognize, True),
+    ]
+)
 
 
 def _call_route(backend: Backend, call: Call) -> Route:
@@ -113,6 +132,8 @@ def _call_route(backend: Backend, call: Call) -> Route:
             backend.spec.validate_body(call.operation, params)
         else:
             params = dict(request.query_params)
+        if call.links:
+            return envelope(backend.new_id(), call.run(backend, account, params, base_url(request)))
         return envelope(backend.new_id(), call.run(backend, account, params))
 
     return Route(call.path, endpoint, methods=[call.method])
