@@ -3,6 +3,9 @@ pages' own request examples (placeholders such as "xxx" images and ``long`` elem
 in), and the refusals each page documents: omni video, motion control, avatar, identify-face and
 advanced lip sync, multi-element editing with its selection session, and image segmentation."""
 
+# The pages' Chinese prompts are sent verbatim, full-width punctuation included.
+# ruff: noqa: RUF001
+
 from __future__ import annotations
 
 import base64
@@ -92,7 +95,8 @@ OMNI_EXAMPLES: dict[str, tuple[dict[str, Any], tuple[str, tuple[float, int, int]
     "video reference": (
         {
             "model_name": "kling-video-o1",
-            "prompt": "参考<<<video_1>>>的运镜方式，生成一段视频：<<<element_1>>>和<<<element_2>>>在东京街头漫步，"
+            "prompt": "参考<<<video_1>>>的运镜方式，生成一段视频："
+            "<<<element_1>>>和<<<element_2>>>在东京街头漫步，"
             "偶遇<<<image_1>>>",
             "image_list": [{"image_url": URL}],
             "element_list": [{"element_id": "100001"}, {"element_id": "100002"}],
