@@ -141,10 +141,12 @@ def _call_route(backend: Backend, call: Call) -> Route:
 
 def routes(backend: Backend) -> list[BaseRoute]:
     spec = backend.spec
-    out: list[BaseRoute] = []
+    # The calls first: a path such as /v1/videos/multi-elements/init-selection is also a task
+    # query path (/v1/videos/multi-elements/{task_id}), and the first route a path matches
+    # names the methods a 405 allows.
+    out: list[BaseRoute] = [_call_route(backend, call) for call in CALLS]
     for action in ACTIONS.values():
         out.extend(_task_routes(backend, action))
-    out.extend(_call_route(backend, call) for call in CALLS)
 
     async def costs(request: Request) -> Response:
         account = backend.authenticate(request.headers.get("authorization"))
