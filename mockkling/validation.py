@@ -738,7 +738,7 @@ def _omni_video(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
     params = VideoParams(model, mode, duration)
     if flag(body.get("multi_shot")):
         _check_prompt_and_shots(action, params, body, rules)
-    elif not body.get("prompt"):
+    if not body.get("prompt") and not (flag(body.get("multi_shot")) and body.get("shot_type") == "customize"):
         raise invalid_value("prompt is required")
     _check_references(body, {"image": len(images), "element": len(elements), "video": len(videos)})
     aspect_ratio = body.get("aspect_ratio")

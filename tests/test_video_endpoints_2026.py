@@ -253,6 +253,16 @@ FEATURE = {"video_url": VIDEO_URL, "refer_type": "feature"}
             'sound: "on" is not supported with a video_list',
         ),
         (_omni(multi_shot=True, shot_type="intelligence"), "kling-video-o1 does not support multi_shot"),
+        (
+            {
+                "model_name": "kling-v3-omni",
+                "aspect_ratio": "1:1",
+                "multi_shot": True,
+                "shot_type": "intelligence",
+            },
+            "prompt is required",
+        ),
+        (_omni(model_name="kling-v3-omni", multi_shot=True), "shot_type is required when multi_shot is true"),
         (_omni(model_name="kling-v1"), "model_name must be one of"),
         (_omni(mode="max"), "mode must be one of"),
     ],
