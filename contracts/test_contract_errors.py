@@ -10,6 +10,12 @@ import pytest
 ACTIONS = {
     "text2video": ("createText2Video", "getText2VideoTask"),
     "image2video": ("createImage2Video", "getImage2VideoTask"),
+    # 2026 video endpoints
+    "omni-video": ("createOmniVideo", "getOmniVideoTask"),
+    "motion-control": ("createMotionControl", "getMotionControlTask"),
+    "avatar/image2video": ("createAvatarImage2Video", "getAvatarImage2VideoTask"),
+    "advanced-lip-sync": ("createAdvancedLipSync", "getAdvancedLipSyncTask"),
+    "multi-elements": ("createMultiElements", "getMultiElementsTask"),
 }
 
 
@@ -68,3 +74,28 @@ def test_a_body_that_is_not_json_is_400(kling, conform) -> None:
     assert got[0] == 400 and got[1] in (1200, 1201), (
         f"a body that is not JSON: expected 400/1200-1201, got {got}"
     )
+
+
+# A body each 2026 video endpoint refuses without creating a task (a required field is missing).
+INVALID_2026 = {
+    "omni-video": ({"aspect_ratio": "16:9"}, "createOmniVideo"),
+    "motion-control": ({"image_url": "https://example.com/a.png", "mode": "std"}, "createMotionControl"),
+    "avatar/image2video": ({"sound_file": "https://example.com/a.mp3"}, "createAvatarImage2Video"),
+    "advanced-lip-sync": ({"face_choose": []}, "createAdvancedLipSync"),
+    "multi-elements": ({"edit_mode": "removal"}, "createMultiElements"),
+    "identify-face": ({}, "identifyFace"),
+    "image-recognize": ({}, "imageRecognize"),
+    "multi-elements/init-selection": ({}, "initSelection"),
+}
+
+
+@pytest.mark.posts
+@pytest.mark.parametrize("action", INVALID_2026)
+def test_invalid_2026_video_bodies_are_400(kling, conform, action: str) -> None:
+    body, operation = INVALID_2026[action]
+    response = kling.post(f"/v1/videos/{action}", json=body)
+    conform(operation, response, body=body)
+    assert response.status_code == 400, (
+        f"{action} {body}: expected 400, got {response.status_code}: {response.text}"
+    )
+    assert response.json()["code"] in (1200, 1201), f"{action}: expected code 1200/1201, got {response.text}"

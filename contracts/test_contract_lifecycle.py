@@ -18,7 +18,16 @@ import pytest
 from mockkling.tasks import RANK, TERMINAL
 
 ACTION, CREATE, GET, LIST = "text2video", "createText2Video", "getText2VideoTask", "listText2VideoTasks"
-LISTS = {"text2video": "listText2VideoTasks", "image2video": "listImage2VideoTasks"}
+LISTS = {
+    "text2video": "listText2VideoTasks",
+    "image2video": "listImage2VideoTasks",
+    # 2026 video endpoints
+    "omni-video": "listOmniVideoTasks",
+    "motion-control": "listMotionControlTasks",
+    "avatar/image2video": "listAvatarImage2VideoTasks",
+    "advanced-lip-sync": "listAdvancedLipSyncTasks",
+    "multi-elements": "listMultiElementsTasks",
+}
 PROBE = {"model_name": "kling-v1", "mode": "std", "duration": "5"}
 
 

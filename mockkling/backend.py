@@ -186,7 +186,8 @@ class Backend:
             done_ms=NEVER if processing >= NEVER else processing + round(timing.run_seconds * 1000),
             outcome=outcome,
             status_msg=message,
-            external_task_id=body.get("external_task_id"),
+            # The official examples send "external_task_id": "": no id of the client's own.
+            external_task_id=body.get("external_task_id") or None,
             extra=details or None,
         )
         return self.add_task(task)

@@ -31,6 +31,25 @@ RATIOS_NO_21_9: Final = RATIOS - {"21:9"}
 
 Capabilities = dict[str, frozenset[str]]
 
+
+def variants(modes: tuple[str, ...], seconds: range | tuple[int, ...]) -> frozenset[str]:
+    """The variants ``"mode:duration"`` of every mode at every duration: the Kling 3.0 generation
+    takes any whole duration from 3 to 15 seconds, which makes too many variants to list."""
+    return frozenset(f"{mode}:{second}" for mode in modes for second in seconds)
+
+
+# -- the Kling 3.0 generation and the 2026 video endpoints (omni, motion control, avatar,
+# advanced lip sync, multi-element editing): their variants and capabilities ------------------
+BOTH_MODES: Final = ("std", "pro")
+V3_SECONDS: Final = range(3, 16)  # "3" to "15"
+O1_SECONDS: Final = range(3, 11)  # "3" to "10"
+V3_ALL: Final = variants(BOTH_MODES, V3_SECONDS)
+O1_ALL: Final = variants(BOTH_MODES, O1_SECONDS)
+# kling-v3 on text2video and image2video (the official Kling 3.0 page): every feature at every
+# mode and duration it takes; camera control and the motion brush are not among them.
+_V3_T2V: Final = {"generate": V3_ALL, "sound": V3_ALL, "voice": V3_ALL, "multi_shot": V3_ALL}
+_V3_I2V: Final = {**_V3_T2V, "start_end_frame": V3_ALL, "element": V3_ALL}
+
 # Result kinds: the keys of ``task_result`` a finished task carries (video-to-audio has two).
 VIDEOS: Final = "videos"
 IMAGES: Final = "images"
@@ -75,6 +94,7 @@ ENDPOINTS: Final[dict[str, Endpoint]] = {
             "kling-v2-1-master": {"generate": ALL},
             "kling-v2-5-turbo": {"generate": ALL},
             "kling-v2-6": {"generate": ALL, "sound": PRO},
+            "kling-v3": _V3_T2V,
         },
         "kling-v1",
     ),
@@ -98,6 +118,7 @@ ENDPOINTS: Final[dict[str, Endpoint]] = {
             "kling-v2-1-master": {"generate": ALL},
             "kling-v2-5-turbo": {"generate": ALL, "start_end_frame": PRO},
             "kling-v2-6": {"generate": ALL, "start_end_frame": PRO, "sound": PRO, "voice": PRO},
+            "kling-v3": _V3_I2V,
         },
         "kling-v1",
     ),
@@ -154,6 +175,44 @@ ENDPOINTS: Final[dict[str, Endpoint]] = {
         "kolors-virtual-try-on-v1",
     ),
     "image-expand": Endpoint("/v1/images/editing/expand", (IMAGES,), "image", (), {}),
+    # -- 2026 video endpoints --
+    # Omni video: kling-video-o1 lasts 3 to 10 s, kling-v3-omni 3 to 15 s and adds sound and
+    # multi-shot. The page's default model, "kling-v1", is not among its models: the mock
+    # defaults to kling-video-o1 (see docs/endpoints-video.md).
+    "omni-video": Endpoint(
+        "/v1/videos/omni-video",
+        (VIDEOS,),
+        "video",
+        ("mode", "duration"),
+        {
+            "kling-video-o1": {"generate": O1_ALL},
+            "kling-v3-omni": {"generate": V3_ALL, "sound": V3_ALL, "multi_shot": V3_ALL},
+        },
+        "kling-video-o1",
+    ),
+    # Motion control: no model_name on the page; real clients send kling-v2-6 or kling-v3. The
+    # video lasts as long as the motion reference, so only the mode is a variant axis.
+    "motion-control": Endpoint(
+        "/v1/videos/motion-control",
+        (VIDEOS,),
+        "video",
+        ("mode",),
+        {"kling-v2-6": {"generate": MODES}, "kling-v3": {"generate": MODES, "element": MODES}},
+        "kling-v2-6",
+    ),
+    # Avatar and advanced lip sync take no model: the video lasts as long as the audio (avatar)
+    # or the source video (lip sync).
+    "avatar": Endpoint("/v1/videos/avatar/image2video", (VIDEOS,), "video", (), {}),
+    "advanced-lip-sync": Endpoint("/v1/videos/advanced-lip-sync", (VIDEOS,), "video", (), {}),
+    # Multi-element editing of a selection session's video (the capability map: kling-v1-6).
+    "multi-elements": Endpoint(
+        "/v1/videos/multi-elements",
+        (VIDEOS,),
+        "video",
+        ("mode", "duration"),
+        {"kling-v1-6": {"addition": ALL, "swap": ALL, "removal": ALL}},
+        "kling-v1-6",
+    ),
 }
 
 # Resources that endpoints make and other endpoints refer to by id, each kept under its own
@@ -162,6 +221,17 @@ CUSTOM_VOICES: Final = "custom-voices"  # a task; the voice_id is its task_id
 CUSTOM_ELEMENTS: Final = "custom-elements"  # a record made at once; the element_id (digits) is its id
 FACE_SESSIONS: Final = "identify-face"  # a record; the session_id is its id
 SELECTION_SESSIONS: Final = "multi-elements-selection"  # a record; the session_id is its id
+IMAGE_RECOGNITIONS: Final = "image-recognize"  # a record: one segmentation, its masks served 30 days
+# How long the sessions live (identify-face, multi-elements selection): 24 hours, per the pages.
+SESSION_SECONDS: Final = 24 * 3600
+# identify-face: Kling videos of 2 to 60 seconds at 720p or 1080p.
+FACE_VIDEO_SECONDS: Final = (2, 60)
+FACE_RESOLUTIONS: Final = frozenset({"720p", "1080p"})
+# The segmentation types image-recognize answers, in the page's order.
+SEGMENTATION_TYPES: Final = ("object_seg", "head_seg", "face_seg", "cloth_seg")
+# A video or audio given by URL is never fetched: it is taken to last this long, unless the URL
+# is one of the mock's own result files (then its task says how long it lasts).
+UNKNOWN_MEDIA_SECONDS: Final = 5
 
 # The official voice and element libraries (``owned_by: "kling"``): accepted by every endpoint
 # that takes a voice_id or element_id, listed by presets-voices and presets-elements. The real
@@ -226,6 +296,7 @@ VIDEO_MODELS: Final = {action: ENDPOINTS[action].models for action in ("text2vid
 VIDEO_RESOLUTIONS: Final[dict[str, dict[str, str]]] = {
     "kling-v1": {"std": "720p", "pro": "720p"},
     "kling-v2-master": {"std": "720p", "pro": "720p"},
+    "kling-v2-1-master": {"std": "1080p", "pro": "1080p"},
 }
 
 
@@ -262,6 +333,11 @@ FEATURE_NAMES: Final = {
     "face": "image_reference face",
     "restyle": "image to image (restyle)",
     "2k": "resolution 2k",
+    "multi_shot": "multi_shot",
+    "element": "element_list",
+    "addition": "edit_mode addition",
+    "swap": "edit_mode swap",
+    "removal": "edit_mode removal",
 }
 
 # Units billed for a 5 s video in (std, pro); 10 s costs twice as much. Approximate public pricing,
@@ -275,8 +351,17 @@ UNITS_5S: Final[dict[str, tuple[float, float]]] = {
     "kling-v2-1-master": (10.0, 10.0),
     "kling-v2-5-turbo": (1.5, 2.5),
     "kling-v2-6": (1.5, 2.5),
+    # Kling 3.0 and the omni models: 0.6 and 0.8 units a second (silent), per published prices.
+    "kling-v3": (3.0, 4.0),
+    "kling-v3-omni": (3.0, 4.0),
+    "kling-video-o1": (3.0, 4.0),
 }
-MODEL_FREE_5S: Final = {"lip-sync": 0.5, "effects": 2.0}
+# Endpoints whose price differs from the model's (motion control bills 0.9 / 1.2 units a second
+# of output on kling-v3).
+UNITS_5S_BY_ACTION: Final[dict[tuple[str, str], tuple[float, float]]] = {
+    ("motion-control", "kling-v3"): (4.5, 6.0),
+}
+MODEL_FREE_5S: Final = {"lip-sync": 0.5, "effects": 2.0, "avatar": 2.0, "advanced-lip-sync": 1.0}
 # Units billed per result image, by model ("" for image expansion).
 UNITS_PER_IMAGE: Final[dict[str, float]] = {
     "kling-v1": 0.25,
@@ -313,17 +398,23 @@ def units(model: str, mode: str, duration: str, *, action: str = "text2video", c
     if endpoint is not None and endpoint.makes(IMAGES):
         value = UNITS_PER_IMAGE.get(model, 1.0) * count
     else:
-        if action == "video-extend":
-            seconds = float(EXTEND_SECONDS)
-        else:
-            seconds = float(duration) if duration.isdigit() else 5.0
+        seconds = float(EXTEND_SECONDS) if action == "video-extend" else _seconds(duration)
         if model:
-            std, pro = UNITS_5S.get(model, (1.0, 3.5))
+            std, pro = UNITS_5S_BY_ACTION.get((action, model)) or UNITS_5S.get(model, (1.0, 3.5))
             per_5s = pro if mode == "pro" else std
         else:
             per_5s = MODEL_FREE_5S.get(action, 1.0)
         value = per_5s * seconds / 5
     return f"{value:g}"
+
+
+def _seconds(duration: str) -> float:
+    """A duration string ("5", "7.3") as seconds; 5 for anything else."""
+    try:
+        seconds = float(duration)
+    except ValueError:
+        return 5.0
+    return seconds if 0 < seconds < 1e6 else 5.0
 
 
 def task_units(task: Task) -> str:

@@ -18,6 +18,7 @@ import binascii
 import io
 import math
 import os
+import re
 import shutil
 import struct
 import tempfile
@@ -180,16 +181,32 @@ def _ratio_value(ratio: str) -> float:
 
 
 def video_file(duration: str, aspect_ratio: str = "16:9", resolution: str = "720p") -> Path:
-    """A valid H.264 MP4 lasting ``duration`` seconds (a string such as "5" or "15"), of the
-    served shape nearest ``aspect_ratio`` at ``resolution`` (``VIDEO_RESOLUTIONS``; 720p when
-    unknown)."""
-    seconds = video_seconds(duration)
+    """A valid H.264 MP4 lasting ``duration`` seconds (a string such as "5", "15" or "7.3", to the
+    millisecond), of the served shape nearest ``aspect_ratio`` at ``resolution``
+    (``VIDEO_RESOLUTIONS``; 720p when unknown)."""
+    millis = video_millis(duration)
     resolution = resolution if resolution in VIDEO_RESOLUTIONS else "720p"
     shape = f"{VIDEO_RATIOS[nearest_ratio(aspect_ratio)]}-{resolution}"
     asset = _ASSETS / f"video-{shape}.mp4"
-    if seconds == ASSET_SECONDS:
+    if millis == ASSET_SECONDS * 1000:
         return asset
-    return _cached(f"video-{shape}-{seconds}s.mp4", lambda: stretch_mp4(asset.read_bytes(), seconds))
+    if millis % 1000 == 0:
+        seconds = millis // 1000
+        return _cached(f"video-{shape}-{seconds}s.mp4", lambda: stretch_mp4(asset.read_bytes(), seconds))
+    length = Fraction(millis, 1000)
+    return _cached(f"video-{shape}-{millis}ms.mp4", lambda: stretch_mp4(asset.read_bytes(), length))
+
+
+def video_millis(duration: str) -> int:
+    """A task's duration string as whole milliseconds, at least 1 s (5 s for anything unreadable):
+    an avatar video lasts as long as its audio, "7.3" seconds say."""
+    try:
+        seconds = float(duration)
+    except ValueError:
+        return ASSET_SECONDS * 1000
+    if not math.isfinite(seconds):
+        return ASSET_SECONDS * 1000
+    return max(1000, round(seconds * 1000))
 
 
 def fit(width: int, height: int, long_side: int = IMAGE_LONG_SIDE) -> tuple[int, int]:
@@ -272,7 +289,7 @@ def _boxes(buf: bytes | bytearray, start: int, end: int) -> Iterator[tuple[bytes
         i += size
 
 
-def stretch_mp4(source: bytes, seconds: int) -> bytes:
+def stretch_mp4(source: bytes, seconds: int | Fraction) -> bytes:
     """A copy of a single-track MP4 whose timeline lasts ``seconds``: every sample, composition
     offset and edit is scaled by one factor, so the same frames play longer or shorter and every
     parser reads the new duration. Only values change; no box moves or changes size."""
@@ -281,8 +298,9 @@ def stretch_mp4(source: bytes, seconds: int) -> bytes:
     mvhd = next(start for kind, start, _ in boxes if kind == b"mvhd")
     v1 = out[mvhd] == 1
     movie_scale, movie_duration = struct.unpack_from(">IQ" if v1 else ">II", out, mvhd + (20 if v1 else 12))
-    factor = Fraction(seconds * movie_scale, movie_duration)
-    movie_len = seconds * movie_scale
+    # The movie's length in its own ticks (milliseconds in the assets); every time scales by one factor.
+    movie_len = max(1, round(Fraction(seconds) * movie_scale))
+    factor = Fraction(movie_len, movie_duration)
 
     def scale(fmt: str, at: int, by: int) -> None:
         (value,) = struct.unpack_from(fmt, out, at)
@@ -316,3 +334,135 @@ def stretch_mp4(source: bytes, seconds: int) -> bytes:
             for n in range(count):
                 scale(fmt, start + 8 + n * 8 + 4, factor.numerator)
     return bytes(out)
+
+
+# -- 2026 video endpoints: audio lengths, the mock's own URLs, masks and face thumbnails ----------
+
+# Audio formats by the mutagen class that reads them; the endpoints name which they take.
+AUDIO_FORMATS: Final = {"MP3": "mp3", "WAVE": "wav", "MP4": "m4a", "AAC": "aac"}
+_MEDIA_VIDEO_PATH: Final = "/media/videos/"
+
+
+def audio_seconds(field: str, raw: bytes, formats: frozenset[str]) -> float:
+    """The length in seconds of an audio file (``formats``: some of "mp3", "wav", "m4a", "aac"),
+    read from its headers by mutagen; 400 / 1201 naming ``field`` for anything else."""
+    # mutagen is imported on first use: a server that never sees an audio file never loads it.
+    import mutagen
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            audio = mutagen.File(io.BytesIO(raw))
+    except Exception:  # mutagen raises many kinds of errors on damaged files
+        audio = None
+    kind = AUDIO_FORMATS.get(type(audio).__name__) if audio is not None else None
+    length = getattr(getattr(audio, "info", None), "length", 0) if kind else 0
+    if kind not in formats or not (isinstance(length, int | float) and math.isfinite(length) and length > 0):
+        names = ", ".join(f".{name}" for name in sorted(formats))
+        raise invalid_value(f"{field}: not a valid audio file ({names})")
+    return float(length)
+
+
+def task_id_of_media_url(url: str) -> str | None:
+    """The task whose result video a URL names, when it is one of the mock's own result files
+    (``.../media/videos/{task_id}.mp4``, on whatever host the client reached it by)."""
+    if not is_url(url):
+        return None
+    path = url.split("?", 1)[0].split("#", 1)[0]
+    _head, sep, tail = path.partition(_MEDIA_VIDEO_PATH)
+    task_id, dot, ext = tail.rpartition(".")
+    if not sep or dot != "." or ext != "mp4" or not task_id or "/" in task_id:
+        return None
+    return task_id
+
+
+def video_size(aspect_ratio: str, resolution: str) -> tuple[int, int]:
+    """(width, height) of a served result video: its short side is the resolution's."""
+    width, _, height = VIDEO_RATIOS[nearest_ratio(aspect_ratio)].partition("x")
+    short = VIDEO_RESOLUTIONS.get(resolution, 720)
+    w, h = int(width), int(height)
+    scale = short / min(w, h)
+    return round(w * scale) // 2 * 2, round(h * scale) // 2 * 2
+
+
+def mask(width: int, height: int, shapes: tuple[tuple[str, float, float, float, float], ...]) -> bytes:
+    """A binary mask (0 or 255 per pixel, row-major), white inside ``shapes``: ("ellipse" or
+    "rect", centre x, centre y, half width, half height), all as fractions of the image."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(img)
+    for kind, cx, cy, rx, ry in shapes:
+        box = ((cx - rx) * width, (cy - ry) * height, (cx + rx) * width, (cy + ry) * height)
+        (draw.ellipse if kind == "ellipse" else draw.rectangle)(box, fill=255)
+    return img.tobytes()
+
+
+def mask_png(width: int, height: int, pixels: bytes) -> bytes:
+    """A mask as a greyscale PNG."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.frombytes("L", (width, height), pixels).save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+_RUNS: Final = re.compile(rb"\x00+|[^\x00]+")
+
+
+def coco_rle(width: int, height: int, pixels: bytes) -> str:
+    """A mask in COCO's compressed RLE (``counts``, as pycocotools writes it): runs of 0s and 1s
+    in column-major order, starting with 0s, each run delta-coded as 5-bit groups in ASCII."""
+    from PIL import Image
+
+    columns = Image.frombytes("L", (width, height), pixels).transpose(Image.Transpose.TRANSPOSE).tobytes()
+    counts = [m.end() - m.start() for m in _RUNS.finditer(columns)]
+    if columns[:1] not in (b"", b"\x00"):
+        counts.insert(0, 0)  # the first run counts 0s
+    out = []
+    for i, count in enumerate(counts):
+        value = count - counts[i - 2] if i > 2 else count
+        more = True
+        while more:
+            chunk = value & 0x1F
+            value >>= 5
+            more = value != -1 if chunk & 0x10 else value != 0
+            if more:
+                chunk |= 0x20
+            out.append(chr(chunk + 48))
+    return "".join(out)
+
+
+# The masks image-recognize answers, by type: where a portrait's subject, head, face and clothes are.
+SEGMENTATION_SHAPES: Final[dict[str, tuple[tuple[str, float, float, float, float], ...]]] = {
+    "object_seg": (("ellipse", 0.5, 0.25, 0.14, 0.17), ("rect", 0.5, 0.7, 0.26, 0.3)),
+    "head_seg": (("ellipse", 0.5, 0.25, 0.14, 0.17),),
+    "face_seg": (("ellipse", 0.5, 0.28, 0.1, 0.12),),
+    "cloth_seg": (("rect", 0.5, 0.7, 0.26, 0.3),),
+}
+
+
+def segmentation_file(kind: str, width: int, height: int) -> Path:
+    """The PNG mask image-recognize serves for one segmentation type (SEGMENTATION_SHAPES)."""
+    shapes = SEGMENTATION_SHAPES[kind]
+    return _cached(
+        f"mask-{kind}-{width}x{height}.png", lambda: mask_png(width, height, mask(width, height, shapes))
+    )
+
+
+def face_file(index: int) -> Path:
+    """A face thumbnail (identify-face's ``face_image``): a small PNG of a drawn face."""
+    from PIL import Image, ImageDraw
+
+    def build() -> bytes:
+        img = Image.new("RGB", (160, 160), _PALETTE[index % len(_PALETTE)])
+        draw = ImageDraw.Draw(img)
+        draw.ellipse((30, 20, 130, 140), fill=(240, 200, 170))
+        draw.ellipse((55, 60, 70, 75), fill=(40, 40, 40))
+        draw.ellipse((90, 60, 105, 75), fill=(40, 40, 40))
+        draw.arc((60, 85, 100, 115), 20, 160, fill=(150, 60, 60), width=4)
+        out = io.BytesIO()
+        img.save(out, format="PNG", optimize=True)
+        return out.getvalue()
+
+    return _cached(f"face-{index % len(_PALETTE)}.png", build)

@@ -9,13 +9,24 @@ refusal is the official 400 / 1201 naming the field.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple, Protocol
 
 from . import catalogue
 from .errors import KlingError, invalid_value
-from .media import aspect_size, check_base64_file, check_image, fit, is_url, video_seconds
+from .media import (
+    aspect_size,
+    audio_seconds,
+    check_base64_file,
+    check_image,
+    fit,
+    is_url,
+    task_id_of_media_url,
+    video_id_for,
+    video_seconds,
+)
 from .tasks import Task
 
 CAMERA_AXES = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
@@ -183,19 +194,23 @@ class Rules(NamedTuple):
 OFFICIAL_RULES: Final = Rules()
 
 
-def check_video_request(action: str, body: dict[str, Any], rules: Rules = OFFICIAL_RULES) -> VideoParams:
+def check_video_request(
+    action: str, body: dict[str, Any], rules: Rules = OFFICIAL_RULES, lookup: Lookup | None = None
+) -> VideoParams:
     """Check a schema-valid text2video/image2video body; return its model, mode, duration and
-    the result's aspect ratio."""
+    the result's aspect ratio. ``lookup`` finds the voices and elements a body names."""
     params = VideoParams(
         model=_model(action, body.get("model_name")),
         mode=body.get("mode") or catalogue.DEFAULT_MODE,
         duration=body.get("duration") or catalogue.DEFAULT_DURATION,
     )
     _require_video(action, params, "generate", rules)
+    _check_prompt_and_shots(action, params, body, rules)
     if body.get("sound") == "on":
         _require_video(action, params, "sound", rules)
     if body.get("voice_list"):
         _require_video(action, params, "voice", rules)
+    _check_voices_and_elements(action, params, body, lookup, rules)
     camera = body.get("camera_control")
     if camera is not None:
         _check_camera(action, params, camera, rules)
@@ -274,17 +289,17 @@ def _video_plan(params: VideoParams, body: dict[str, Any]) -> Plan:
         params.model,
         params.mode,
         params.duration,
-        prompt=body.get("prompt") or "",
+        prompt=_prompt_text(body),
         extra={"aspect_ratio": params.aspect_ratio},
     )
 
 
 def _text2video(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
-    return _video_plan(check_video_request("text2video", body, rules), body)
+    return _video_plan(check_video_request("text2video", body, rules, lookup), body)
 
 
 def _image2video(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
-    return _video_plan(check_video_request("image2video", body, rules), body)
+    return _video_plan(check_video_request("image2video", body, rules, lookup), body)
 
 
 # -- the other video actions -------------------------------------------------------------------
@@ -446,6 +461,435 @@ def _image_expand(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
     return Plan("", prompt=body.get("prompt") or "", extra={"n": int(body.get("n", 1)), "size": size})
 
 
+# -- 2026 video endpoints: kling-v3, omni video, motion control, avatar, advanced lip sync and
+# multi-element editing (docs/endpoints-video.md says what each checks and why) ----------------
+
+# ``<<<image_1>>>``, ``<<<element_2>>>``, ``<<<video_1>>>``, ``<<<voice_1>>>`` in a prompt.
+_REFERENCE = re.compile(r"<<<(image|element|video|voice)_(\d+)>>>")
+MAX_SHOTS = 6
+SHOT_PROMPT_CHARS = 512
+MAX_V3_ELEMENTS = 3
+# Seconds an audio clip may last, and the formats taken, per endpoint.
+AVATAR_AUDIO_SECONDS = (2.0, 300.0)
+LIP_SYNC_AUDIO_SECONDS = (2.0, 60.0)
+AVATAR_AUDIO_FORMATS = frozenset({"mp3", "wav", "m4a", "aac"})
+LIP_SYNC_AUDIO_FORMATS = frozenset({"mp3", "wav", "m4a"})
+# Omni video: images (and images + elements) with and without a reference video.
+OMNI_MAX_REFERENCES = {True: 4, False: 7}
+OMNI_VIDEO_SECONDS = {"kling-video-o1": (3.0, 10.0), "kling-v3-omni": (3.0, 15.5)}
+# Motion control: the reference video's length by character_orientation.
+MOTION_VIDEO_SECONDS = {"image": (3.0, 10.0), "video": (3.0, 30.0)}
+# Multi-element editing: the input video's length for each output duration.
+EDIT_VIDEO_SECONDS = {"5": (2.0, 5.0), "10": (7.0, 10.0)}
+EDIT_IMAGES = {"addition": (1, 2), "swap": (1, 1), "removal": (0, 0)}
+MIN_LIP_SYNC_MS = 2000
+# What a session keeps of its video for the tasks made from it.
+_SOURCE_KEYS = ("parent_video", "aspect_ratio", "resolution")
+
+
+def flag(value: Any) -> bool:
+    """A boolean field as clients send it: ``true``, or the string "true" (the Kling 3.0 page's
+    own image2video example sends ``"multi_shot": "true"``)."""
+    return value is True or value == "true"
+
+
+def seconds_text(seconds: float) -> str:
+    """A length as ``duration`` strings show it: "5", "7.3" (a tenth of a second, at least 1 s)."""
+    return f"{max(1.0, round(seconds, 1)):g}"
+
+
+def _prompt_text(body: dict[str, Any]) -> str:
+    """All the text a request asks for (its prompt and any shot prompts): what fail rules read."""
+    shots = body.get("multi_prompt") if flag(body.get("multi_shot")) else None
+    texts = [body.get("prompt") or ""]
+    if isinstance(shots, list):
+        texts += [str(shot.get("prompt") or "") for shot in shots if isinstance(shot, dict)]
+    return "\n".join(text for text in texts if text)
+
+
+def _texts(body: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(field, text) of every prompt in a body that may name references."""
+    if body.get("prompt"):
+        yield "prompt", str(body["prompt"])
+    if flag(body.get("multi_shot")):
+        for i, shot in enumerate(body.get("multi_prompt") or []):
+            if isinstance(shot, dict) and shot.get("prompt"):
+                yield f"multi_prompt[{i}].prompt", str(shot["prompt"])
+
+
+def _check_references(body: dict[str, Any], counts: dict[str, int]) -> None:
+    """Every ``<<<kind_N>>>`` a prompt names, for the kinds in ``counts``, is the Nth item of its
+    list (``image_list``, ``element_list``, ``video_list``, ``voice_list``)."""
+    for field, text in _texts(body):
+        for match in _REFERENCE.finditer(text):
+            kind, number = match.group(1), int(match.group(2))
+            if kind in counts and not 1 <= number <= counts[kind]:
+                given = counts[kind]
+                raise invalid_value(
+                    f"{field}: {match.group(0)} names {kind}_list item {number}, but "
+                    f"{kind}_list has {given} item{'' if given == 1 else 's'}"
+                )
+
+
+def _whole_seconds(field: str, value: Any) -> int:
+    text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if not (text.isascii() and text.isdigit()):
+        raise invalid_value(f'{field} must be a whole number of seconds, such as "5"')
+    return int(text)
+
+
+def _check_prompt_and_shots(action: str, params: VideoParams, body: dict[str, Any], rules: Rules) -> None:
+    """The prompt, and kling-v3's multi-shot fields (the official Kling 3.0 page): with
+    ``multi_shot`` true, ``shot_type`` is required; ``customize`` takes 1 to 6 shots in
+    ``multi_prompt`` whose durations (each 1 s to the total) add up to ``duration``, and then
+    ``prompt`` may be empty; otherwise the prompt is required (text2video, and kling-v3)."""
+    multi = flag(body.get("multi_shot")) and rules.capabilities
+    if multi:
+        _require_video(action, params, "multi_shot", rules)
+        shot_type = body.get("shot_type")
+        if not shot_type:
+            raise invalid_value("shot_type is required when multi_shot is true")
+        if shot_type == "customize":
+            _check_shots(body.get("multi_prompt"), _whole_seconds("duration", params.duration))
+            return
+    if not body.get("prompt") and (action == "text2video" or params.model == "kling-v3"):
+        when = " (unless multi_shot is true and shot_type is customize)" if params.model == "kling-v3" else ""
+        raise invalid_value(f"prompt is required{when}")
+
+
+def _check_shots(shots: Any, total: int) -> None:
+    if not shots:
+        raise invalid_value("multi_prompt is required when multi_shot is true and shot_type is customize")
+    if len(shots) > MAX_SHOTS:
+        raise invalid_value(f"multi_prompt: at most {MAX_SHOTS} shots (got {len(shots)})")
+    indexes: set[int] = set()
+    added = 0
+    for i, shot in enumerate(shots):
+        field = f"multi_prompt[{i}]"
+        prompt = shot.get("prompt") or ""
+        if not prompt:
+            raise invalid_value(f"{field}.prompt is required")
+        if len(prompt) > SHOT_PROMPT_CHARS:
+            raise invalid_value(f"{field}.prompt must be at most {SHOT_PROMPT_CHARS} characters")
+        seconds = _whole_seconds(f"{field}.duration", shot.get("duration"))
+        if not 1 <= seconds <= total:
+            raise invalid_value(f"{field}.duration: {seconds}s; a shot lasts 1s to the video's {total}s")
+        if shot["index"] in indexes:
+            raise invalid_value(f"{field}.index: index {shot['index']} is used by an earlier shot")
+        indexes.add(shot["index"])
+        added += seconds
+    if added != total:
+        raise invalid_value(
+            f"multi_prompt: the shots last {added}s in all; "
+            f"their durations must add up to duration ({total}s)"
+        )
+
+
+def _check_voices_and_elements(
+    action: str, params: VideoParams, body: dict[str, Any], lookup: Lookup | None, rules: Rules
+) -> None:
+    """kling-v3's ``element_list`` (image2video: at most 3, never with ``voice_list``) and
+    ``voice_list`` (voices that exist, sound "on"), and the ``<<<element_N>>>`` and
+    ``<<<voice_N>>>`` a prompt names."""
+    if not rules.capabilities:
+        return
+    voices = body.get("voice_list") or []
+    elements = (body.get("element_list") or []) if action == "image2video" else []
+    if elements:
+        _require_video(action, params, "element", rules)
+    if params.model != "kling-v3":
+        return
+    if len(elements) > MAX_V3_ELEMENTS:
+        raise invalid_value(f"element_list: at most {MAX_V3_ELEMENTS} elements (got {len(elements)})")
+    if elements and voices:
+        raise invalid_value("element_list and voice_list cannot be used together")
+    if lookup is not None:
+        for i, item in enumerate(elements):
+            check_element(f"element_list[{i}].element_id", item.get("element_id"), lookup)
+        for i, item in enumerate(voices):
+            check_voice(f"voice_list[{i}].voice_id", item.get("voice_id"), lookup)
+    if voices and body.get("sound") != "on":
+        raise invalid_value('voice_list: a video with voices needs sound "on"')
+    counts = {"voice": len(voices)}
+    if action == "image2video":
+        counts["element"] = len(elements)
+    _check_references(body, counts)
+
+
+class SourceVideo(NamedTuple):
+    """A video a request names: how long it lasts and its shape, and the mock's own task behind
+    it when it is one (a ``video_id``, or a URL of one of the mock's result files)."""
+
+    duration: str
+    aspect_ratio: str
+    resolution: str
+    parent: Task | None = None
+
+    @property
+    def seconds(self) -> float:
+        return float(self.duration)
+
+    def extra(self) -> dict[str, Any]:
+        """What a task made from this video keeps of it (``_parent_extra``), or just its shape."""
+        if self.parent is not None:
+            return _parent_extra(self.parent)
+        return {"aspect_ratio": self.aspect_ratio, "resolution": self.resolution}
+
+
+def source_video(field: str, value: str, lookup: Lookup, *, by_id: bool) -> SourceVideo:
+    """The video a ``video_id`` (one of the account's finished results) or a ``video_url`` names.
+    A URL is never fetched: one of the mock's own result files is known; any other is taken to
+    last ``catalogue.UNKNOWN_MEDIA_SECONDS`` at 16:9 720p."""
+    if by_id:
+        parent: Task | None = _parent_video(field, value, lookup)
+    else:
+        if not is_url(value):
+            raise invalid_value(f"{field} must be an http(s) URL")
+        task_id = task_id_of_media_url(value)
+        parent = lookup.video(video_id_for(task_id)) if task_id else None
+    if parent is None:
+        return SourceVideo(str(catalogue.UNKNOWN_MEDIA_SECONDS), "16:9", "720p")
+    aspect_ratio, resolution = catalogue.video_shape(parent)
+    return SourceVideo(parent.duration or catalogue.DEFAULT_DURATION, aspect_ratio, resolution, parent)
+
+
+def _check_length(field: str, seconds: float, limits: tuple[float, float], what: str = "video") -> None:
+    low, high = limits
+    if not low <= seconds <= high:
+        raise invalid_value(
+            f"{field}: the {what} lasts {seconds:g}s; it must last {low:g} to {high:g} seconds"
+        )
+
+
+def audio_length(
+    field: str, audio_id: Any, sound_file: Any, lookup: Lookup, formats: frozenset[str]
+) -> float | None:
+    """Seconds of the audio an ``audio_id`` (a clip the account made: TTS, sound effects) or a
+    ``sound_file`` (Base64, read by mutagen; a URL, not fetched: None) gives. Exactly one of the
+    two must be sent; ``field`` prefixes both names in refusals."""
+    if bool(audio_id) == bool(sound_file):
+        raise invalid_value(f"{field}audio_id and {field}sound_file: send exactly one of them")
+    if audio_id:
+        clip = lookup.audio(str(audio_id))
+        if clip is None:
+            raise invalid_value(f"{field}audio_id: audio {str(audio_id)[:64]} does not exist or has expired")
+        try:
+            return float(clip.duration)
+        except ValueError:
+            return None
+    if is_url(sound_file):
+        return None
+    raw = check_base64_file(f"{field}sound_file", sound_file, MAX_AUDIO_BYTES, "an audio file")
+    return audio_seconds(f"{field}sound_file", raw, formats)
+
+
+def _omni_video(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
+    """Omni video (kling-video-o1, kling-v3-omni), per the official O1 page: reference images
+    (``first_frame``/``end_frame`` or plain), library elements and one reference or base video,
+    with their counts, durations, aspect ratios and prompt references."""
+    action = "omni-video"
+    model = _model(action, body.get("model_name"))
+    mode = body.get("mode") or "pro"  # the page's default
+    images, elements, videos = (
+        body.get("image_list") or [],
+        body.get("element_list") or [],
+        body.get("video_list") or [],
+    )
+    with_video = bool(videos)
+    frames = [image.get("type") for image in images]
+    first, end = frames.count("first_frame"), frames.count("end_frame")
+    dims = None
+    for i, image in enumerate(images):
+        size = check_image(f"image_list[{i}].image_url", image["image_url"])
+        if image.get("type") == "first_frame":
+            dims = size
+    limit = OMNI_MAX_REFERENCES[with_video]
+    if len(images) > limit:
+        raise invalid_value(
+            f"image_list: at most {limit} images {'with' if with_video else 'without'} a video"
+        )
+    if len(images) + len(elements) > limit:
+        raise invalid_value(
+            f"image_list and element_list: at most {limit} images and elements in all "
+            f"{'with' if with_video else 'without'} a video (got {len(images) + len(elements)})"
+        )
+    if first > 1 or end > 1:
+        raise invalid_value("image_list: at most one first_frame and one end_frame")
+    if end and not first:
+        raise invalid_value("image_list: an end_frame needs a first_frame")
+    if end and len(images) > 2:
+        raise invalid_value("image_list: an end_frame is not supported with more than 2 images")
+    for i, item in enumerate(elements):
+        check_element(f"element_list[{i}].element_id", item.get("element_id"), lookup)
+    source: SourceVideo | None = None
+    editing = False
+    if videos:
+        video = videos[0]
+        editing = video.get("refer_type") == "base"
+        source = source_video("video_list[0].video_url", video["video_url"], lookup, by_id=False)
+        _check_length("video_list[0].video_url", source.seconds, OMNI_VIDEO_SECONDS[model])
+        if editing and first:
+            raise invalid_value(
+                "image_list: first and end frames cannot be used with a base video (refer_type base)"
+            )
+    if editing and source is not None:
+        duration = source.duration  # an edited video keeps its length; a duration sent is ignored
+    else:
+        duration = body.get("duration") or catalogue.DEFAULT_DURATION
+        # The page limits first-frame video to 5 or 10 s (and text to video, which its own example
+        # contradicts with "7": the example wins, see docs/endpoints-video.md).
+        if model == "kling-video-o1" and first and duration not in ("5", "10"):
+            raise invalid_value(
+                f"duration: {duration}s; video from a first frame lasts 5 or 10 seconds on {model}"
+            )
+        _require(action, model, "generate", f"{mode}:{duration}")
+    if body.get("sound") == "on":
+        _require(action, model, "sound", f"{mode}:{duration}")
+        if with_video:
+            raise invalid_value(
+                'sound: "on" is not supported with a video_list (keep_original_sound keeps its sound)'
+            )
+    params = VideoParams(model, mode, duration)
+    if flag(body.get("multi_shot")):
+        _check_prompt_and_shots(action, params, body, rules)
+    if not body.get("prompt") and not (flag(body.get("multi_shot")) and body.get("shot_type") == "customize"):
+        raise invalid_value("prompt is required")
+    _check_references(body, {"image": len(images), "element": len(elements), "video": len(videos)})
+    aspect_ratio = body.get("aspect_ratio")
+    if not aspect_ratio and not first and not with_video:
+        raise invalid_value("aspect_ratio is required without a first_frame image or a video")
+    extra: dict[str, Any] = source.extra() if source is not None else {}
+    if dims is not None:
+        extra["aspect_ratio"] = f"{dims[0]}:{dims[1]}"
+    elif first == 0 and aspect_ratio and not editing:
+        extra["aspect_ratio"] = aspect_ratio
+    extra.pop("resolution", None)  # the model and mode decide the resolution
+    extra.pop("parent_video", None)  # a reference, not a parent: the query shows no parent_video
+    extra.setdefault("aspect_ratio", "16:9")
+    return Plan(model, mode, duration, _prompt_text(body), extra)
+
+
+def _motion_control(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
+    """Motion control: a character image moved like the person in a reference video, which
+    lasts 3 to 10 s (``character_orientation`` image) or 3 to 30 s (video); the result lasts as
+    long as the reference video."""
+    action = "motion-control"
+    model = _model(action, body.get("model_name"))
+    mode = body["mode"]
+    _require(action, model, "generate", mode)
+    dims = check_image("image_url", body["image_url"])
+    orientation = body["character_orientation"]
+    source = source_video("video_url", body["video_url"], lookup, by_id=False)
+    _check_length("video_url", source.seconds, MOTION_VIDEO_SECONDS[orientation])
+    elements = body.get("element_list") or []
+    if elements:
+        _require(action, model, "element", mode)
+        if len(elements) > 1:
+            raise invalid_value(f"element_list: at most 1 element (got {len(elements)})")
+        if orientation != "video":
+            raise invalid_value('element_list: an element needs character_orientation "video"')
+        check_element("element_list[0].element_id", elements[0].get("element_id"), lookup)
+    ratio = f"{dims[0]}:{dims[1]}" if dims else source.aspect_ratio
+    return Plan(model, mode, source.duration, body.get("prompt") or "", {"aspect_ratio": ratio})
+
+
+def _avatar(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
+    """Avatar: a portrait that speaks an audio clip (``audio_id`` or ``sound_file``, 2 to 300 s);
+    the video lasts as long as the audio (a URL, not fetched, counts as
+    ``catalogue.UNKNOWN_MEDIA_SECONDS``)."""
+    dims = check_image("image", body["image"])
+    seconds = audio_length("", body.get("audio_id"), body.get("sound_file"), lookup, AVATAR_AUDIO_FORMATS)
+    if seconds is not None:
+        field = "audio_id" if body.get("audio_id") else "sound_file"
+        _check_length(field, seconds, AVATAR_AUDIO_SECONDS, "audio")
+    duration = seconds_text(seconds if seconds is not None else catalogue.UNKNOWN_MEDIA_SECONDS)
+    ratio = f"{dims[0]}:{dims[1]}" if dims else "1:1"
+    mode = body.get("mode") or catalogue.DEFAULT_MODE
+    return Plan("", mode, duration, body.get("prompt") or "", {"aspect_ratio": ratio})
+
+
+def _advanced_lip_sync(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
+    """Advanced lip sync on an identify-face session: each chosen face gets a crop of an audio
+    clip inserted at a time, inside the video and overlapping the face's interval by 2 s."""
+    session = lookup.record(catalogue.FACE_SESSIONS, body["session_id"])
+    if session is None:
+        raise invalid_value(f"session_id: session {body['session_id'][:64]} does not exist or has expired")
+    extra = session.extra or {}
+    faces = {face["face_id"]: face for face in extra["faces"]}
+    video_ms = round(float(extra["duration"]) * 1000)
+    chosen: set[str] = set()
+    for i, choice in enumerate(body["face_choose"]):
+        field = f"face_choose[{i}]."
+        face = faces.get(choice["face_id"])
+        if face is None:
+            raise invalid_value(f"{field}face_id: face {choice['face_id'][:64]} is not in this session")
+        if choice["face_id"] in chosen:
+            raise invalid_value(f"{field}face_id: face {choice['face_id'][:64]} is chosen twice")
+        chosen.add(choice["face_id"])
+        seconds = audio_length(
+            field, choice.get("audio_id"), choice.get("sound_file"), lookup, LIP_SYNC_AUDIO_FORMATS
+        )
+        if seconds is not None:
+            what = "audio_id" if choice.get("audio_id") else "sound_file"
+            _check_length(field + what, seconds, LIP_SYNC_AUDIO_SECONDS, "audio")
+        start, end, insert = choice["sound_start_time"], choice["sound_end_time"], choice["sound_insert_time"]
+        length = end - start
+        if length < MIN_LIP_SYNC_MS:
+            raise invalid_value(
+                f"{field}sound_end_time: the audio cut lasts {length}ms; at least {MIN_LIP_SYNC_MS}ms"
+            )
+        if seconds is not None and end > round(seconds * 1000):
+            raise invalid_value(
+                f"{field}sound_end_time: {end}ms is past the audio's end ({round(seconds * 1000)}ms)"
+            )
+        if insert + length > video_ms:
+            raise invalid_value(
+                f"{field}sound_insert_time: the audio would end at {insert + length}ms, "
+                f"past the video's end ({video_ms}ms)"
+            )
+        overlap = min(insert + length, face["end_time"]) - max(insert, face["start_time"])
+        if overlap < MIN_LIP_SYNC_MS:
+            raise invalid_value(
+                f"{field}sound_insert_time: the audio overlaps the face's lip-sync interval "
+                f"({face['start_time']}-{face['end_time']}ms) by {max(0, overlap)}ms; "
+                f"at least {MIN_LIP_SYNC_MS}ms"
+            )
+    source: dict[str, Any] = {key: extra[key] for key in _SOURCE_KEYS if key in extra}
+    return Plan("", "", extra["duration"], "", source)
+
+
+def _multi_elements(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
+    """Multi-element editing of a selection session's video: add (1-2 images), swap (1 image)
+    or remove elements; swap and removal act on the selections marked in the session. A 5 s
+    result takes a 2-5 s video, a 10 s one a 7-10 s video."""
+    action = "multi-elements"
+    model = _model(action, body.get("model_name"))
+    mode = body.get("mode") or catalogue.DEFAULT_MODE
+    duration = body.get("duration") or catalogue.DEFAULT_DURATION
+    edit_mode = body["edit_mode"]
+    _require(action, model, edit_mode, f"{mode}:{duration}")
+    session = lookup.record(catalogue.SELECTION_SESSIONS, body["session_id"])
+    if session is None:
+        raise invalid_value(f"session_id: session {body['session_id'][:64]} does not exist or has expired")
+    extra = session.extra or {}
+    images = body.get("image_list") or []
+    low, high = EDIT_IMAGES[edit_mode]
+    if not low <= len(images) <= high:
+        wanted = "no image" if high == 0 else f"{low} image" if low == high else f"{low} to {high} images"
+        raise invalid_value(f"image_list: edit_mode {edit_mode} takes {wanted} (got {len(images)})")
+    for i, image in enumerate(images):
+        check_image(f"image_list[{i}].image", image["image"])
+    if edit_mode != "addition" and not extra.get("selections"):
+        raise invalid_value(
+            f"session_id: mark what to {'swap' if edit_mode == 'swap' else 'remove'} with add-selection first"
+        )
+    _check_length("session_id", float(extra["duration"]), EDIT_VIDEO_SECONDS[duration])
+    _check_references(body, {"image": len(images), "video": 1})
+    details: dict[str, Any] = {key: extra[key] for key in _SOURCE_KEYS if key in extra}
+    details["session_id"] = session.task_id
+    return Plan(model, mode, duration, body["prompt"], details)
+
+
 # -- the table ---------------------------------------------------------------------------------
 
 ACTIONS: dict[str, Action] = {
@@ -460,6 +904,12 @@ ACTIONS: dict[str, Action] = {
         Action("image-generation", "ImageGeneration", _image_generation),
         Action("virtual-try-on", "VirtualTryOn", _virtual_try_on),
         Action("image-expand", "ImageExpand", _image_expand),
+        # 2026 video endpoints
+        Action("omni-video", "OmniVideo", _omni_video),
+        Action("motion-control", "MotionControl", _motion_control),
+        Action("avatar", "AvatarImage2Video", _avatar),
+        Action("advanced-lip-sync", "AdvancedLipSync", _advanced_lip_sync),
+        Action("multi-elements", "MultiElements", _multi_elements),
     )
 }
 

@@ -54,6 +54,8 @@ def image_url(base_url: str, task: Task, index: int) -> str:
 def _videos(task: Task, base_url: str, watermark: bool) -> list[dict[str, Any]]:
     url = video_url(base_url, task)
     video = {"id": video_id_for(task.task_id), "url": url, "duration": task.duration}
+    if task.extra and "session_id" in task.extra:  # multi-element editing names its session
+        video["session_id"] = task.extra["session_id"]
     if watermark:
         video["watermark_url"] = url + "?watermark=1"
     return [video]

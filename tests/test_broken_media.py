@@ -30,6 +30,7 @@ from mockkling.spec import default_spec
 from mockkling.transport import SyncASGITransport
 
 URL = "https://example.com/a.png"
+VIDEO_URL = "https://example.com/a.mp4"
 SPEC = default_spec()
 Path = tuple[str | int, ...]
 
@@ -84,6 +85,21 @@ BASES: dict[str, list[dict[str, Any]]] = {
     "createVideoGeneration": [
         {"model": "kling-v1", "prompt": "a", "image": URL, "duration": 5, "metadata": {"image_tail": URL}}
     ],
+    "createOmniVideo": [{"prompt": "a walk", "aspect_ratio": "16:9", "image_list": [{"image_url": URL}]}],
+    "createMotionControl": [
+        {"image_url": URL, "video_url": VIDEO_URL, "character_orientation": "image", "mode": "std"}
+    ],
+    "createAvatarImage2Video": [{"image": URL, "sound_file": "https://example.com/a.mp3"}],
+    # A multi-element edit needs a selection session: made by init-selection when the test runs.
+    "createMultiElements": [
+        {
+            "session_id": "<session>",
+            "edit_mode": "addition",
+            "image_list": [{"image": URL}],
+            "prompt": "Using the context of <<<video_1>>>, seamlessly add a hat from <<<image_1>>>",
+        }
+    ],
+    "imageRecognize": [{"image": URL}],
     "createGatewayImage2Video": [
         {"image": URL, "image_tail": URL},
         {
@@ -173,6 +189,13 @@ def test_a_broken_image_is_refused_naming_its_field(
     _put(body, path, CORPUS[broken])
     gateway = route.startswith(("/v1/video/", "/kling/"))
     token = DEFAULT_API_KEY if gateway else f"Bearer {make_jwt(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY)}"
+    if body.get("session_id") == "<session>":
+        init = client.post(
+            "/v1/videos/multi-elements/init-selection",
+            json={"video_url": VIDEO_URL},
+            headers={"Authorization": token},
+        )
+        body["session_id"] = init.json()["data"]["session_id"]
     answer = client.post(route, json=body, headers={"Authorization": token})
     assert answer.status_code == 400, answer.text
     refusal = answer.json()

@@ -87,8 +87,12 @@ STORES = pytest.mark.parametrize("config", ["memory", "sqlite"], indirect=True)
 
 
 def test_the_catalogue_covers_both_surfaces() -> None:
-    assert len(OFFICIAL_CREATES) == 9 and "/v1/videos/text2video" in OFFICIAL_CREATES
-    assert "/account/costs" in OFFICIAL_LISTS and len(OFFICIAL_QUERIES) == 9
+    from mockkling.routes.official import CALLS
+    from mockkling.validation import ACTIONS
+
+    posts = [call for call in CALLS if call.method == "POST"]
+    assert len(OFFICIAL_CREATES) == len(ACTIONS) + len(posts) and "/v1/videos/text2video" in OFFICIAL_CREATES
+    assert "/account/costs" in OFFICIAL_LISTS and len(OFFICIAL_QUERIES) == len(ACTIONS)
     assert GATEWAY_CREATES == [
         "/v1/video/generations",
         "/kling/v1/videos/text2video",
@@ -357,7 +361,7 @@ FIELDS = {
         "/v1/videos/text2video",
         {"prompt": "x", "model_name": LONG},
         "model_name must be one of: kling-v1, kling-v1-6, kling-v2-master, kling-v2-1-master, "
-        "kling-v2-5-turbo, kling-v2-6",
+        "kling-v2-5-turbo, kling-v2-6, kling-v3",
     ),
     "gateway-long-prompt": Field(
         "gateway",
@@ -602,8 +606,10 @@ PAGES = [
 def test_bad_page_parameters(
     client: httpx.Client, auth: dict[str, str], name: str, value: str, message: str
 ) -> None:
+    from mockkling.validation import ACTIONS
+
     lists = [path for path in OFFICIAL_LISTS if path != "/account/costs"]
-    assert len(lists) == 9
+    assert len(lists) == len(ACTIONS)
     for path in lists:
         official(client.get(path, params={name: value}, headers=auth), 400, 1201, message)
 
@@ -862,6 +868,43 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "/v1/video/generations": {"prompt": "x", "duration": 5},
     "/kling/v1/videos/text2video": {"prompt": "x"},
     "/kling/v1/videos/image2video": {"image": URL},
+    # 2026 video endpoints (the sessions named do not exist: their fields are still checked first)
+    "/v1/videos/omni-video": {"prompt": "x", "aspect_ratio": "16:9"},
+    "/v1/videos/motion-control": {
+        "image_url": URL,
+        "video_url": VIDEO_URL,
+        "character_orientation": "image",
+        "mode": "std",
+    },
+    "/v1/videos/avatar/image2video": {"image": URL, "sound_file": "https://example.com/a.mp3"},
+    "/v1/videos/identify-face": {"video_id": "{video}"},
+    "/v1/videos/advanced-lip-sync": {
+        "session_id": "s",
+        "face_choose": [
+            {
+                "face_id": "0",
+                "audio_id": "a",
+                "sound_start_time": 0,
+                "sound_end_time": 2000,
+                "sound_insert_time": 0,
+            }
+        ],
+    },
+    "/v1/videos/multi-elements": {"session_id": "s", "edit_mode": "removal", "prompt": "x"},
+    "/v1/videos/multi-elements/init-selection": {"video_id": "{video}"},
+    "/v1/videos/multi-elements/add-selection": {
+        "session_id": "s",
+        "frame_index": 0,
+        "points": [{"x": 0, "y": 0}],
+    },
+    "/v1/videos/multi-elements/delete-selection": {
+        "session_id": "s",
+        "frame_index": 0,
+        "points": [{"x": 0, "y": 0}],
+    },
+    "/v1/videos/multi-elements/clear-selection": {"session_id": "s"},
+    "/v1/videos/multi-elements/preview-selection": {"session_id": "s"},
+    "/v1/videos/image-recognize": {"image": URL},
 }
 
 

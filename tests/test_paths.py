@@ -82,18 +82,23 @@ PATHS = [
 ]
 
 
-def _hostile_paths(video: str, image: str) -> list[str]:
+def _hostile_paths(video: str, image: str, face: str = "", selection: str = "", mask: str = "") -> list[str]:
     """Every segment in every parameter of every media route, the others valid; then PATHS."""
     valid = {
         "/media/videos/{task_id}.mp4": {"task_id": video},
         "/media/images/{task_id}/{index}.png": {"task_id": image, "index": "0"},
+        # records of the endpoints that answer at once (mockkling/sessions.py)
+        "/media/faces/{session_id}/{face_id}.png": {"session_id": face, "face_id": "0"},
+        "/media/selections/{session_id}/{name}": {"session_id": selection, "name": "cover.png"},
+        "/media/segmentations/{record_id}/{kind}.png": {"record_id": mask, "kind": "face_seg"},
     }
     assert set(valid) == set(MEDIA_ROUTES), "a new media route needs its valid parameters here"
     out = []
     for route in MEDIA_ROUTES:
+        ident = next(iter(valid[route].values()))  # the task or record the route serves from
         for name in valid[route]:
             for segment in SEGMENTS:
-                params = valid[route] | {name: segment.replace("{task}", valid[route]["task_id"])}
+                params = valid[route] | {name: segment.replace("{task}", ident)}
                 out.append(route.format(**params))
     out += [path.format(video=video, image=image) for path in PATHS]
     return out
@@ -114,14 +119,22 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
 
 @pytest.fixture
-def finished(backend: Backend, client: httpx.Client, auth: dict[str, str]) -> tuple[str, str]:
-    """(video task id, image task id), both finished."""
+def finished(backend: Backend, client: httpx.Client, auth: dict[str, str]) -> tuple[str, ...]:
+    """(video task id, image task id), both finished, then the ids of a face session, a
+    selection session and an image segmentation."""
     ids = []
     for path in ("/v1/videos/text2video", "/v1/images/generations"):
         response = client.post(path, json={"prompt": "a"}, headers=auth)
         ids.append(response.json()["data"]["task_id"])
     backend.advance(60)
-    return ids[0], ids[1]
+    video = {"video_url": "https://example.com/v.mp4"}
+    for path in ("/v1/videos/identify-face", "/v1/videos/multi-elements/init-selection"):
+        ids.append(client.post(path, json=video, headers=auth).json()["data"]["session_id"])
+    images = client.post(
+        "/v1/videos/image-recognize", json={"image": "https://example.com/a.png"}, headers=auth
+    )
+    ids.append(images.json()["data"]["task_result"]["images"][0]["url"].split("/")[-2])
+    return tuple(ids)
 
 
 def _inside_results(path: Path) -> bool:
@@ -165,7 +178,7 @@ def _asgi_get(app: Any, raw_path: str) -> tuple[int, dict[bytes, bytes], bytes]:
 
 
 def test_no_media_path_reads_outside_the_results(
-    backend: Backend, finished: tuple[str, str], served: list[Path]
+    backend: Backend, finished: tuple[str, ...], served: list[Path]
 ) -> None:
     app = create_app(backend)
     paths = _hostile_paths(*finished)
@@ -178,11 +191,11 @@ def test_no_media_path_reads_outside_the_results(
 
 
 def test_real_downloads_serve_only_result_files(
-    client: httpx.Client, finished: tuple[str, str], served: list[Path]
+    client: httpx.Client, finished: tuple[str, ...], served: list[Path]
 ) -> None:
     """The control case: the same routes with valid parameters (and a query string that tries
     to name another file) serve the task's own file, which lives among the results."""
-    video, image = finished
+    video, image, *_ = finished
     for path in (f"/media/videos/{video}.mp4", f"/media/images/{image}/0.png"):
         for query in ("", "?file=../../pyproject.toml", "?path=%2Fetc%2Fpasswd"):
             response = client.get(path + query)
@@ -202,7 +215,7 @@ def _raw_http(port: int, raw_path: str) -> tuple[bytes, bytes]:
     return head.split(b"\r\n", 1)[0], body
 
 
-def test_over_a_real_socket_too(backend: Backend, finished: tuple[str, str], served: list[Path]) -> None:
+def test_over_a_real_socket_too(backend: Backend, finished: tuple[str, ...], served: list[Path]) -> None:
     """uvicorn parses and decodes the path itself: the same answers, byte for byte on the wire."""
     with LiveServer(create_app(backend)) as server:
         for path in _hostile_paths(*finished):

@@ -51,7 +51,7 @@ def _created(client: httpx.Client, auth: dict[str, str], path: str, body: dict[s
             {"prompt": "x", "camera_control": {"type": "simple", "config": {"zoom": 11}}},
             "camera_control.config.zoom",
         ),
-        ({"prompt": "x", "external_task_id": ""}, "external_task_id"),
+        ({"prompt": "x", "external_task_id": "x" * 257}, "external_task_id"),
         ({"prompt": "x", "callback_url": 3}, "callback_url"),
     ],
 )
@@ -83,6 +83,13 @@ def test_every_official_field_is_accepted(client: httpx.Client, auth: dict[str, 
     assert data["task_status"] == "submitted"
     assert data["task_info"] == {"external_task_id": "ext-1"}
     assert data["created_at"] == data["updated_at"]
+
+
+def test_an_empty_external_task_id_means_none(client: httpx.Client, auth: dict[str, str]) -> None:
+    # The official Kling 3.0 examples send "external_task_id": "" (and "callback_url": "").
+    for _ in range(2):
+        data = _created(client, auth, T2V, {"prompt": "x", "external_task_id": "", "callback_url": ""})
+        assert data["task_info"] == {}
 
 
 def test_unknown_fields_are_ignored_as_gateways_need(client: httpx.Client, auth: dict[str, str]) -> None:

@@ -15,10 +15,10 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from .. import catalogue
+from .. import catalogue, sessions
 from ..backend import Backend
 from ..errors import KlingError
-from ..media import fit, image_file, video_file
+from ..media import face_file, fit, image_file, segmentation_file, video_file
 from ..tasks import SUCCEED, Task
 
 PREFIXES = ("/media/",)
@@ -70,7 +70,56 @@ def routes(backend: Backend) -> list[BaseRoute]:
         width, height = extra.get("size") or fit(16, 9)
         return MediaFile(image_file(width, height, int(raw)), media_type="image/png")
 
-    return [
+    out: list[BaseRoute] = [
         Route("/media/videos/{task_id}.mp4", video, methods=["GET"]),
         Route("/media/images/{task_id}/{index}.png", image, methods=["GET"]),
+    ]
+    out.extend(_session_routes(backend))
+    return out
+
+
+# -- files of the 2026 video endpoints that answer at once (mockkling/sessions.py) --
+
+
+def _session_routes(backend: Backend) -> list[BaseRoute]:
+    def record(action: str, ident: str) -> Task:
+        found = sessions.served_record(backend, action, ident)
+        if found is None:
+            raise _gone()
+        return found
+
+    async def face(request: Request) -> Response:
+        session = record(catalogue.FACE_SESSIONS, request.path_params["session_id"])
+        faces = [str(f["face_id"]) for f in (session.extra or {}).get("faces", [])]
+        if request.path_params["face_id"] not in faces:
+            raise _gone()
+        return FileResponse(face_file(faces.index(request.path_params["face_id"])), media_type="image/png")
+
+    async def selection(request: Request) -> Response:
+        session = record(catalogue.SELECTION_SESSIONS, request.path_params["session_id"])
+        name = request.path_params["name"]
+        kind = sessions.SELECTION_FILES.get(name)
+        extra = session.extra or {}
+        if kind == "video":
+            ratio, resolution = extra.get("aspect_ratio", "16:9"), extra.get("resolution", "720p")
+            return FileResponse(
+                video_file(extra.get("duration", "5"), ratio, resolution), media_type="video/mp4"
+            )
+        if kind == "image":
+            width, height = fit(extra.get("width", 16), extra.get("height", 9))
+            return FileResponse(image_file(width, height, 0), media_type="image/png")
+        raise _gone()
+
+    async def segmentation(request: Request) -> Response:
+        found = record(catalogue.IMAGE_RECOGNITIONS, request.path_params["record_id"])
+        kind = request.path_params["kind"]
+        if kind not in catalogue.SEGMENTATION_TYPES:
+            raise _gone()
+        width, height = (found.extra or {}).get("size") or (1, 1)
+        return FileResponse(segmentation_file(kind, width, height), media_type="image/png")
+
+    return [
+        Route("/media/faces/{session_id}/{face_id}.png", face, methods=["GET"]),
+        Route("/media/selections/{session_id}/{name}", selection, methods=["GET"]),
+        Route("/media/segmentations/{record_id}/{kind}.png", segmentation, methods=["GET"]),
     ]

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from .. import sessions
 from ..backend import Backend
 from ..errors import KlingError
 from ..jsonio import JSONResponse, off_loop, read_json_object
@@ -109,35 +110,57 @@ class Call(NamedTuple):
     method: str  # "POST": a JSON body, checked against the operation's schema; "GET": the query
     path: str
     operation: str  # its operationId in openapi.yaml
-    # (backend, account, body or query parameters) -> the answer's ``data``
-    run: Callable[[Backend, str, dict[str, Any]], Any]
+    # (backend, account, body or query parameters) -> the answer's ``data``; with ``links``,
+    # (backend, account, body or query parameters, base_url) -> ``data``
+    run: Callable[..., Any]
+    # The answer links to files the mock serves: ``run`` also gets the mock's address as this
+    # client reached it, as task queries build their result URLs.
+    links: bool = False
 
 
 CALLS: Final[list[Call]] = []
+
+# -- 2026 video endpoints that answer at once (mockkling/sessions.py) --
+_SELECTION: Final = "/v1/videos/multi-elements"
+CALLS.extend(
+    [
+        Call("POST", "/v1/videos/identify-face", "identifyFace", sessions.identify_face, True),
+        Call("POST", f"{_SELECTION}/init-selection", "initSelection", sessions.init_selection, True),
+        Call("POST", f"{_SELECTION}/add-selection", "addSelection", sessions.add_selection, True),
+        Call("POST", f"{_SELECTION}/delete-selection", "deleteSelection", sessions.delete_selection, True),
+        Call("POST", f"{_SELECTION}/clear-selection", "clearSelection", sessions.clear_selection, True),
+        Call("POST", f"{_SELECTION}/preview-selection", "previewSelection", sessions.preview_selection, True),
+        Call("POST", "/v1/videos/image-recognize", "imageRecognize", sessions.image_recognize, True),
+    ]
+)
 
 
 def _call_route(backend: Backend, call: Call) -> Route:
     async def endpoint(request: Request) -> Response:
         account = backend.authenticate(request.headers.get("authorization"))
+        # A call whose answer links to files it made is told where they are served.
+        links = (result_base(backend, request),) if call.links else ()
         if call.method == "POST":
             params = await read_json_object(request, backend.config.max_body_bytes)
 
             def run() -> Any:
                 backend.spec.validate_body(call.operation, params)
-                return call.run(backend, account, params)
+                return call.run(backend, account, params, *links)
 
             return envelope(backend.new_id(), await off_loop(request, run))
-        return envelope(backend.new_id(), call.run(backend, account, dict(request.query_params)))
+        return envelope(backend.new_id(), call.run(backend, account, dict(request.query_params), *links))
 
     return Route(call.path, endpoint, methods=[call.method])
 
 
 def routes(backend: Backend) -> list[BaseRoute]:
     spec = backend.spec
-    out: list[BaseRoute] = []
+    # The calls first: a path such as /v1/videos/multi-elements/init-selection is also a task
+    # query path (/v1/videos/multi-elements/{task_id}), and the first route a path matches
+    # names the methods a 405 allows.
+    out: list[BaseRoute] = [_call_route(backend, call) for call in CALLS]
     for action in ACTIONS.values():
         out.extend(_task_routes(backend, action))
-    out.extend(_call_route(backend, call) for call in CALLS)
 
     async def costs(request: Request) -> Response:
         account = backend.authenticate(request.headers.get("authorization"))
