@@ -82,18 +82,23 @@ PATHS = [
 ]
 
 
-def _hostile_paths(video: str, image: str) -> list[str]:
+def _hostile_paths(video: str, image: str, audio: str) -> list[str]:
     """Every segment in every parameter of every media route, the others valid; then PATHS."""
     valid = {
         "/media/videos/{task_id}.mp4": {"task_id": video},
         "/media/images/{task_id}/{index}.png": {"task_id": image, "index": "0"},
+        "/media/audios/{task_id}/{index}.mp3": {"task_id": audio, "index": "0"},
+        "/media/audios/{task_id}/{index}.wav": {"task_id": audio, "index": "0"},
+        "/media/voices/{voice_id}.mp3": {"voice_id": "genshin_vindi2"},
+        "/media/elements/{element_id}/{index}.png": {"element_id": "829836802793406551", "index": "0"},
     }
     assert set(valid) == set(MEDIA_ROUTES), "a new media route needs its valid parameters here"
     out = []
     for route in MEDIA_ROUTES:
+        ident = next(iter(valid[route].values()))  # the task, voice or element the route serves
         for name in valid[route]:
             for segment in SEGMENTS:
-                params = valid[route] | {name: segment.replace("{task}", valid[route]["task_id"])}
+                params = valid[route] | {name: segment.replace("{task}", ident)}
                 out.append(route.format(**params))
     out += [path.format(video=video, image=image) for path in PATHS]
     return out
@@ -113,14 +118,18 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
 
 @pytest.fixture
-def finished(backend: Backend, client: httpx.Client, auth: dict[str, str]) -> tuple[str, str]:
-    """(video task id, image task id), both finished."""
+def finished(backend: Backend, client: httpx.Client, auth: dict[str, str]) -> tuple[str, str, str]:
+    """(video task id, image task id, audio task id), all finished."""
     ids = []
-    for path in ("/v1/videos/text2video", "/v1/images/generations"):
-        response = client.post(path, json={"prompt": "a"}, headers=auth)
+    for path, extra in (
+        ("/v1/videos/text2video", {}),
+        ("/v1/images/generations", {}),
+        ("/v1/audio/text-to-audio", {"duration": 3}),
+    ):
+        response = client.post(path, json={"prompt": "a", **extra}, headers=auth)
         ids.append(response.json()["data"]["task_id"])
     backend.advance(60)
-    return ids[0], ids[1]
+    return ids[0], ids[1], ids[2]
 
 
 def _inside_results(path: Path) -> bool:
@@ -164,7 +173,7 @@ def _asgi_get(app: Any, raw_path: str) -> tuple[int, dict[bytes, bytes], bytes]:
 
 
 def test_no_media_path_reads_outside_the_results(
-    backend: Backend, finished: tuple[str, str], served: list[Path]
+    backend: Backend, finished: tuple[str, str, str], served: list[Path]
 ) -> None:
     app = create_app(backend)
     paths = _hostile_paths(*finished)
@@ -177,11 +186,11 @@ def test_no_media_path_reads_outside_the_results(
 
 
 def test_real_downloads_serve_only_result_files(
-    client: httpx.Client, finished: tuple[str, str], served: list[Path]
+    client: httpx.Client, finished: tuple[str, str, str], served: list[Path]
 ) -> None:
     """The control case: the same routes with valid parameters (and a query string that tries
     to name another file) serve the task's own file, which lives among the results."""
-    video, image = finished
+    video, image, _audio = finished
     for path in (f"/media/videos/{video}.mp4", f"/media/images/{image}/0.png"):
         for query in ("", "?file=../../pyproject.toml", "?path=%2Fetc%2Fpasswd"):
             response = client.get(path + query)
@@ -201,7 +210,7 @@ def _raw_http(port: int, raw_path: str) -> tuple[bytes, bytes]:
     return head.split(b"\r\n", 1)[0], body
 
 
-def test_over_a_real_socket_too(backend: Backend, finished: tuple[str, str], served: list[Path]) -> None:
+def test_over_a_real_socket_too(backend: Backend, finished: tuple[str, str, str], served: list[Path]) -> None:
     """uvicorn parses and decodes the path itself: the same answers, byte for byte on the wire."""
     with LiveServer(create_app(backend)) as server:
         for path in _hostile_paths(*finished):

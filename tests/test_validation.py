@@ -51,7 +51,7 @@ def _created(client: httpx.Client, auth: dict[str, str], path: str, body: dict[s
             {"prompt": "x", "camera_control": {"type": "simple", "config": {"zoom": 11}}},
             "camera_control.config.zoom",
         ),
-        ({"prompt": "x", "external_task_id": ""}, "external_task_id"),
+        ({"prompt": "x", "external_task_id": "x" * 257}, "external_task_id"),
         ({"prompt": "x", "callback_url": 3}, "callback_url"),
     ],
 )
@@ -232,8 +232,17 @@ def test_image_tail_is_checked_too(
         ({"model_name": "kling-v1", "image": URL, "static_mask": URL}, True),
         ({"model_name": "kling-v2-master", "image": URL, "static_mask": URL}, False),
         ({"model_name": "kling-v1", "image": URL, "image_tail": URL, "static_mask": URL}, False),
-        ({"model_name": "kling-v2-6", "image": URL, "mode": "pro", "voice_list": [{"voice_id": "v"}]}, True),
-        ({"model_name": "kling-v2-6", "image": URL, "voice_list": [{"voice_id": "v"}]}, False),
+        (
+            {
+                "model_name": "kling-v2-6",
+                "image": URL,
+                "mode": "pro",
+                "sound": "on",
+                "voice_list": [{"voice_id": "genshin_vindi2"}],
+            },
+            True,
+        ),
+        ({"model_name": "kling-v2-6", "image": URL, "sound": "on", "voice_list": [{"voice_id": "v"}]}, False),
     ],
 )
 def test_image2video_feature_rules(

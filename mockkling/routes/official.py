@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from .. import library
 from ..backend import Backend
 from ..errors import KlingError
 from ..jsonio import JSONResponse, read_json_object
@@ -98,11 +99,29 @@ class Call(NamedTuple):
     method: str  # "POST": a JSON body, checked against the operation's schema; "GET": the query
     path: str
     operation: str  # its operationId in openapi.yaml
-    # (backend, account, body or query parameters) -> the answer's ``data``
-    run: Callable[[Backend, str, dict[str, Any]], Any]
+    # (backend, account, body or query parameters) -> the answer's ``data``; with ``links``,
+    # (backend, account, body or query parameters, base_url) -> ``data``
+    run: Callable[..., Any]
+    # The answer links to files the mock serves: ``run`` also gets the mock's address as this
+    # client reached it, as task queries build their result URLs.
+    links: bool = False
 
 
 CALLS: Final[list[Call]] = []
+
+# -- images, audio and the general library (issue 16): speech, voices, elements -------------------
+CALLS.extend(
+    Call(method, path, operation, run, links=True)
+    for method, path, operation, run in (
+        ("POST", "/v1/audio/tts", "createSpeech", library.speech),
+        ("GET", "/v1/general/presets-voices", "listPresetVoices", library.preset_voices),
+        ("POST", "/v1/general/delete-voices", "deleteCustomVoice", library.delete_voice),
+        ("POST", "/v1/general/custom-elements", "createCustomElement", library.create_element),
+        ("GET", "/v1/general/custom-elements", "listCustomElements", library.custom_elements),
+        ("GET", "/v1/general/presets-elements", "listPresetElements", library.preset_elements),
+        ("POST", "/v1/general/delete-elements", "deleteCustomElement", library.delete_element),
+    )
+)
 
 
 def _call_route(backend: Backend, call: Call) -> Route:
@@ -113,6 +132,8 @@ def _call_route(backend: Backend, call: Call) -> Route:
             backend.spec.validate_body(call.operation, params)
         else:
             params = dict(request.query_params)
+        if call.links:
+            return envelope(backend.new_id(), call.run(backend, account, params, base_url(request)))
         return envelope(backend.new_id(), call.run(backend, account, params))
 
     return Route(call.path, endpoint, methods=[call.method])
