@@ -120,7 +120,11 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
         if exc.status_code == 404:
             error = KlingError(1202, f"No such endpoint: {where}")
         elif exc.status_code == 405:
-            error = KlingError(1202, f"Method not allowed: {where}", http_status=405, headers=exc.headers)
+            # The official table pairs 1202 ("invalid request method") with 404; the other
+            # surfaces answer 405 as their own servers do. Allow still lists the methods.
+            surface = surface_of(request.url.path)
+            status = None if surface is None or surface.render_error is official.render_error else 405
+            error = KlingError(1202, f"Method not allowed: {where}", http_status=status, headers=exc.headers)
         else:
             error = KlingError(1200, str(exc.detail), http_status=exc.status_code, headers=exc.headers)
         return render(request, error)

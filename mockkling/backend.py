@@ -308,7 +308,7 @@ class Backend:
         task = self.tasks.get(ident)
         if task is None or task.account != account:
             task = self.tasks.get_external(account, ident)
-        if task is None or is_record(task):
+        if task is None or is_record(task) or is_deleted(task):
             raise KlingError(1203, f"task {ident[:64]} does not exist")  # never echo a huge id back
         if self.config.polls_per_status:
             task = self._polled(task)
@@ -330,8 +330,13 @@ class Backend:
         return self.set_fate(task.task_id, Fate(task.outcome, message=task.status_msg or None))
 
     def list_tasks(self, account: str, action: str, page_num: int = 1, page_size: int = 30) -> list[Task]:
-        """One page of an account's tasks created on ``action``, newest first."""
-        return self.tasks.page(account, action, page_num, page_size)
+        """One page of an account's tasks created on ``action``, newest first (a deleted
+        custom voice is gone from its list)."""
+        if action not in catalogue.DELETABLE:
+            return self.tasks.page(account, action, page_num, page_size)
+        live = [task for task in reversed(self.tasks.owned(account, action)) if not is_deleted(task)]
+        start = (page_num - 1) * page_size
+        return live[start : start + page_size]
 
     def account_costs(
         self, account: str, start_ms: int, end_ms: int, pack_name: str | None = None
@@ -383,6 +388,32 @@ class Backend:
         self.callbacks.close()
         self.tasks.close()
 
+    # -- instant tasks (issue 16: speech) ------------------------------------------------------
+
+    def create_instant(
+        self, account: str, action: str, *, prompt: str, duration: str, extra: dict[str, Any]
+    ) -> Task:
+        """A task that has finished when it is created, for an endpoint that answers with its
+        result (text to speech). Kept out of task queries and lists as a record is, yet fail
+        rules, fates and limits apply as to any task, so a test can make it fail or hold it."""
+        now = self.clock.now_ms()
+        outcome, message = self._outcome(prompt)
+        task = Task(
+            task_id=self.new_id(),
+            account=account,
+            action=action,
+            model="",
+            mode="",
+            duration=duration,
+            created_ms=now,
+            processing_ms=now,
+            done_ms=now,
+            outcome=outcome,
+            status_msg=message,
+            extra={**extra, RECORD: True},
+        )
+        return self.add_task(task)
+
 
 # Marks a record in ``Task.extra``: a resource made at once, not a task a client polls.
 RECORD = "record"
@@ -390,6 +421,11 @@ RECORD = "record"
 
 def is_record(task: Task) -> bool:
     return bool(task.extra and task.extra.get(RECORD))
+
+
+def is_deleted(task: Task) -> bool:
+    """A custom voice or element its owner deleted (library.py)."""
+    return bool(task.extra and task.extra.get("deleted"))
 
 
 class _AccountLookup:

@@ -65,7 +65,7 @@ class Endpoint:
     # The keys of task_result, in order: VIDEOS ({id, url, duration}), IMAGES ({index, url}),
     # AUDIOS ({id, url_mp3, url_wav, ...}), VOICES ({voice_id, ...}); views.py renders each.
     results: tuple[str, ...]
-    # The resource-pack kind its tasks draw on: "video", "image" or "virtual_try_on".
+    # The resource-pack kind its tasks draw on: "video", "image", "virtual_try_on" or "audio".
     pack: str
     # Request fields whose values, joined by ":", name the variant a feature is checked against.
     axes: tuple[str, ...]
@@ -163,6 +163,15 @@ ENDPOINTS: Final[dict[str, Endpoint]] = {
             "kling-v2": {"text2image": RATIOS, "restyle": RATIOS, "2k": RATIOS},
             "kling-v2-new": {"restyle": RATIOS},
             "kling-v2-1": {"text2image": RATIOS},
+            # Kling Image 3.0 (the 3.0 API specification's capability map): text to image, one
+            # reference image, element_list, 1k or 2k; no image_reference, no auto ratio.
+            "kling-v3": {
+                "text2image": RATIOS,
+                "image2image": RATIOS,
+                "element": RATIOS,
+                "2k": RATIOS,
+                "2k_image2image": RATIOS,
+            },
         },
         "kling-v1",
     ),
@@ -233,13 +242,8 @@ SEGMENTATION_TYPES: Final = ("object_seg", "head_seg", "face_seg", "cloth_seg")
 # is one of the mock's own result files (then its task says how long it lasts).
 UNKNOWN_MEDIA_SECONDS: Final = 5
 
-# The official voice and element libraries (``owned_by: "kling"``): accepted by every endpoint
-# that takes a voice_id or element_id, listed by presets-voices and presets-elements. The real
-# libraries' ids are not public; these are the mock's own.
-PRESET_VOICE_IDS: Final = frozenset(
-    {"kling-voice-anna", "kling-voice-ben", "kling-voice-chen", "kling-voice-dai"}
-)
-PRESET_ELEMENT_IDS: Final = frozenset({"100001", "100002", "100003"})
+# The official voice and element libraries (``owned_by: "kling"``), PRESET_VOICE_IDS and
+# PRESET_ELEMENT_IDS, are defined with their data (PRESET_VOICES, PRESET_ELEMENTS) further down.
 
 # Effects that take one image (``input.image``) and no model; 5 or 10 seconds. The names are
 # kept as the official scene list gives them, a block of words.
@@ -395,8 +399,10 @@ def supports(action: str, model: str, feature: str, mode: str, duration: str) ->
 def units(model: str, mode: str, duration: str, *, action: str = "text2video", count: int = 1) -> str:
     """``final_unit_deduction`` for a finished task: a numeric string, as the API sends it."""
     endpoint = ENDPOINTS.get(action)
-    if endpoint is not None and endpoint.makes(IMAGES):
-        value = UNITS_PER_IMAGE.get(model, 1.0) * count
+    if action in UNITS_PER_TASK:
+        value = UNITS_PER_TASK[action]
+    elif endpoint is not None and endpoint.makes(IMAGES):
+        value = UNITS_PER_IMAGE_OF_ACTION.get(action, UNITS_PER_IMAGE.get(model, 1.0)) * count
     else:
         seconds = float(EXTEND_SECONDS) if action == "video-extend" else _seconds(duration)
         if model:
@@ -421,3 +427,232 @@ def task_units(task: Task) -> str:
     """``final_unit_deduction`` for a finished task."""
     count = (task.extra or {}).get("n", 1)
     return units(task.model, task.mode, task.duration, action=task.action, count=count)
+
+
+# -- images, audio and the general library (issue 16) --------------------------------------------
+#
+# Sources: the official pages copied in WHQ25/rawgenai, docs/research/kling/ (omni-image-o1.md,
+# multi-image-to-image.md, image-generation.md, text-to-audio.md, video-to-audio.md, tts.md,
+# custom-voices.md, custom-elements.md, ai-multi-shot.md, capability-map.md), the English API
+# reference and the Kling 3.0 API specification's capability map. Where they disagree,
+# docs/endpoints-images-audio.md says what the mock does and why.
+
+TTS: Final = "tts"  # speech: answered at once, kept as a record (no query route)
+AI_MULTI_SHOT: Final = "ai-multi-shot"
+OMNI_RATIOS: Final = RATIOS | {"auto"}
+
+ENDPOINTS.update(
+    {
+        # text2image: no reference; image2image: image_list or element_list; 2k, 4k: resolution;
+        # series: result_type series. The variant is the aspect ratio, auto included.
+        "omni-image": Endpoint(
+            "/v1/images/omni-image",
+            (IMAGES,),
+            "image",
+            ("aspect_ratio",),
+            {
+                "kling-image-o1": {"text2image": RATIOS, "image2image": OMNI_RATIOS, "2k": OMNI_RATIOS},
+                "kling-v3-omni": {
+                    "text2image": OMNI_RATIOS,
+                    "image2image": OMNI_RATIOS,
+                    "2k": OMNI_RATIOS,
+                    "4k": OMNI_RATIOS,
+                    "series": OMNI_RATIOS,
+                },
+            },
+            "kling-image-o1",
+        ),
+        "multi-image2image": Endpoint(
+            "/v1/images/multi-image2image",
+            (IMAGES,),
+            "image",
+            ("aspect_ratio",),
+            {"kling-v2": {"generate": RATIOS}, "kling-v2-1": {"generate": RATIOS}},
+            "kling-v2",
+        ),
+        "text-to-audio": Endpoint("/v1/audio/text-to-audio", (AUDIOS,), "audio", (), {}),
+        # The source video comes back with its new sound track, and the track alone.
+        "video-to-audio": Endpoint("/v1/audio/video-to-audio", (VIDEOS, AUDIOS), "audio", (), {}),
+        TTS: Endpoint("/v1/audio/tts", (AUDIOS,), "audio", (), {}),
+        CUSTOM_VOICES: Endpoint("/v1/general/custom-voices", (VOICES,), "audio", (), {}),
+        AI_MULTI_SHOT: Endpoint("/v1/general/ai-multi-shot", (IMAGES,), "image", (), {}),
+    }
+)
+
+FEATURE_NAMES.update(
+    {
+        "element": "element_list",
+        "4k": "resolution 4k",
+        "series": "result_type series",
+    }
+)
+
+# Task actions whose tasks their owner may delete (a deleted one vanishes from lists and queries).
+DELETABLE: Final = frozenset({CUSTOM_VOICES})
+# Endpoints whose requests take no watermark_info, so their tasks show none (§10 of the digest).
+NO_WATERMARK_INFO: Final = frozenset(
+    {"virtual-try-on", "text-to-audio", "video-to-audio", TTS, CUSTOM_VOICES, "ai-multi-shot"}
+)
+
+# Omni image: images and elements referred to, at most; a series of "auto" images has this many.
+OMNI_MAX_REFERENCES: Final = 10
+SERIES_AUTO_IMAGES: Final = 4
+# AI multi-shot makes this many views of the element from its frontal image.
+MULTI_SHOT_IMAGES: Final = 3
+# Video to audio takes a video of this many seconds, as .mp4 or .mov.
+VIDEO_TO_AUDIO_SECONDS: Final = (3.0, 20.0)
+VIDEO_SUFFIXES: Final = (".mp4", ".mov")
+# A custom voice is cloned from 5 to 30 s of one clean voice: an audio or video file, or a video
+# the account made with kling-v2-6 and sound on, an avatar or a lip sync (these actions).
+VOICE_SECONDS: Final = (5.0, 30.0)
+VOICE_FILE_SUFFIXES: Final = (".mp3", ".wav", ".mp4", ".mov")
+VOICE_SOURCE_ACTIONS: Final = frozenset({"lip-sync", "advanced-lip-sync", "avatar"})
+VOICE_SOURCE_MODEL: Final = "kling-v2-6"
+# Speech: speeds outside the range are brought into it (the page: "automatically rounded"); a
+# clip lasts as long as its text takes to say at this many characters a second, at speed 1.
+TTS_SPEEDS: Final = (0.8, 2.0)
+SPEECH_CHARS_PER_SECOND: Final = {"zh": 4.0, "en": 14.0}
+# A voice's trial clip (trial_url) lasts this long.
+TRIAL_SECONDS: Final = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class PresetVoice:
+    """A voice of the official library: its names in the languages it speaks."""
+
+    voice_id: str
+    name_zh: str | None
+    name_en: str | None
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(lang for lang, name in (("zh", self.name_zh), ("en", self.name_en)) if name)
+
+    @property
+    def name(self) -> str:
+        """The name the international API lists it by: English where it has one."""
+        return self.name_en or self.name_zh or self.voice_id
+
+
+# The official voices: id | Chinese name | English name ("-": not in that language). The ids and
+# names are the ones Kuaishou's own client offers (KwaiVGI/ComfyUI-KLingAI-API, py/nodes.py,
+# LipSyncTextInputNode.audio_types); the same ids serve lip sync and speech.
+_VOICE_TABLE: Final = """
+genshin_vindi2 | 阳光少年 | Sunny
+zhinen_xuesheng | 懂事小弟 | Sage
+tiyuxi_xuedi | 运动少年 | -
+ai_shatang | 青春少女 | Blossom
+genshin_klee2 | 温柔小妹 | Peppy
+genshin_kirara | 元气少女 | Dove
+ai_kaiya | 阳光男生 | Shine
+tiexin_nanyou | 幽默小哥 | -
+ai_chenjiahao_712 | 文艺小哥 | Lyric
+girlfriend_1_speech02 | 甜美邻家 | -
+chat1_female_new-3 | 温柔姐姐 | Tender
+girlfriend_2_speech02 | 职场女青 | -
+cartoon-boy-07 | 活泼男童 | Zippy
+cartoon-girl-01 | 俏皮女童 | Sprite
+ai_huangyaoshi_712 | 稳重老爸 | Rock
+you_pingjing | 温柔妈妈 | Helen
+ai_laoguowang_712 | 严肃上司 | Titan
+chengshu_jiejie | 优雅贵妇 | Grace
+zhuxi_speech02 | 慈祥爷爷 | -
+uk_oldman3 | 唠叨爷爷 | -
+laopopo_speech02 | 唠叨奶奶 | Prattle
+heainainai_speech02 | 和蔼奶奶 | Hearth
+dongbeilaotie_speech02 | 东北老铁 | -
+chongqingxiaohuo_speech02 | 重庆小伙 | -
+chuanmeizi_speech02 | 四川妹子 | -
+chaoshandashu_speech02 | 潮汕大叔 | -
+ai_taiwan_man2_speech02 | 台湾男生 | -
+xianzhanggui_speech02 | 西安掌柜 | -
+tianjinjiejie_speech02 | 天津姐姐 | -
+diyinnansang_DB_CN_M_04-v2 | 新闻播报男 | -
+yizhipiannan-v1 | 译制片男 | -
+guanxiaofang-v2 | 元气少女 | -
+tianmeixuemei-v1 | 撒娇女友 | -
+daopianyansang-v1 | 刀片烟嗓 | -
+mengwa-v1 | 乖巧正太 | -
+AOT | - | Ace
+oversea_male1 | - | Anchor
+girlfriend_4_speech02 | - | Melody
+chat_0407_5-1 | - | Siren
+uk_boy1 | - | Bud
+PeppaPig_platform | - | Candy
+ai_huangzhong_712 | - | Beacon
+calm_story1 | - | Lore
+uk_man2 | - | Crag
+reader_en_m-v1 | - | The Reader
+commercial_lady_en_f-v1 | - | Commercial Lady
+"""
+
+
+def _voices(table: str) -> dict[str, PresetVoice]:
+    voices = {}
+    for line in table.strip().splitlines():
+        voice_id, zh, en = (part.strip() for part in line.split("|"))
+        voices[voice_id] = PresetVoice(voice_id, None if zh == "-" else zh, None if en == "-" else en)
+    return voices
+
+
+PRESET_VOICES: Final = _voices(_VOICE_TABLE)
+# Accepted by every endpoint that takes a voice_id (validation.check_voice), listed by
+# presets-voices.
+PRESET_VOICE_IDS: Final = frozenset(PRESET_VOICES)
+
+# Element tags (tag_list): id -> (name, description), as custom-elements.md lists them.
+ELEMENT_TAGS: Final = {
+    "o_101": ("热梗", "网络热梗或流行文化"),
+    "o_102": ("人物", "人物角色"),
+    "o_103": ("动物", "动物或宠物"),
+    "o_104": ("道具", "道具或物品"),
+    "o_105": ("服饰", "服装或穿戴"),
+    "o_106": ("场景", "背景场景"),
+    "o_107": ("特效", "特殊效果"),
+    "o_108": ("其他", "其他类别"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PresetElement:
+    """An element of the official library; its images are served by the mock
+    (``/media/elements/{element_id}/{index}.png``: 0 the frontal image, then the others)."""
+
+    element_id: str
+    name: str
+    description: str
+    tags: tuple[str, ...]
+    refer_images: int = 2
+
+
+# The official element library. Its real contents are not public: these are the mock's own,
+# except the first id, which the official omni-image example sends, so that example runs as is.
+PRESET_ELEMENTS: Final = {
+    element.element_id: element
+    for element in (
+        PresetElement("829836802793406551", "Astronaut", "An astronaut in a white suit", ("o_102",), 3),
+        PresetElement("829836802793406552", "Corgi", "A corgi with a red collar", ("o_103",)),
+        PresetElement("829836802793406553", "Vintage camera", "A silver film camera", ("o_104",)),
+        PresetElement("829836802793406554", "Trench coat", "A beige double-breasted coat", ("o_105",), 1),
+        PresetElement("829836802793406555", "Neon street", "A rainy street at night", ("o_106",)),
+        PresetElement("829836802793406556", "Sparkles", "Golden sparkles drifting up", ("o_107",), 1),
+    )
+}
+# Accepted by every endpoint that takes an element_id (validation.check_element), listed by
+# presets-elements.
+PRESET_ELEMENT_IDS: Final = frozenset(PRESET_ELEMENTS)
+
+# Units a finished task costs regardless of its size (the published price list); and per result
+# image where one endpoint's price differs from its models' on /v1/images/generations.
+UNITS_PER_TASK: Final = {
+    "text-to-audio": 0.25,
+    "video-to-audio": 0.25,
+    TTS: 0.05,
+    CUSTOM_VOICES: 0.05,
+    "ai-multi-shot": 5.0,
+}
+UNITS_PER_IMAGE_OF_ACTION: Final = {"omni-image": 2.0, "multi-image2image": 4.0}
+UNITS_PER_IMAGE.update({"kling-v3": 2.0})
+# Models whose start and end frame videos are silent only (capability map, kling-v2-6:
+# start and end frames, silent videos only); sound "on" with image + image_tail is refused.
+SILENT_START_END_FRAMES: Final = frozenset({"kling-v2-6"})

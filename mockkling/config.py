@@ -118,7 +118,7 @@ class CallbackSettings:
                 raise ConfigError(f"{name} must be a number from {low:g} to 300, not {value!r}")
 
 
-PACK_KINDS = ("video", "image", "virtual_try_on")
+PACK_KINDS = ("video", "image", "virtual_try_on", "audio")
 PACK_TYPES = ("decreasing_total", "constant_period")
 
 

@@ -466,3 +466,67 @@ def face_file(index: int) -> Path:
         return out.getvalue()
 
     return _cached(f"face-{index % len(_PALETTE)}.png", build)
+
+
+# -- audio results (issue 16: text to audio, video to audio, speech, voice trials) ------------
+#
+# MP3s are one committed frame of silence repeated (tests/make_mp3_asset.py built it with PyAV):
+# MPEG-1 Layer III, 48 kHz mono, 32 kbit/s, 96 bytes and 24 ms a frame, each frame complete in
+# itself. WAVs are 16-bit mono PCM written with the wave module. Nothing is encoded at run time.
+
+_MP3_FRAME = _ASSETS / "silence-48k-32k.mp3frame"
+MP3_FRAME_SECONDS = 0.024
+WAV_RATE = 16000
+# No clip the mock makes lasts longer (a 1000-character speech at the slowest speed is shorter),
+# or shorter (decoders probing an MP3 want a few frames to recognise it).
+MAX_AUDIO_SECONDS = 600.0
+MIN_AUDIO_SECONDS = 1.0
+
+
+def _clip(seconds: float) -> float:
+    return min(max(seconds, MIN_AUDIO_SECONDS), MAX_AUDIO_SECONDS)
+
+
+def _mp3_frames(seconds: float) -> int:
+    # Rounded first, so 4.8 s is 200 frames and not 201 for a float's last bit.
+    return math.ceil(round(_clip(seconds) / MP3_FRAME_SECONDS, 6))
+
+
+def mp3_seconds(seconds: float) -> float:
+    """How long the MP3 of a ``seconds`` clip lasts: whole 24 ms frames, never shorter."""
+    return round(_mp3_frames(seconds) * MP3_FRAME_SECONDS, 3)
+
+
+def wav_seconds(seconds: float) -> float:
+    """How long the WAV of a ``seconds`` clip lasts (whole samples: exact to 1/16000 s)."""
+    return round(round(_clip(seconds) * WAV_RATE) / WAV_RATE, 3)
+
+
+def seconds_text(seconds: float) -> str:
+    """A duration as the API writes one: a string of seconds, "5.0", "5.016"."""
+    text = f"{seconds:.3f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+def mp3_file(seconds: float) -> Path:
+    """A silent MP3 lasting ``mp3_seconds(seconds)``."""
+    frames = _mp3_frames(seconds)
+    return _cached(f"audio-{frames}f.mp3", lambda: _MP3_FRAME.read_bytes() * frames)
+
+
+def wav_file(seconds: float) -> Path:
+    """A silent 16-bit mono WAV lasting ``wav_seconds(seconds)``."""
+    samples = round(_clip(seconds) * WAV_RATE)
+    return _cached(f"audio-{samples}s.wav", lambda: _wav(samples))
+
+
+def _wav(samples: int) -> bytes:
+    import wave
+
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(WAV_RATE)
+        wav.writeframes(bytes(2 * samples))
+    return out.getvalue()

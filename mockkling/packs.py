@@ -14,6 +14,8 @@ DEFAULT_PACKS: Final = (
     ResourcePack("Video Generation Pack", "video", 1000.0),
     ResourcePack("Image Generation Pack", "image", 1000.0),
     ResourcePack("Virtual Try-On Pack", "virtual_try_on", 100.0),
+    # Sound effects, speech and voice clones draw on an audio pack (package_type "audio").
+    ResourcePack("Audio Generation Pack", "audio", 100.0),
 )
 
 

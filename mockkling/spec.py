@@ -298,6 +298,12 @@ def _path(parts: Iterable[Any], root: str) -> str:
 
 def describe(error: ValidationError, root: str = "body") -> str:
     """A short message naming the field, without echoing a (possibly huge) value back."""
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        # A field that may also be null (anyOf: [its schema, {type: null}]) and is not: the
+        # complaint worth reading is its own schema's.
+        branches = [e for e in error.context if e.schema != {"type": "null"}]
+        if branches and len({e.relative_schema_path[0] for e in branches}) == 1:
+            return describe(best_match(branches), root)
     path = _path(error.absolute_path, root)
     rule, value = error.validator, cast(Any, error.validator_value)
     if rule == "required":

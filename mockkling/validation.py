@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any, Final, NamedTuple, Protocol
+from urllib.parse import urlsplit
 
 from . import catalogue
 from .errors import KlingError, invalid_value
@@ -141,7 +143,7 @@ def check_voice(field: str, voice_id: Any, lookup: Lookup) -> str:
     ident = str(voice_id) if isinstance(voice_id, str | int) and not isinstance(voice_id, bool) else ""
     if ident and (ident in catalogue.PRESET_VOICE_IDS or lookup.record(catalogue.CUSTOM_VOICES, ident)):
         return ident
-    raise invalid_value(f"{field}: voice {ident[:64] or voice_id!r} does not exist")
+    raise invalid_value(f"{field}: voice {ident[:64] if ident else repr(voice_id)[:64]} does not exist")
 
 
 def check_element(field: str, element_id: Any, lookup: Lookup) -> str:
@@ -151,7 +153,7 @@ def check_element(field: str, element_id: Any, lookup: Lookup) -> str:
     ident = str(element_id) if isinstance(element_id, str | int) and not isinstance(element_id, bool) else ""
     if ident and (ident in catalogue.PRESET_ELEMENT_IDS or lookup.record(catalogue.CUSTOM_ELEMENTS, ident)):
         return ident
-    raise invalid_value(f"{field}: element {ident[:64] or element_id!r} does not exist")
+    raise invalid_value(f"{field}: element {ident[:64] if ident else repr(element_id)[:64]} does not exist")
 
 
 def _parent_extra(parent: Task) -> dict[str, Any]:
@@ -210,6 +212,8 @@ def check_video_request(
         _require_video(action, params, "sound", rules)
     if body.get("voice_list"):
         _require_video(action, params, "voice", rules)
+    check_sound(params, body, rules)
+    check_voice_list(body, lookup)
     _check_voices_and_elements(action, params, body, lookup, rules)
     camera = body.get("camera_control")
     if camera is not None:
@@ -290,7 +294,7 @@ def _video_plan(params: VideoParams, body: dict[str, Any]) -> Plan:
         params.mode,
         params.duration,
         prompt=_prompt_text(body),
-        extra={"aspect_ratio": params.aspect_ratio},
+        extra={"aspect_ratio": params.aspect_ratio, **(sound_extra(body) or {})},
     )
 
 
@@ -300,6 +304,42 @@ def _text2video(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
 
 def _image2video(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
     return _video_plan(check_video_request("image2video", body, rules, lookup), body)
+
+
+# -- sound and voices on text2video and image2video (issue 16) ----------------------------------
+
+
+def check_sound(params: VideoParams, body: dict[str, Any], rules: Rules) -> None:
+    """What sound allows beyond the catalogue's model x mode limits (kling-v2-6 sound is pro
+    only there): a voice speaks only with sound "on", and start and end frames are silent only
+    on some models (the capability map: kling-v2-6 start and end frames, silent videos only)."""
+    sound_on = body.get("sound") == "on"
+    if body.get("voice_list") and not sound_on:
+        raise invalid_value('voice_list: voices need sound "on"')
+    if (
+        rules.capabilities
+        and sound_on
+        and body.get("image")
+        and body.get("image_tail")
+        and params.model in catalogue.SILENT_START_END_FRAMES
+    ):
+        raise invalid_value(
+            f"sound: {params.model} makes start and end frame videos (image + image_tail) without "
+            'sound; send sound "off"'
+        )
+
+
+def check_voice_list(body: dict[str, Any], lookup: Lookup | None) -> None:
+    """Each ``voice_list`` voice is an official one or one of the account's custom voices."""
+    if lookup is None:
+        return
+    for i, item in enumerate(body.get("voice_list") or []):
+        check_voice(f"voice_list[{i}].voice_id", item.get("voice_id"), lookup)
+
+
+def sound_extra(body: dict[str, Any]) -> dict[str, Any] | None:
+    """Kept on a video made with sound: custom voices may be cloned from it."""
+    return {"sound": True} if body.get("sound") == "on" else None
 
 
 # -- the other video actions -------------------------------------------------------------------
@@ -414,7 +454,7 @@ def _image_generation(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Pla
         dims = check_image("image", image)
         if body.get("negative_prompt"):
             raise invalid_value("negative_prompt is not supported with an image (image to image)")
-        if two_k:
+        if two_k and not catalogue.allows(action, model, "2k_image2image", ratio):
             raise invalid_value("resolution: 2k is for text to image only; image to image is 1k")
         capabilities = catalogue.ENDPOINTS[action].models[model]
         if reference:
@@ -434,8 +474,12 @@ def _image_generation(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Pla
         if two_k:
             _require(action, model, "2k", ratio)
     _require(action, model, feature, ratio)
-    # JSON Schema counts 2.0 as an integer; the count is stored as one.
-    return Plan(model, prompt=body["prompt"], extra={"n": int(body.get("n", 1)), "size": size})
+    elements = body.get("element_list") or []
+    if elements:
+        _require(action, model, "element", ratio)
+        _check_elements(elements, 1 if image else 0, lookup)
+    # JSON Schema counts 2.0 as an integer; the count is stored as one (null: the default, 1).
+    return Plan(model, prompt=body["prompt"], extra={"n": int(body.get("n") or 1), "size": size})
 
 
 def _virtual_try_on(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
@@ -464,8 +508,10 @@ def _image_expand(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
 # -- 2026 video endpoints: kling-v3, omni video, motion control, avatar, advanced lip sync and
 # multi-element editing (docs/endpoints-video.md says what each checks and why) ----------------
 
-# ``<<<image_1>>>``, ``<<<element_2>>>``, ``<<<video_1>>>``, ``<<<voice_1>>>`` in a prompt.
-_REFERENCE = re.compile(r"<<<(image|element|video|voice)_(\d+)>>>")
+# ``<<<image_1>>>``, ``<<<element_2>>>``, ``<<<video_1>>>``, ``<<<voice_1>>>`` in a prompt;
+# ``<<<object_N>>>`` (as the official omni-image example writes it) names an element.
+_REFERENCE: Final = re.compile(r"<<<(image|element|object|video|voice)_(\d+)>>>")
+_REFERENCE_KINDS: Final = {"object": "element"}
 MAX_SHOTS = 6
 SHOT_PROMPT_CHARS = 512
 MAX_V3_ELEMENTS = 3
@@ -493,8 +539,9 @@ def flag(value: Any) -> bool:
     return value is True or value == "true"
 
 
-def seconds_text(seconds: float) -> str:
-    """A length as ``duration`` strings show it: "5", "7.3" (a tenth of a second, at least 1 s)."""
+def tenths_text(seconds: float) -> str:
+    """A video's length as ``duration`` strings show it: "5", "7.3" (to a tenth of a second, at
+    least 1 s; audio clips show milliseconds: media.seconds_text)."""
     return f"{max(1.0, round(seconds, 1)):g}"
 
 
@@ -522,7 +569,8 @@ def _check_references(body: dict[str, Any], counts: dict[str, int]) -> None:
     list (``image_list``, ``element_list``, ``video_list``, ``voice_list``)."""
     for field, text in _texts(body):
         for match in _REFERENCE.finditer(text):
-            kind, number = match.group(1), int(match.group(2))
+            kind = _REFERENCE_KINDS.get(match.group(1), match.group(1))
+            number = int(match.group(2)[:6])  # a prompt is short, but a number need not be
             if kind in counts and not 1 <= number <= counts[kind]:
                 given = counts[kind]
                 raise invalid_value(
@@ -606,10 +654,6 @@ def _check_voices_and_elements(
     if lookup is not None:
         for i, item in enumerate(elements):
             check_element(f"element_list[{i}].element_id", item.get("element_id"), lookup)
-        for i, item in enumerate(voices):
-            check_voice(f"voice_list[{i}].voice_id", item.get("voice_id"), lookup)
-    if voices and body.get("sound") != "on":
-        raise invalid_value('voice_list: a video with voices needs sound "on"')
     counts = {"voice": len(voices)}
     if action == "image2video":
         counts["element"] = len(elements)
@@ -802,7 +846,7 @@ def _avatar(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
     if seconds is not None:
         field = "audio_id" if body.get("audio_id") else "sound_file"
         _check_length(field, seconds, AVATAR_AUDIO_SECONDS, "audio")
-    duration = seconds_text(seconds if seconds is not None else catalogue.UNKNOWN_MEDIA_SECONDS)
+    duration = tenths_text(seconds if seconds is not None else catalogue.UNKNOWN_MEDIA_SECONDS)
     ratio = f"{dims[0]}:{dims[1]}" if dims else "1:1"
     mode = body.get("mode") or catalogue.DEFAULT_MODE
     return Plan("", mode, duration, body.get("prompt") or "", {"aspect_ratio": ratio})
@@ -920,3 +964,169 @@ def action(name: str) -> Action:
         return ACTIONS[name]
     except KeyError:
         raise KlingError(1202, f"No such action: {name[:64]}") from None
+
+
+# -- images, audio and the general library (issue 16) --------------------------------------------
+
+
+def _check_elements(items: list[dict[str, Any]], images: int, lookup: Lookup) -> list[str]:
+    """element_list's ids, each an official or the account's own element; with ``images``
+    reference images, at most OMNI_MAX_REFERENCES in all."""
+    if len(items) + images > catalogue.OMNI_MAX_REFERENCES:
+        raise invalid_value(
+            f"element_list: reference elements and images may number {catalogue.OMNI_MAX_REFERENCES} "
+            f"in all (got {len(items)} elements and {images} images)"
+        )
+    return [
+        check_element(f"element_list[{i}].element_id", item["element_id"], lookup)
+        for i, item in enumerate(items)
+    ]
+
+
+def _suffix_ok(field: str, url: str, suffixes: tuple[str, ...]) -> None:
+    """A URL that names a file must name one of ``suffixes`` (one that names none is taken)."""
+    try:
+        suffix = PurePosixPath(urlsplit(url).path).suffix.lower()
+    except ValueError:  # "http://[", say: an http(s) URL that does not parse
+        raise invalid_value(f"{field} is not a valid URL") from None
+    if suffix and suffix not in suffixes:
+        raise invalid_value(f"{field}: {suffix[:16]} files are not supported; use {', '.join(suffixes)}")
+
+
+def _url(field: str, value: str, suffixes: tuple[str, ...]) -> str:
+    if not is_url(value):
+        raise invalid_value(f"{field} must be an http(s) URL")
+    _suffix_ok(field, value, suffixes)
+    return value
+
+
+def _one_of(body: dict[str, Any], first: str, second: str) -> tuple[str, str]:
+    """Exactly one of two fields (empty or null counts as absent), as the pages require."""
+    a, b = body.get(first) or "", body.get(second) or ""
+    if bool(a) == bool(b):
+        raise invalid_value(f"{first} and {second}: give exactly one of them (not both, not neither)")
+    return a, b
+
+
+def _seconds_between(field: str, parent: Task, low: float, high: float) -> float:
+    try:
+        seconds = float(parent.duration)
+    except ValueError:
+        seconds = float(video_seconds(parent.duration))
+    if not low <= seconds <= high:
+        raise invalid_value(
+            f"{field}: the video must last {low:g} to {high:g} seconds (this one lasts {seconds:g}s)"
+        )
+    return seconds
+
+
+def _decimal_seconds(field: str, value: Any, low: float, high: float) -> float:
+    """Seconds sent as a number or a numeric string, in [low, high], one decimal at most."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise invalid_value(f"{field} must be a number of seconds") from None
+    if not low <= seconds <= high:  # NaN and infinities ("nan" is a float to Python) included
+        raise invalid_value(f"{field}: {seconds:g} is outside {low:.1f} to {high:.1f} seconds")
+    if abs(seconds * 10 - round(seconds * 10)) > 1e-6:
+        raise invalid_value(f"{field}: at most one decimal place ({seconds:g})")
+    return round(seconds, 1)
+
+
+def _omni_image(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
+    action = "omni-image"
+    model = _model(action, body.get("model_name"))
+    images, elements = body.get("image_list") or [], body.get("element_list") or []
+    dims = [check_image(f"image_list[{i}].image", item["image"]) for i, item in enumerate(images)]
+    _check_elements(elements, len(images), lookup)
+    _check_references(body, {"image": len(images), "element": len(elements)})
+    ratio = body.get("aspect_ratio") or "auto"
+    referenced = bool(images or elements)
+    _require(action, model, "image2image" if referenced else "text2image", ratio)
+    resolution = body.get("resolution") or "1k"
+    if resolution != "1k":
+        _require(action, model, resolution, ratio)
+    if body.get("result_type") == "series":
+        _require(action, model, "series", ratio)
+        if not referenced:
+            raise invalid_value("result_type: series needs reference images (image_list or element_list)")
+        amount = body.get("series_amount")
+        count = catalogue.SERIES_AUTO_IMAGES if amount in (None, "auto") else int(amount)
+    else:
+        count = int(body.get("n") or 1)
+    # auto: the shape of the first reference image the mock can see, else square.
+    shape = next((d for d in dims if d), None)
+    size = (fit(*shape) if shape else fit(1, 1)) if ratio == "auto" else aspect_size(ratio)
+    return Plan(model, prompt=body["prompt"], extra={"n": count, "size": size})
+
+
+def _multi_image2image(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
+    action = "multi-image2image"
+    model = _model(action, body.get("model_name"))
+    ratio = body.get("aspect_ratio") or "16:9"
+    _require(action, model, "generate", ratio)
+    for i, item in enumerate(body["subject_image_list"]):
+        check_image(f"subject_image_list[{i}].subject_image", item["subject_image"])
+    for field in ("scene_image", "style_image"):
+        if body.get(field):
+            check_image(field, body[field])
+    size = aspect_size(ratio)
+    return Plan(model, prompt=body.get("prompt") or "", extra={"n": int(body.get("n") or 1), "size": size})
+
+
+def _text_to_audio(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
+    seconds = _decimal_seconds("duration", body["duration"], 3.0, 10.0)
+    return Plan("", duration=f"{seconds:.1f}", prompt=body["prompt"], extra={"audio_seconds": seconds})
+
+
+def _video_to_audio(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
+    video_id, video_url = _one_of(body, "video_id", "video_url")
+    extra: dict[str, Any] = {}
+    if video_id:
+        parent = _parent_video("video_id", video_id, lookup)
+        seconds = _seconds_between("video_id", parent, *catalogue.VIDEO_TO_AUDIO_SECONDS)
+        duration = parent.duration
+        extra.update(_parent_extra(parent))
+    else:
+        _url("video_url", video_url, catalogue.VIDEO_SUFFIXES)
+        duration, seconds = catalogue.DEFAULT_DURATION, float(catalogue.DEFAULT_DURATION)  # not fetched
+    prompts = (body.get("sound_effect_prompt"), body.get("bgm_prompt"))
+    extra["audio_seconds"] = seconds
+    return Plan("", duration=duration, prompt=" ".join(p for p in prompts if p), extra=extra)
+
+
+def _custom_voice(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
+    voice_url, video_id = _one_of(body, "voice_url", "video_id")
+    if video_id:
+        parent = _parent_video("video_id", video_id, lookup)
+        sounded = parent.model == catalogue.VOICE_SOURCE_MODEL and (parent.extra or {}).get("sound")
+        if not (sounded or parent.action in catalogue.VOICE_SOURCE_ACTIONS):
+            raise invalid_value(
+                f"video_id: voices are cloned only from videos made by {catalogue.VOICE_SOURCE_MODEL} "
+                'with sound "on", by the avatar API or by lip sync'
+            )
+        _seconds_between("video_id", parent, *catalogue.VOICE_SECONDS)
+    else:
+        _url("voice_url", voice_url, catalogue.VOICE_FILE_SUFFIXES)
+    return Plan("", prompt=body["voice_name"], extra={"voice_name": body["voice_name"]})
+
+
+def _ai_multi_shot(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
+    dims = check_image("element_frontal_image", body["element_frontal_image"])
+    size = fit(*dims) if dims else fit(1, 1)
+    return Plan("", extra={"n": catalogue.MULTI_SHOT_IMAGES, "size": size})
+
+
+ACTIONS.update(
+    {
+        action.name: action
+        for action in (
+            Action("omni-image", "OmniImage", _omni_image),
+            Action("multi-image2image", "MultiImage2Image", _multi_image2image),
+            Action("text-to-audio", "TextToAudio", _text_to_audio),
+            Action("video-to-audio", "VideoToAudio", _video_to_audio),
+            Action(catalogue.CUSTOM_VOICES, "CustomVoice", _custom_voice),
+            Action("ai-multi-shot", "AiMultiShot", _ai_multi_shot),
+        )
+    }
+)

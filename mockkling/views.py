@@ -7,11 +7,13 @@ callback sender posts them, so a query and a callback can never disagree.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any, Final
+from urllib.parse import quote
 
 from . import catalogue, gateway
-from .media import video_id_for
+from .media import audio_id_for, mp3_seconds, seconds_text, video_id_for, wav_seconds
 from .tasks import FAILED, SUCCEED, Task
 
 
@@ -62,6 +64,8 @@ def _videos(task: Task, base_url: str, watermark: bool) -> list[dict[str, Any]]:
 
 
 def _images(task: Task, base_url: str, watermark: bool) -> list[dict[str, Any]]:
+    if task.action == catalogue.AI_MULTI_SHOT:
+        return _shot_set(task, base_url)
     images = []
     for index in range((task.extra or {}).get("n", 1)):
         url = image_url(base_url, task, index)
@@ -100,6 +104,8 @@ def task_view(task: Task, now_ms: int, base_url: str, *, status: str | None = No
         "created_at": task.created_ms,
         "updated_at": task.updated_ms(now_ms),
     }
+    if task.action not in catalogue.NO_WATERMARK_INFO:
+        data["watermark_info"] = {"enabled": bool((task.extra or {}).get("watermark"))}
     if status == SUCCEED:
         data["task_result"] = result_view(task, base_url)
         data["final_unit_deduction"] = catalogue.task_units(task)
@@ -129,3 +135,91 @@ def passthrough_created(task: Task) -> dict[str, Any]:
         "created_at": task.created_ms,
         "updated_at": task.created_ms,
     }
+
+
+# -- images, audio and the general library (issue 16) --------------------------------------------
+
+
+def audio_url(base_url: str, task_id: str, index: int, extension: str) -> str:
+    return f"{base_url}/media/audios/{task_id}/{index}.{extension}"
+
+
+def trial_url(base_url: str, voice_id: str) -> str:
+    """A voice's trial clip (``trial_url``): official and custom voices alike."""
+    return f"{base_url}/media/voices/{quote(voice_id, safe='')}.mp3"
+
+
+def element_image_url(base_url: str, element_id: str, index: int) -> str:
+    """An image of an element the mock keeps itself (0: frontal, then the others)."""
+    return f"{base_url}/media/elements/{element_id}/{index}.png"
+
+
+def creator_id(account: str) -> str:
+    """``owned_by`` of an account's own voices and elements: a stable number, never the key."""
+    digest = hashlib.sha256(account.encode()).hexdigest()
+    return str(10**9 + int(digest[:12], 16) % (9 * 10**9))
+
+
+def _audios(task: Task, base_url: str, watermark: bool) -> list[dict[str, Any]]:
+    """``task_result.audios``: one clip, as MP3 and as WAV, each with its own length."""
+    seconds = float((task.extra or {}).get("audio_seconds", 5.0))
+    return [
+        {
+            "id": audio_id_for(task.task_id, 0),
+            "url_mp3": audio_url(base_url, task.task_id, 0, "mp3"),
+            "url_wav": audio_url(base_url, task.task_id, 0, "wav"),
+            "duration_mp3": seconds_text(mp3_seconds(seconds)),
+            "duration_wav": seconds_text(wav_seconds(seconds)),
+        }
+    ]
+
+
+def voice_item(voice_id: str, name: str, base_url: str, owned_by: str) -> dict[str, Any]:
+    return {
+        "voice_id": voice_id,
+        "voice_name": name,
+        "trial_url": trial_url(base_url, voice_id),
+        "owned_by": owned_by,
+    }
+
+
+def _voices(task: Task, base_url: str, watermark: bool) -> list[dict[str, Any]]:
+    """``task_result.voices`` of a custom voice: the voice_id is the task's id."""
+    name = str((task.extra or {}).get("voice_name", ""))
+    return [voice_item(task.task_id, name, base_url, creator_id(task.account))]
+
+
+def _shot_set(task: Task, base_url: str) -> list[dict[str, Any]]:
+    """AI multi-shot's images. The page shows ``images[{index, url}]`` for a query and
+    ``images[{index, url_1, url_2, url_3}]`` for a list; the mock answers both shapes in one item
+    (``url`` is the first view), so a client reading either finds its images."""
+    urls = [image_url(base_url, task, index) for index in range((task.extra or {}).get("n", 1))]
+    item: dict[str, Any] = {"index": 0, "url": urls[0]}
+    item.update({f"url_{number}": url for number, url in enumerate(urls, 1)})
+    return [item]
+
+
+RESULT_VIEWS.update({catalogue.AUDIOS: _audios, catalogue.VOICES: _voices})
+
+
+def speech_view(task: Task, now_ms: int, base_url: str) -> dict[str, Any]:
+    """``data`` of a text-to-speech answer: the task at once, its clip in ``task_result`` (one
+    ``url``, an MP3), no ``task_info`` (tts.md)."""
+    status = task.status(now_ms)
+    data: dict[str, Any] = {
+        "task_id": task.task_id,
+        "task_status": status,
+        "task_status_msg": task.status_msg if status == FAILED else "",
+        "final_unit_deduction": catalogue.task_units(task) if status == SUCCEED else "0",
+        "created_at": task.created_ms,
+        "updated_at": task.updated_ms(now_ms),
+    }
+    if status == SUCCEED:
+        seconds = float((task.extra or {}).get("audio_seconds", 1.0))
+        clip = {
+            "id": audio_id_for(task.task_id, 0),
+            "url": audio_url(base_url, task.task_id, 0, "mp3"),
+            "duration": seconds_text(mp3_seconds(seconds)),
+        }
+        data["task_result"] = {"audios": [clip]}
+    return data

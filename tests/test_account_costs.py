@@ -35,7 +35,12 @@ def test_default_packs_and_what_finished_tasks_draw(
     backend: Backend, client: httpx.Client, auth: dict[str, str]
 ) -> None:
     packs = _packs(client, auth)
-    assert set(packs) == {"Video Generation Pack", "Image Generation Pack", "Virtual Try-On Pack"}
+    assert set(packs) == {
+        "Video Generation Pack",
+        "Image Generation Pack",
+        "Virtual Try-On Pack",
+        "Audio Generation Pack",
+    }
     video = packs["Video Generation Pack"]
     assert video["resource_pack_type"] == "decreasing_total"
     assert (video["total_quantity"], video["remaining_quantity"], video["status"]) == (1000, 1000, "online")
@@ -192,7 +197,7 @@ invalid_time = 1800000000000
     [
         ({"media_ttl_seconds": -1}, "media_ttl_seconds"),
         ({"media_ttl_seconds": "1d"}, "media_ttl_seconds"),
-        ({"resource_packs": [{"name": "x", "kind": "audio"}]}, "kind must be one of"),
+        ({"resource_packs": [{"name": "x", "kind": "music"}]}, "kind must be one of"),
         ({"resource_packs": [{"name": "x", "pack_type": "monthly"}]}, "pack_type"),
         ({"resource_packs": [{"name": "x", "total_quantity": -5}]}, "total_quantity"),
         ({"resource_packs": [{"name": "x", "effective_time": 5, "invalid_time": 1}]}, "effective_time"),

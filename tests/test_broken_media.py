@@ -100,6 +100,19 @@ BASES: dict[str, list[dict[str, Any]]] = {
         }
     ],
     "imageRecognize": [{"image": URL}],
+    "createOmniImage": [{"prompt": "<<<image_1>>> in a garden", "image_list": [{"image": URL}]}],
+    "createMultiImage2Image": [
+        {"subject_image_list": [{"subject_image": URL}], "scene_image": URL, "style_image": URL}
+    ],
+    "createAiMultiShot": [{"element_frontal_image": URL}],
+    "createCustomElement": [
+        {
+            "element_name": "cat",
+            "element_description": "a cat",
+            "element_frontal_image": URL,
+            "element_refer_list": [{"image_url": URL}],
+        }
+    ],
     "createGatewayImage2Video": [
         {"image": URL, "image_tail": URL},
         {

@@ -193,6 +193,7 @@ def test_a_full_lifecycle_arrives_in_order_in_the_official_shape(
         "task_status": "submitted",
         "task_status_msg": "",
         "task_info": {"external_task_id": "order-1"},
+        "watermark_info": {"enabled": False},
         "created_at": t0,
         "updated_at": t0,
         "final_unit_deduction": "0",

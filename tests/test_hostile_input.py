@@ -606,10 +606,12 @@ PAGES = [
 def test_bad_page_parameters(
     client: httpx.Client, auth: dict[str, str], name: str, value: str, message: str
 ) -> None:
+    from mockkling.routes.official import CALLS
     from mockkling.validation import ACTIONS
 
     lists = [path for path in OFFICIAL_LISTS if path != "/account/costs"]
-    assert len(lists) == len(ACTIONS)
+    # A list per task action, and the library lists (presets, custom elements), paged alike.
+    assert len(lists) == len(ACTIONS) + len([call for call in CALLS if call.method == "GET"])
     for path in lists:
         official(client.get(path, params={name: value}, headers=auth), 400, 1201, message)
 
@@ -865,6 +867,21 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
         "left_expansion_ratio": 0.1,
         "right_expansion_ratio": 0.1,
     },
+    "/v1/images/omni-image": {"prompt": "x", "aspect_ratio": "1:1"},
+    "/v1/images/multi-image2image": {"subject_image_list": [{"subject_image": URL}]},
+    "/v1/audio/text-to-audio": {"prompt": "x", "duration": 5},
+    "/v1/audio/video-to-audio": {"video_url": VIDEO_URL},
+    "/v1/audio/tts": {"text": "x", "voice_id": "genshin_vindi2"},
+    "/v1/general/custom-voices": {"voice_name": "x", "voice_url": VIDEO_URL},
+    "/v1/general/delete-voices": {"voice_id": "x"},
+    "/v1/general/custom-elements": {
+        "element_name": "x",
+        "element_description": "y",
+        "element_frontal_image": URL,
+        "element_refer_list": [{"image_url": URL}],
+    },
+    "/v1/general/delete-elements": {"element_id": "1"},
+    "/v1/general/ai-multi-shot": {"element_frontal_image": URL},
     "/v1/video/generations": {"prompt": "x", "duration": 5},
     "/kling/v1/videos/text2video": {"prompt": "x"},
     "/kling/v1/videos/image2video": {"image": URL},
@@ -912,7 +929,7 @@ def _leaves(schema: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tup
     """(path, JSON type) of every string, integer and number a request body schema describes."""
     if not isinstance(schema, dict):
         return
-    for part in schema.get("allOf", []):
+    for part in [*schema.get("allOf", []), *schema.get("anyOf", []), *schema.get("oneOf", [])]:
         yield from _leaves(part, path)
     kind = schema.get("type")
     if kind in ("string", "integer", "number"):

@@ -67,8 +67,8 @@ I2V_EXAMPLE_2: dict[str, Any] = {
     "image_tail": "<image>",
     "prompt": "The girl with <<<element_1>>> (using <<<voice_1>>>) communicates with the girl with "
     "<<<image_1>>> (using <<<voice_2>>>)",
-    "element_list": [{"element_id": 100001}],
-    "voice_list": [{"voice_id": "kling-voice-anna"}, {"voice_id": "kling-voice-ben"}],
+    "element_list": [{"element_id": 829836802793406551}],
+    "voice_list": [{"voice_id": "genshin_vindi2"}, {"voice_id": "ai_kaiya"}],
     "negative_prompt": "xxx",
     "duration": "9",
     "mode": "std",
@@ -137,7 +137,7 @@ def test_voices_and_elements_that_exist_are_accepted(
     voices = {
         "model_name": "kling-v3",
         "prompt": "A man <<<voice_1>>> says: hello. A woman <<<voice_2>>> answers.",
-        "voice_list": [{"voice_id": "kling-voice-anna"}, {"voice_id": "kling-voice-ben"}],
+        "voice_list": [{"voice_id": "genshin_vindi2"}, {"voice_id": "ai_kaiya"}],
         "sound": "on",
     }
     run_to_end(backend, client, auth, T2V, voices)
@@ -145,7 +145,11 @@ def test_voices_and_elements_that_exist_are_accepted(
         "model_name": "kling-v3",
         "image": URL,
         "prompt": "<<<element_1>>> meets <<<element_2>>> and <<<element_3>>>",
-        "element_list": [{"element_id": 100001}, {"element_id": "100002"}, {"element_id": 100003}],
+        "element_list": [
+            {"element_id": 829836802793406551},
+            {"element_id": "829836802793406552"},
+            {"element_id": 829836802793406553},
+        ],
     }
     run_to_end(backend, client, auth, I2V, elements)
 
@@ -240,8 +244,8 @@ MULTI = {"model_name": "kling-v3", "multi_shot": True, "shot_type": "customize"}
         # voices and elements
         (
             T2V,
-            {**V3, "voice_list": [{"voice_id": "kling-voice-anna"}]},
-            'a video with voices needs sound "on"',
+            {**V3, "voice_list": [{"voice_id": "genshin_vindi2"}]},
+            'voice_list: voices need sound "on"',
         ),
         (
             T2V,
@@ -255,28 +259,33 @@ MULTI = {"model_name": "kling-v3", "multi_shot": True, "shot_type": "customize"}
                 **V3,
                 "prompt": "<<<voice_2>>> talks",
                 "sound": "on",
-                "voice_list": [{"voice_id": "kling-voice-anna"}],
+                "voice_list": [{"voice_id": "genshin_vindi2"}],
             },
             "prompt: <<<voice_2>>> names voice_list item 2, but voice_list has 1 item",
         ),
         (
             I2V,
-            {**V3, "image": URL, "element_list": [{"element_id": 100001}] * 4},
+            {**V3, "image": URL, "element_list": [{"element_id": 829836802793406551}] * 4},
             "element_list: at most 3 elements (got 4)",
         ),
         (
             I2V,
             {**V3, "image": URL, "element_list": [{"element_id": 999}]},
-            "element_list[0].element_id: element '999' does not exist",
+            "element_list[0].element_id: element 999 does not exist",
         ),
         (
             I2V,
-            {**V3, "image": URL, "prompt": "<<<element_2>>>", "element_list": [{"element_id": 100001}]},
+            {
+                **V3,
+                "image": URL,
+                "prompt": "<<<element_2>>>",
+                "element_list": [{"element_id": 829836802793406551}],
+            },
             "names element_list item 2",
         ),
         (
             I2V,
-            {"prompt": "x", "image": URL, "element_list": [{"element_id": 100001}]},
+            {"prompt": "x", "image": URL, "element_list": [{"element_id": 829836802793406551}]},
             "kling-v1 does not support element_list",
         ),
         # what kling-v3 does not do

@@ -82,7 +82,9 @@ PATHS = [
 ]
 
 
-def _hostile_paths(video: str, image: str, face: str = "", selection: str = "", mask: str = "") -> list[str]:
+def _hostile_paths(
+    video: str, image: str, audio: str, face: str = "", selection: str = "", mask: str = ""
+) -> list[str]:
     """Every segment in every parameter of every media route, the others valid; then PATHS."""
     valid = {
         "/media/videos/{task_id}.mp4": {"task_id": video},
@@ -91,11 +93,15 @@ def _hostile_paths(video: str, image: str, face: str = "", selection: str = "", 
         "/media/faces/{session_id}/{face_id}.png": {"session_id": face, "face_id": "0"},
         "/media/selections/{session_id}/{name}": {"session_id": selection, "name": "cover.png"},
         "/media/segmentations/{record_id}/{kind}.png": {"record_id": mask, "kind": "face_seg"},
+        "/media/audios/{task_id}/{index}.mp3": {"task_id": audio, "index": "0"},
+        "/media/audios/{task_id}/{index}.wav": {"task_id": audio, "index": "0"},
+        "/media/voices/{voice_id}.mp3": {"voice_id": "genshin_vindi2"},
+        "/media/elements/{element_id}/{index}.png": {"element_id": "829836802793406551", "index": "0"},
     }
     assert set(valid) == set(MEDIA_ROUTES), "a new media route needs its valid parameters here"
     out = []
     for route in MEDIA_ROUTES:
-        ident = next(iter(valid[route].values()))  # the task or record the route serves from
+        ident = next(iter(valid[route].values()))  # the task, record, voice or element served
         for name in valid[route]:
             for segment in SEGMENTS:
                 params = valid[route] | {name: segment.replace("{task}", ident)}
@@ -120,11 +126,15 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
 @pytest.fixture
 def finished(backend: Backend, client: httpx.Client, auth: dict[str, str]) -> tuple[str, ...]:
-    """(video task id, image task id), both finished, then the ids of a face session, a
+    """(video, image and audio task ids), all finished, then the ids of a face session, a
     selection session and an image segmentation."""
     ids = []
-    for path in ("/v1/videos/text2video", "/v1/images/generations"):
-        response = client.post(path, json={"prompt": "a"}, headers=auth)
+    for path, extra in (
+        ("/v1/videos/text2video", {}),
+        ("/v1/images/generations", {}),
+        ("/v1/audio/text-to-audio", {"duration": 3}),
+    ):
+        response = client.post(path, json={"prompt": "a", **extra}, headers=auth)
         ids.append(response.json()["data"]["task_id"])
     backend.advance(60)
     video = {"video_url": "https://example.com/v.mp4"}

@@ -97,6 +97,8 @@ def valid(schema: Any) -> st.SearchStrategy[Any]:
         return ints if kind == "integer" else ints | st.floats(low, high)
     if kind == "boolean":
         return st.booleans()
+    if kind == "null":  # an optional field that may be sent as null
+        return st.none()
     return _json
 
 

@@ -239,8 +239,17 @@ def test_image_tail_is_checked_too(
         ({"model_name": "kling-v1", "image": URL, "static_mask": URL}, True),
         ({"model_name": "kling-v2-master", "image": URL, "static_mask": URL}, False),
         ({"model_name": "kling-v1", "image": URL, "image_tail": URL, "static_mask": URL}, False),
-        ({"model_name": "kling-v2-6", "image": URL, "mode": "pro", "voice_list": [{"voice_id": "v"}]}, True),
-        ({"model_name": "kling-v2-6", "image": URL, "voice_list": [{"voice_id": "v"}]}, False),
+        (
+            {
+                "model_name": "kling-v2-6",
+                "image": URL,
+                "mode": "pro",
+                "sound": "on",
+                "voice_list": [{"voice_id": "genshin_vindi2"}],
+            },
+            True,
+        ),
+        ({"model_name": "kling-v2-6", "image": URL, "sound": "on", "voice_list": [{"voice_id": "v"}]}, False),
     ],
 )
 def test_image2video_feature_rules(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -31,8 +30,7 @@ from video_helpers import (
     wav_b64,
 )
 
-from mockkling import Backend, catalogue, make_jwt
-from mockkling.tasks import Task
+from mockkling import Backend, make_jwt
 
 OMNI = "/v1/videos/omni-video"
 MOTION = "/v1/videos/motion-control"
@@ -75,7 +73,7 @@ OMNI_EXAMPLES: dict[str, tuple[dict[str, Any], tuple[str, tuple[float, int, int]
             "prompt": "<<<image_1>>>在东京的街头漫步，偶遇<<<element_1>>>和<<<element_2>>>，并跳到"
             "<<<element_2>>>的怀里。视频画面风格与<<<image_2>>>相同",
             "image_list": [{"image_url": URL}, {"image_url": URL}],
-            "element_list": [{"element_id": 100001}, {"element_id": 100002}],
+            "element_list": [{"element_id": 829836802793406551}, {"element_id": 829836802793406552}],
             "mode": "pro",
             "aspect_ratio": "1:1",
             "duration": "7",
@@ -99,7 +97,7 @@ OMNI_EXAMPLES: dict[str, tuple[dict[str, Any], tuple[str, tuple[float, int, int]
             "<<<element_1>>>和<<<element_2>>>在东京街头漫步，"
             "偶遇<<<image_1>>>",
             "image_list": [{"image_url": URL}],
-            "element_list": [{"element_id": "100001"}, {"element_id": "100002"}],
+            "element_list": [{"element_id": "829836802793406551"}, {"element_id": "829836802793406552"}],
             "video_list": [{"video_url": VIDEO_URL, "refer_type": "feature", "keep_original_sound": "yes"}],
             "mode": "pro",
             "aspect_ratio": "1:1",
@@ -215,13 +213,13 @@ FEATURE = {"video_url": VIDEO_URL, "refer_type": "feature"}
             "image_list: at most 4 images with a video",
         ),
         (
-            _omni(image_list=[{"image_url": URL}] * 4, element_list=[{"element_id": 100001}] * 4),
+            _omni(image_list=[{"image_url": URL}] * 4, element_list=[{"element_id": 829836802793406551}] * 4),
             "at most 7 images and elements in all without a video (got 8)",
         ),
         (
             _omni(
                 image_list=[{"image_url": URL}] * 2,
-                element_list=[{"element_id": 100001}] * 3,
+                element_list=[{"element_id": 829836802793406551}] * 3,
                 video_list=[FEATURE],
             ),
             "at most 4 images and elements in all with a video (got 5)",
@@ -236,9 +234,12 @@ FEATURE = {"video_url": VIDEO_URL, "refer_type": "feature"}
             _omni(prompt="<<<image_1>>> runs"),
             "prompt: <<<image_1>>> names image_list item 1, but image_list has 0 items",
         ),
-        (_omni(prompt="<<<element_2>>>", element_list=[{"element_id": 100001}]), "names element_list item 2"),
+        (
+            _omni(prompt="<<<element_2>>>", element_list=[{"element_id": 829836802793406551}]),
+            "names element_list item 2",
+        ),
         (_omni(prompt="<<<video_1>>>"), "names video_list item 1"),
-        (_omni(element_list=[{"element_id": 42}]), "element_list[0].element_id: element '42' does not exist"),
+        (_omni(element_list=[{"element_id": 42}]), "element_list[0].element_id: element 42 does not exist"),
         ({"prompt": "a walk"}, "aspect_ratio is required without a first_frame image or a video"),
         ({"aspect_ratio": "1:1"}, "prompt is required"),
         (_omni(duration="15"), "kling-video-o1 does not support generation with mode pro and duration 15s"),
@@ -317,7 +318,11 @@ def test_motion_control_lasts_as_long_as_its_reference(
 def test_motion_control_on_kling_v3_takes_one_element(
     backend: Backend, client: httpx.Client, auth: dict[str, str]
 ) -> None:
-    body = motion(model_name="kling-v3", character_orientation="video", element_list=[{"element_id": 100001}])
+    body = motion(
+        model_name="kling-v3",
+        character_orientation="video",
+        element_list=[{"element_id": 829836802793406551}],
+    )
     data = run_to_end(backend, client, auth, MOTION, body)
     assert the_video(client, data) == (
         "5",
@@ -358,16 +363,19 @@ def test_motion_control_reference_length_follows_the_orientation(
         (motion(image_url="data:image/png;base64,AAAA"), "image_url: send raw Base64"),
         (motion(keep_original_sound="maybe"), "keep_original_sound must be one of"),
         (motion(model_name="kling-v2-5-turbo"), "model_name must be one of"),
-        (motion(element_list=[{"element_id": 100001}]), "kling-v2-6 does not support element_list"),
         (
-            motion(model_name="kling-v3", element_list=[{"element_id": 100001}]),
+            motion(element_list=[{"element_id": 829836802793406551}]),
+            "kling-v2-6 does not support element_list",
+        ),
+        (
+            motion(model_name="kling-v3", element_list=[{"element_id": 829836802793406551}]),
             'needs character_orientation "video"',
         ),
         (
             motion(
                 model_name="kling-v3",
                 character_orientation="video",
-                element_list=[{"element_id": 100001}] * 2,
+                element_list=[{"element_id": 829836802793406551}] * 2,
             ),
             "element_list must have at most 1",
         ),
@@ -395,37 +403,30 @@ def test_avatar_lasts_as_long_as_its_sound_file(
 
 
 @pytest.fixture
-def speech(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """An audio clip of 6.2 s the default account made (a finished task of an endpoint whose
-    results are audio, as TTS is): its ``audio_id``."""
-    endpoint = catalogue.Endpoint("/v1/audio/tts", (catalogue.AUDIOS,), "video", (), {})
-    monkeypatch.setitem(catalogue.ENDPOINTS, "tts", endpoint)
-    now = backend.now_ms()
-    clip = Task(
-        task_id="speech-1",
-        account="mockkling-access-key",
-        action="tts",
-        model="",
-        mode="",
-        duration="6.2",
-        created_ms=now,
-        processing_ms=now,
-        done_ms=now,
-    )
-    backend.tasks.add(clip)
-    yield "speech-1-a0"
+def speech(client: httpx.Client, auth: dict[str, str]) -> tuple[str, str]:
+    """A speech clip the default account made with text to speech: its ``audio_id`` and length."""
+    body = {"text": "A portrait that speaks for a little while.", "voice_id": "genshin_vindi2"}
+    answer = client.post("/v1/audio/tts", json={**body, "voice_language": "zh"}, headers=auth)
+    audio = answer.json()["data"]["task_result"]["audios"][0]
+    return audio["id"], audio["duration"]
 
 
 def test_avatar_takes_an_audio_id_the_account_made(
-    backend: Backend, client: httpx.Client, auth: dict[str, str], other: dict[str, str], speech: str
+    backend: Backend,
+    client: httpx.Client,
+    auth: dict[str, str],
+    other: dict[str, str],
+    speech: tuple[str, str],
 ) -> None:
-    data = run_to_end(backend, client, auth, AVATAR, {"image": URL, "audio_id": speech})
-    assert the_video(client, data)[0] == "6.2"
+    audio_id, seconds = speech
+    data = run_to_end(backend, client, auth, AVATAR, {"image": URL, "audio_id": audio_id})
+    # The video lasts as long as the speech, to the tenth of a second its duration shows.
+    assert float(the_video(client, data)[0]) == pytest.approx(float(seconds), abs=0.05)
     # Another account's clip is refused as an unknown one is.
     messages = {
-        refusal(client, other, AVATAR, {"image": URL, "audio_id": ident}) for ident in (speech, "nope-a0")
+        refusal(client, other, AVATAR, {"image": URL, "audio_id": ident}) for ident in (audio_id, "nope-a0")
     }
-    assert {m.replace(speech, "<id>").replace("nope-a0", "<id>") for m in messages} == {
+    assert {m.replace(audio_id, "<id>").replace("nope-a0", "<id>") for m in messages} == {
         "audio_id: audio <id> does not exist or has expired"
     }
 

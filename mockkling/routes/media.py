@@ -8,17 +8,19 @@ the API's JSON envelope. Which file is served is decided by the task, never by t
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from .. import catalogue, sessions
-from ..backend import Backend
+from .. import catalogue, library, sessions
+from ..backend import Backend, is_deleted
 from ..errors import KlingError
-from ..media import face_file, fit, image_file, segmentation_file, video_file
+from ..media import face_file, fit, image_file, mp3_file, segmentation_file, video_file, wav_file
 from ..tasks import SUCCEED, Task
 
 PREFIXES = ("/media/",)
@@ -73,9 +75,65 @@ def routes(backend: Backend) -> list[BaseRoute]:
     out: list[BaseRoute] = [
         Route("/media/videos/{task_id}.mp4", video, methods=["GET"]),
         Route("/media/images/{task_id}/{index}.png", image, methods=["GET"]),
+        *_library_routes(backend, finished),
     ]
     out.extend(_session_routes(backend))
     return out
+
+
+# -- images, audio and the general library (issue 16) --------------------------------------------
+
+_AUDIO_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav"}
+
+
+def _library_routes(backend: Backend, finished: Callable[[str, str], Task]) -> list[BaseRoute]:
+    """Audio clips, voice trials and the images of elements the mock keeps itself."""
+
+    def audio(extension: str) -> Callable[[Request], Awaitable[Response]]:
+        async def clip(request: Request) -> Response:
+            task = finished(request.path_params["task_id"], catalogue.AUDIOS)
+            if request.path_params["index"] != "0":  # one clip a task
+                raise _gone()
+            seconds = float((task.extra or {}).get("audio_seconds", 5.0))
+            path = mp3_file(seconds) if extension == "mp3" else wav_file(seconds)
+            return MediaFile(path, media_type=_AUDIO_TYPES[extension])
+
+        return clip
+
+    async def voice_trial(request: Request) -> Response:
+        voice_id = request.path_params["voice_id"]
+        if voice_id not in catalogue.PRESET_VOICE_IDS:
+            task = backend.tasks.get(voice_id)
+            if task is None or task.action != catalogue.CUSTOM_VOICES or is_deleted(task):
+                raise _gone()
+            finished(voice_id, catalogue.VOICES)
+        return MediaFile(mp3_file(catalogue.TRIAL_SECONDS), media_type="audio/mpeg")
+
+    async def element_image(request: Request) -> Response:
+        element_id, raw = request.path_params["element_id"], request.path_params["index"]
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 4):
+            raise _gone()
+        preset = catalogue.PRESET_ELEMENTS.get(element_id)
+        if preset is not None:
+            images: list[Any] = [list(library.preset_image_size(preset))] * (1 + preset.refer_images)
+        else:
+            record = backend.tasks.get(element_id)
+            if record is None or record.action != catalogue.CUSTOM_ELEMENTS or is_deleted(record):
+                raise _gone()
+            images = (record.extra or {}).get("images", [])
+        index = int(raw)
+        # Images the client sent as URLs were never the mock's to serve.
+        if index >= len(images) or isinstance(images[index], str):
+            raise _gone()
+        width, height = images[index]
+        return MediaFile(image_file(width, height, index), media_type="image/png")
+
+    return [
+        Route("/media/audios/{task_id}/{index}.mp3", audio("mp3"), methods=["GET"]),
+        Route("/media/audios/{task_id}/{index}.wav", audio("wav"), methods=["GET"]),
+        Route("/media/voices/{voice_id}.mp3", voice_trial, methods=["GET"]),
+        Route("/media/elements/{element_id}/{index}.png", element_image, methods=["GET"]),
+    ]
 
 
 # -- files of the 2026 video endpoints that answer at once (mockkling/sessions.py) --
@@ -93,7 +151,7 @@ def _session_routes(backend: Backend) -> list[BaseRoute]:
         faces = [str(f["face_id"]) for f in (session.extra or {}).get("faces", [])]
         if request.path_params["face_id"] not in faces:
             raise _gone()
-        return FileResponse(face_file(faces.index(request.path_params["face_id"])), media_type="image/png")
+        return MediaFile(face_file(faces.index(request.path_params["face_id"])), media_type="image/png")
 
     async def selection(request: Request) -> Response:
         session = record(catalogue.SELECTION_SESSIONS, request.path_params["session_id"])
@@ -102,12 +160,12 @@ def _session_routes(backend: Backend) -> list[BaseRoute]:
         extra = session.extra or {}
         if kind == "video":
             ratio, resolution = extra.get("aspect_ratio", "16:9"), extra.get("resolution", "720p")
-            return FileResponse(
+            return MediaFile(
                 video_file(extra.get("duration", "5"), ratio, resolution), media_type="video/mp4"
             )
         if kind == "image":
             width, height = fit(extra.get("width", 16), extra.get("height", 9))
-            return FileResponse(image_file(width, height, 0), media_type="image/png")
+            return MediaFile(image_file(width, height, 0), media_type="image/png")
         raise _gone()
 
     async def segmentation(request: Request) -> Response:
@@ -116,7 +174,7 @@ def _session_routes(backend: Backend) -> list[BaseRoute]:
         if kind not in catalogue.SEGMENTATION_TYPES:
             raise _gone()
         width, height = (found.extra or {}).get("size") or (1, 1)
-        return FileResponse(segmentation_file(kind, width, height), media_type="image/png")
+        return MediaFile(segmentation_file(kind, width, height), media_type="image/png")
 
     return [
         Route("/media/faces/{session_id}/{face_id}.png", face, methods=["GET"]),

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .. import sessions
+from .. import library, sessions
 from ..backend import Backend
 from ..errors import KlingError
 from ..jsonio import JSONResponse, off_loop, read_json_object
@@ -132,6 +132,20 @@ CALLS.extend(
         Call("POST", f"{_SELECTION}/preview-selection", "previewSelection", sessions.preview_selection, True),
         Call("POST", "/v1/videos/image-recognize", "imageRecognize", sessions.image_recognize, True),
     ]
+)
+
+# -- images, audio and the general library (issue 16): speech, voices, elements -------------------
+CALLS.extend(
+    Call(method, path, operation, run, links=True)
+    for method, path, operation, run in (
+        ("POST", "/v1/audio/tts", "createSpeech", library.speech),
+        ("GET", "/v1/general/presets-voices", "listPresetVoices", library.preset_voices),
+        ("POST", "/v1/general/delete-voices", "deleteCustomVoice", library.delete_voice),
+        ("POST", "/v1/general/custom-elements", "createCustomElement", library.create_element),
+        ("GET", "/v1/general/custom-elements", "listCustomElements", library.custom_elements),
+        ("GET", "/v1/general/presets-elements", "listPresetElements", library.preset_elements),
+        ("POST", "/v1/general/delete-elements", "deleteCustomElement", library.delete_element),
+    )
 )
 
 
