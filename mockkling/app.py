@@ -22,7 +22,7 @@ from .backend import Backend
 from .config import Config
 from .errors import KlingError
 from .request_layer import RequestLayer
-from .routes import control, gateway, media, official
+from .routes import control, gateway, media, model_api, official
 
 logger = logging.getLogger("mockkling")
 
@@ -61,6 +61,7 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
         Surface(control.PREFIXES, control.render_error),
         Surface(gateway.PREFIXES, gateway.render_error),
         Surface(official.PREFIXES, official.render_error),
+        Surface(model_api.PREFIXES, model_api.render_error),
         Surface(media.PREFIXES, media.render_error),
     )
 
@@ -93,7 +94,8 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
         assert isinstance(exc, HTTPException)
         where = f"{request.method} {request.url.path[:200]}"
         if exc.status_code == 404:
-            error = KlingError(1202, f"No such endpoint: {where}")
+            unknown_model = model_api.not_found(request.method, request.url.path)
+            error = unknown_model or KlingError(1202, f"No such endpoint: {where}")
         elif exc.status_code == 405:
             error = KlingError(1202, f"Method not allowed: {where}", http_status=405, headers=exc.headers)
         else:
@@ -109,6 +111,7 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
 
     routes = [
         *official.routes(backend),
+        *model_api.routes(backend),
         *gateway.routes(backend),
         *media.routes(backend),
         *control.routes(),

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from . import catalogue, gateway
 from .media import video_id_for
-from .tasks import FAILED, SUCCEED, Task
+from .tasks import FAILED, SPELLINGS, SUBMITTED, SUCCEED, Task
 
 
 def task_info(task: Task, base_url: str | None = None) -> dict[str, Any]:
@@ -127,3 +127,52 @@ def passthrough_created(task: Task) -> dict[str, Any]:
         "created_at": task.created_ms,
         "updated_at": task.created_ms,
     }
+
+
+# -- the model-in-path design ------------------------------------------------------------------
+# Its task object, shared by GET /tasks, POST /tasks and its callbacks: ``id``, ``status`` (success
+# spelled ``succeeded``), ``message``, ``create_time``/``update_time`` (ms), ``external_id`` (when
+# one was given), ``outputs[]`` (a typed union; a video task has one ``video`` item) and
+# ``billing[]`` (units drawn from the video resource pack). Both lists are empty until the task
+# succeeds; a failed task bills nothing, as the legacy design's ``final_unit_deduction`` says.
+
+MODEL_API_STATUSES: Final = SPELLINGS["model_api"]
+
+
+def model_created_view(task: Task) -> dict[str, Any]:
+    """``data`` of a model-in-path create answer."""
+    data: dict[str, Any] = {
+        "id": task.task_id,
+        "status": MODEL_API_STATUSES[SUBMITTED],
+        "create_time": task.created_ms,
+        "update_time": task.created_ms,
+    }
+    if task.external_task_id is not None:
+        data["external_id"] = task.external_task_id
+    return data
+
+
+def model_task_view(task: Task, now_ms: int, base_url: str, *, status: str | None = None) -> dict[str, Any]:
+    """A model-in-path task as /tasks shows it, and the body of its callbacks."""
+    status = status or task.status(now_ms)
+    data: dict[str, Any] = {
+        "id": task.task_id,
+        "status": MODEL_API_STATUSES[status],
+        "message": task.status_msg if status == FAILED else "",
+        "create_time": task.created_ms,
+        "update_time": task.updated_ms(now_ms),
+    }
+    if task.external_task_id is not None:
+        data["external_id"] = task.external_task_id
+    outputs: list[dict[str, Any]] = []
+    billing: list[dict[str, Any]] = []
+    if status == SUCCEED:
+        url = video_url(base_url, task)
+        video = {"type": "video", "id": video_id_for(task.task_id), "url": url, "duration": task.duration}
+        if (task.extra or {}).get("watermark"):
+            video["watermark_url"] = url + "?watermark=1"
+        outputs.append(video)
+        billing.append({"charge_type": "unit", "amount": catalogue.task_units(task), "package_type": "video"})
+    data["outputs"] = outputs
+    data["billing"] = billing
+    return data
