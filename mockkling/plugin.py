@@ -44,7 +44,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{MARKER}(**options): configure the test's mockkling mock: queue_seconds, run_seconds, "
-        "timings, fail_words, seed, accounts, api_keys, clock ('manual' or 'system').",
+        "timings, fail_words, seed, accounts, api_keys, clock ('manual' or 'system'), faults, limits, "
+        "webhook_secret, model_api.",
     )
 
 
@@ -75,6 +76,21 @@ def _new_backend(request: pytest.FixtureRequest, config: Config) -> Any:
     except ConfigError as exc:
         problem = str(exc)
     pytest.fail(f"@pytest.mark.{MARKER}: {problem}", pytrace=False)
+
+
+# -- signed callbacks --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def kling_verify_webhook() -> Any:
+    """``verify(secret, headers, body)``: check a callback the way a receiver must (Standard
+    Webhooks, as Kling signs them): the headers in any case, the timestamp within 5 minutes, a
+    ``v1`` signature under the secret (or any of a list). Returns the parsed body, raises
+    ``mockkling.webhooks.WebhookError``. For a receiver's own tests, e.g. on what it stored; the
+    mock's secret is ``kling_mock.webhook_secret``."""
+    from .webhooks import verify
+
+    return verify
 
 
 # -- configuration fixtures: override any of them in a conftest.py ---------------------------------
