@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from . import catalogue, contents, media, packs, validation
+from . import catalogue, contents, media, packs, validation, webhooks
 from .auth import Authenticator
 from .callbacks import CallbackDispatcher, official_renderer
 from .clock import Clock, ManualClock, SystemClock
@@ -374,10 +374,8 @@ class Backend:
     def set_webhook_secret(self, *secrets: str, account: str | None = None) -> None:
         """Sign ``account``'s callbacks (every account's, by default) with these ``whsec_``
         secrets from now on: one, several during a rotation, none to stop signing."""
-        from .webhooks import key_of  # checks each one; ValueError (WebhookError) if it is not
-
         for secret in secrets:
-            key_of(secret)
+            webhooks.key_of(secret)  # WebhookError (a ValueError) if it is not a whsec_ secret
         if account is None:
             self._all_webhook_secrets = tuple(secrets)
             self._webhook_secrets.clear()

@@ -33,6 +33,8 @@ STATUSES: Final = SPELLINGS["model_api"]
 # POST /tasks: the window a list covers when the body names none, and the page size.
 DEFAULT_WINDOW_MS: Final = 30 * 24 * 3600 * 1000
 DEFAULT_LIMIT: Final = 100
+# The product types a /tasks list filters on (every model-in-path task is a video).
+PRODUCT_TYPES: Final = ("video", "image", "try_on")
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,13 +420,14 @@ def list_query(body: Mapping[str, Any], now_ms: int) -> ListQuery:
     wanted: dict[str, set[str]] = {}
     for i, entry in enumerate(body.get("filters") or []):
         key, values = entry.get("key"), entry.get("values") or []
-        if key == "status":
-            unknown = [v for v in values if v not in STATUSES.values()]
-            if unknown:
-                raise invalid_value(
-                    f"filters[{i}].values: {str(unknown[0])[:32]} is not a status; "
-                    f"use {', '.join(STATUSES.values())}"
-                )
+        if not values:  # a filter with no values narrows nothing
+            continue
+        known = STATUSES.values() if key == "status" else PRODUCT_TYPES
+        unknown = [v for v in values if v not in known]
+        if unknown:
+            raise invalid_value(
+                f"filters[{i}].values: {str(unknown[0])[:32]} is not a {key}; use {', '.join(known)}"
+            )
         # Several filters on one key narrow the list together; values within one are alternatives.
         chosen = set(values)
         wanted[key] = wanted[key] & chosen if key in wanted else chosen

@@ -445,7 +445,13 @@ REFUSALS: list[tuple[str, str, dict[str, Any], str]] = [
         "duration out of range",
         T2V30,
         {"prompt": "a", "settings": {"duration": 16}},
-        "settings.duration must be one of",
+        "settings.duration must be <= 15",
+    ),
+    (
+        "duration between 5 and 10",
+        "/text-to-video/kling-2.6",
+        {"prompt": "a", "settings": {"duration": 7}},
+        "settings.duration must be one of 5, 10",
     ),
     (
         "duration as a string",
@@ -632,7 +638,7 @@ REFUSALS: list[tuple[str, str, dict[str, Any], str]] = [
         "O1 11 seconds",
         O1,
         {"contents": [prompt()], "settings": {"duration": 11}},
-        "settings.duration must be one of",
+        "settings.duration must be <= 10",
     ),
     (
         "motion without orientation",
@@ -881,6 +887,7 @@ def test_list_windows_filters_and_limits(backend: Backend, api: httpx.Client) ->
     ) == [late["id"]]
     assert ids({"filters": [{"key": "product_type", "values": ["image", "try_on"]}]}) == []
     assert ids({"limit": 1}) == [late["id"]]
+    assert ids({"filters": [{"key": "status", "values": []}]}) == [late["id"], early["id"]]
 
 
 def test_an_empty_page_has_only_count_and_has_more(api: httpx.Client) -> None:
@@ -898,6 +905,7 @@ def test_an_empty_page_has_only_count_and_has_more(api: httpx.Client) -> None:
         ({"filters": [{"key": "colour", "values": ["red"]}]}, "filters[0].key must be one of"),
         ({"filters": [{"key": "status", "values": ["succeed"]}]}, "filters[0].values[0] must be one of"),
         ({"filters": [{"key": "status", "values": ["video"]}]}, "is not a status"),
+        ({"filters": [{"key": "product_type", "values": ["failed"]}]}, "is not a product_type"),
     ],
 )
 def test_list_refusals(api: httpx.Client, body: dict[str, Any], words: str) -> None:

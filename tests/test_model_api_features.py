@@ -242,8 +242,9 @@ def test_openapi_documents_exactly_the_catalogue() -> None:
         if route.aspect_ratios:
             assert settings["aspect_ratio"]["enum"] == list(route.aspect_ratios)
         if route.durations:
-            integers = next(branch for branch in settings["duration"]["anyOf"] if branch["type"] == "integer")
-            assert integers["enum"] == list(route.durations)
+            integers, strings = settings["duration"]["anyOf"]
+            assert (integers["minimum"], integers["maximum"]) == (route.durations[0], route.durations[-1])
+            assert strings["enum"] == [str(d) for d in route.durations]
         if route.takes_contents:
             item = schema["properties"]["contents"]["items"]["properties"]
             assert item["type"]["enum"] == list(route.items)
