@@ -35,6 +35,8 @@ from mockkling.transport import SyncASGITransport
 
 # The task the kit creates to watch a lifecycle: the cheapest generation there is.
 PROBE_MODEL, PROBE_MODE, PROBE_DURATION = "kling-v1", "std", "5"
+# The model-in-path design's probe (with an API key): its cheapest endpoint, at its defaults.
+MODEL_API_PROBE = "/text-to-video/kling-2.5-turbo"
 PROBE_PROMPT = "mockkling contract check: a calm sea at dawn, slow pan"
 
 # Checks on a response to a request the kit built itself (no re-sending, no generation).
@@ -190,6 +192,8 @@ class Settings:
         plan = ["lifecycle probe"]
         if self.fail_prompt:
             plan.append("fail-prompt probe")
+        if self.api_key:
+            plan.append("model-in-path probe")
         return plan[: self.max_tasks]
 
     def spend_lines(self) -> list[str]:
@@ -204,7 +208,15 @@ class Settings:
                 f"each at published prices, {len(plan) * units:g} in all",
                 "spend: plus a few invalid POSTs, which a compliant server refuses without creating a task",
             ]
-            if len(plan) < 1 + bool(self.fail_prompt):
+            if "model-in-path probe" in plan:
+                route = catalogue.MODEL_ROUTES[MODEL_API_PROBE.lstrip("/")]
+                seconds, resolution = route.default_duration, route.default_resolution
+                probe_units = route.rate(catalogue.SILENT, resolution) * seconds
+                lines.append(
+                    f"spend: the model-in-path probe is POST {MODEL_API_PROBE} ({resolution}, {seconds}s): "
+                    f"about {probe_units:g} unit(s)"
+                )
+            if len(plan) < 1 + bool(self.fail_prompt) + bool(self.api_key):
                 lines.append("spend: the task limit is below the plan: checks beyond it are skipped")
         checks = len(read_checks())
         lines.append(
@@ -362,6 +374,14 @@ class Target:
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token()}"}
+
+    model_api_probe = MODEL_API_PROBE
+
+    def api_key_headers(self) -> dict[str, str]:
+        """The model-in-path design's credential: the raw API key (skips the test without one)."""
+        if not self.settings.api_key:
+            pytest.skip("the model-in-path routes take an API key: give --kling-api-key (KLING_API_KEY)")
+        return {"Authorization": f"Bearer {self.settings.api_key}"}
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         kwargs.setdefault("headers", self.headers())

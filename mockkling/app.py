@@ -22,7 +22,7 @@ from .backend import Backend
 from .config import Config
 from .errors import KlingError
 from .request_layer import RequestLayer
-from .routes import control, gateway, media, official
+from .routes import control, gateway, media, model_api, official
 
 logger = logging.getLogger("mockkling")
 
@@ -86,6 +86,7 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
         Surface(control.PREFIXES, control.render_error),
         Surface(gateway.SURFACE_PREFIXES, gateway.render_error, gateway.claims(backend)),
         Surface(official.PREFIXES, official.render_error),
+        Surface(model_api.PREFIXES, model_api.render_error),
         Surface(media.PREFIXES, media.render_error),
     )
 
@@ -118,7 +119,8 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
         assert isinstance(exc, HTTPException)
         where = f"{request.method} {request.url.path[:200]}"
         if exc.status_code == 404:
-            error = KlingError(1202, f"No such endpoint: {where}")
+            unknown_model = model_api.not_found(request.method, request.url.path)
+            error = unknown_model or KlingError(1202, f"No such endpoint: {where}")
         elif exc.status_code == 405:
             # The official table pairs 1202 ("invalid request method") with 404; the other
             # surfaces answer 405 as their own servers do. Allow still lists the methods.
@@ -142,6 +144,7 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
 
     routes = [
         *official.routes(backend),
+        *model_api.routes(backend),
         *gateway.routes(backend),
         *media.routes(backend),
         *control.routes(),

@@ -22,6 +22,11 @@ from .errors import KlingError
 from .journal import MASK
 
 ALGORITHM = "HS256"
+# The live answer to an AK/SK JWT on a model-in-path route (401 / 1002).
+AK_SK_REFUSED = (
+    "Authentication error. The current API does not support AK/SK; please go to the console "
+    "(https://kling.ai/dev/api-key) to create API key."
+)
 # Longer than any token a client has a reason to send; bigger ones are refused unread.
 MAX_TOKEN_LENGTH = 8192
 _CACHE_SIZE = 8192
@@ -124,6 +129,23 @@ class Authenticator:
         if account is None:
             raise KlingError(1000, "Authentication failed: unknown API key")
         return account
+
+    def authenticate_api_key(self, authorization: str | None) -> str:
+        """The account behind ``Authorization: Bearer <API key>`` on the model-in-path routes,
+        which take API keys only: a legacy AK/SK credential (a JWT, or ``AK|SK``) is refused
+        with the official message, an unknown key as the live service refuses it."""
+        if not authorization or not authorization.strip():
+            raise KlingError(1001)
+        scheme, _, key = authorization.strip().partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            raise KlingError(1002, "Authorization must be 'Bearer <API key>'")
+        account = self.api_keys.get(key)
+        if account is not None:
+            return account
+        if key.count(".") == 2 or "|" in key:
+            raise KlingError(1002, AK_SK_REFUSED)
+        raise KlingError(1002, "api key not found")
 
     def verify_token(self, token: str) -> str:
         cached = self._cache.get(token)

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from . import catalogue, media, packs, validation
+from . import catalogue, contents, media, packs, validation, webhooks
 from .auth import Authenticator
 from .callbacks import CallbackDispatcher, official_renderer
 from .clock import Clock, ManualClock, SystemClock
@@ -56,11 +56,15 @@ class Backend:
         self.media_url = self.config.media_url.rstrip("/") if self.config.media_url else None
         self._random = random.Random(self._id_seed(self.config.seed))
         self._id_lock = threading.Lock()
+        # Webhook secrets signing callbacks: every account's, and accounts' own.
+        self._webhook_secrets = dict(self.config.webhook_secrets)
+        self._all_webhook_secrets = self.config.webhook_secret or ()
         # Sends callback_url notifications; its thread starts with the first task that has one.
         self.callbacks = CallbackDispatcher(
             self.config.callbacks,
             lambda: self.clock,
             official_renderer(lambda: self.media_url or self.public_url),
+            secrets=self.webhook_secrets,
         )
         # What tests and the control API configure (logic in fault_rules.py, limits.py, journal.py).
         self.faults = FaultSet(self.config.faults, seed=self.config.seed)
@@ -308,7 +312,8 @@ class Backend:
         task = self.tasks.get(ident)
         if task is None or task.account != account:
             task = self.tasks.get_external(account, ident)
-        if task is None or is_record(task) or is_deleted(task):
+        # A model-in-path task is read through /tasks only, as the official service answers.
+        if task is None or is_record(task) or is_deleted(task) or task.action in catalogue.MODEL_ROUTES:
             raise KlingError(1203, f"task {ident[:64]} does not exist")  # never echo a huge id back
         if self.config.polls_per_status:
             task = self._polled(task)
@@ -413,6 +418,78 @@ class Backend:
             extra={**extra, RECORD: True},
         )
         return self.add_task(task)
+
+    # -- the model-in-path design (routes/model_api.py; docs/model-in-path-api.md) --------------
+
+    def authenticate_api_key(self, authorization: str | None) -> str:
+        """The account an ``Authorization: Bearer <API key>`` acts for; 401 / 1001-1002 if none
+        (a legacy AK/SK credential is refused with the official message)."""
+        return self.auth.authenticate_api_key(authorization)
+
+    def webhook_secrets(self, account: str) -> tuple[str, ...]:
+        """The secrets that sign ``account``'s callbacks, the current one first (empty: unsigned)."""
+        return self._webhook_secrets.get(account, self._all_webhook_secrets)
+
+    def set_webhook_secret(self, *secrets: str, account: str | None = None) -> None:
+        """Sign ``account``'s callbacks (every account's, by default) with these ``whsec_``
+        secrets from now on: one, several during a rotation, none to stop signing."""
+        for secret in secrets:
+            webhooks.key_of(secret)  # WebhookError (a ValueError) if it is not a whsec_ secret
+        if account is None:
+            self._all_webhook_secrets = tuple(secrets)
+            self._webhook_secrets.clear()
+        else:
+            self._webhook_secrets[account] = tuple(secrets)
+
+    def create_model_task(self, account: str, route: catalogue.ModelRoute, body: dict[str, Any]) -> Task:
+        """Create a task on a model-in-path endpoint from a schema-valid body: its page's rules
+        (contents.py) say what it is; it is scheduled and stored as every task is (add_task),
+        with a numeric id, as the design's ids are."""
+        plan = contents.check(route, body, _AccountLookup(self, account), self.config.model_api)
+        options = contents.options(body)
+        if options.external_task_id is not None and self.tasks.get_external(
+            account, options.external_task_id
+        ):
+            raise invalid_value(f"options.external_task_id {options.external_task_id[:64]!r} already exists")
+        now = self.clock.now_ms()
+        timing = self.config.timing_for(plan.model, plan.mode)
+        processing = now + round(timing.queue_seconds * 1000)
+        outcome, message = self._outcome(plan.prompt)
+        details = dict(plan.extra or {})
+        if options.callback_url:
+            details["callback_url"] = options.callback_url
+        if options.watermark:
+            details["watermark"] = True
+        task = Task(
+            task_id=self.new_id(numeric=True),
+            account=account,
+            action=route.action,
+            model=plan.model,
+            mode=plan.mode,
+            duration=plan.duration,
+            created_ms=now,
+            processing_ms=processing,
+            done_ms=processing + round(timing.run_seconds * 1000),
+            outcome=outcome,
+            status_msg=message,
+            external_task_id=options.external_task_id,
+            extra=details,
+        )
+        return self.add_task(task)
+
+    def model_tasks(self, account: str, idents: list[str], *, external: bool = False) -> list[Task]:
+        """``account``'s model-in-path tasks with these ids (or external ids), in that order;
+        unknown ids, other accounts' tasks and legacy tasks are left out alike."""
+        found = []
+        for ident in idents:
+            task = self.tasks.get_external(account, ident) if external else self.tasks.get(ident)
+            if task is not None and task.account == account and task.action in catalogue.MODEL_ROUTES:
+                found.append(task)
+        return found
+
+    def all_model_tasks(self, account: str) -> list[Task]:
+        """Every model-in-path task of ``account`` (what ``POST /tasks`` pages through)."""
+        return [task for action in catalogue.MODEL_ROUTES for task in self.tasks.owned(account, action)]
 
 
 # Marks a record in ``Task.extra``: a resource made at once, not a task a client polls.

@@ -16,25 +16,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import ipaddress
 import logging
 import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
+from . import catalogue, webhooks
 from .clock import Clock, ManualClock
 from .config import CallbackSettings
 from .errors import KlingError, invalid_value
 from .journal import MASK, mask_query
 from .tasks import RANK, SUBMITTED, TERMINAL, TRANSITIONS, Task
-from .views import task_view
+from .views import model_task_view, task_view
 
 if TYPE_CHECKING:  # imported where used: a server that sends no callback never loads httpx
     import httpx
@@ -77,6 +79,11 @@ class DeliveryAttempt:
 
 Renderer = Callable[[Task, str], dict[str, Any]]
 Listener = Callable[[DeliveryAttempt], None]
+# An account's webhook secrets in force (empty: its callbacks go unsigned).
+Secrets = Callable[[str], Sequence[str]]
+# The body types of the two dialects: the model-in-path design's, as its callback page shows it.
+LEGACY_CONTENT_TYPE: Final = "application/json"
+MODEL_API_CONTENT_TYPE: Final = "application/json; charset=utf-8"
 
 
 def host_allowed(host: str, allowed: Iterable[str]) -> bool:
@@ -192,11 +199,14 @@ def entered_ms(task: Task, status: str) -> int:
 
 
 def official_renderer(base_url: Callable[[], str]) -> Renderer:
-    """Bodies in the official callback shape: the flat task object a query's ``data`` holds,
-    with result URLs on ``base_url()`` (read at each notification, so it may be set late)."""
+    """Bodies in the official callback shapes: the flat task object a query's ``data`` holds,
+    in the dialect of the design that made the task (the legacy ``task_id``/``task_status``
+    one, or the model-in-path design's ``id``/``status``/``outputs``), with result URLs on
+    ``base_url()`` (read at each notification, so it may be set late)."""
 
     def render(task: Task, status: str) -> dict[str, Any]:
-        return task_view(task, entered_ms(task, status), base_url(), status=status)
+        view = model_task_view if task.action in catalogue.MODEL_ROUTES else task_view
+        return view(task, entered_ms(task, status), base_url(), status=status)
 
     return render
 
@@ -213,13 +223,27 @@ class _Watch:
 
 
 class _Notification:
-    __slots__ = ("body", "status", "task_id", "url")
+    __slots__ = ("body", "content_type", "msg_id", "secrets", "status", "task_id", "url")
 
-    def __init__(self, task_id: str, status: str, url: str, body: bytes) -> None:
+    def __init__(
+        self,
+        task_id: str,
+        status: str,
+        url: str,
+        body: bytes,
+        *,
+        content_type: str = LEGACY_CONTENT_TYPE,
+        secrets: Sequence[str] = (),
+    ) -> None:
         self.task_id = task_id
         self.status = status
         self.url = url
         self.body = body
+        self.content_type = content_type
+        # Signed with the secrets in force when it was queued; its webhook-id is the same on
+        # every attempt (a receiver dedupes on it) and differs for every task and status.
+        self.secrets = tuple(secrets)
+        self.msg_id = str(int.from_bytes(hashlib.sha256(f"{task_id}:{status}".encode()).digest()[:7], "big"))
 
 
 class CallbackDispatcher:
@@ -228,13 +252,21 @@ class CallbackDispatcher:
     ``clock`` is called for the current clock at each tick (the backend may swap clocks).
     """
 
-    def __init__(self, settings: CallbackSettings, clock: Callable[[], Clock], render: Renderer) -> None:
+    def __init__(
+        self,
+        settings: CallbackSettings,
+        clock: Callable[[], Clock],
+        render: Renderer,
+        *,
+        secrets: Secrets = lambda account: (),
+    ) -> None:
         self.settings = settings
         # Where the mock itself listens ((host, port), set by whoever serves it): a callback must
         # never reach it, or any client could reset the mock through its control API.
         self.listening: set[tuple[str, int]] = set()
         self._clock = clock
         self._render = render
+        self._secrets = secrets
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._watched: dict[str, _Watch] = {}
@@ -444,13 +476,20 @@ class CallbackDispatcher:
         except Exception:
             logger.exception("cannot render the callback body of task %s", task.task_id)
             return
+        try:
+            secrets = tuple(self._secrets(task.account))
+        except Exception:
+            logger.exception("cannot read the webhook secrets of task %s", task.task_id)
+            secrets = ()
+        kind = MODEL_API_CONTENT_TYPE if task.action in catalogue.MODEL_ROUTES else LEGACY_CONTENT_TYPE
+        note = _Notification(task.task_id, status, watch.url, body, content_type=kind, secrets=secrets)
         with self._lock:
             self._pending += 1
         lane = self._lanes.get(task.task_id)
         if lane is not None:
-            lane.append(_Notification(task.task_id, status, watch.url, body))
+            lane.append(note)
             return
-        self._lanes[task.task_id] = deque([_Notification(task.task_id, status, watch.url, body)])
+        self._lanes[task.task_id] = deque([note])
         sender = asyncio.ensure_future(self._send_lane(client, semaphore, task.task_id))
         self._senders.add(sender)
         sender.add_done_callback(self._senders.discard)
@@ -477,9 +516,14 @@ class CallbackDispatcher:
         import httpx
 
         settings = self.settings
-        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
         for attempt in range(1, settings.attempts + 1):
             started, wall = time.monotonic(), _wall_ms()
+            # Signed afresh on each attempt: webhook-timestamp is the time of sending.
+            headers = {
+                "Content-Type": note.content_type,
+                "User-Agent": USER_AGENT,
+                **webhooks.headers(note.secrets, note.msg_id, note.body),
+            }
             http_status: int | None = None
             error: str | None = None
             async with semaphore(note.url):

@@ -425,6 +425,8 @@ def _seconds(duration: str) -> float:
 
 def task_units(task: Task) -> str:
     """``final_unit_deduction`` for a finished task."""
+    if task.action in MODEL_ROUTES:  # the model-in-path design bills per second (section below)
+        return model_api_units(task)
     count = (task.extra or {}).get("n", 1)
     return units(task.model, task.mode, task.duration, action=task.action, count=count)
 
@@ -656,3 +658,334 @@ UNITS_PER_IMAGE.update({"kling-v3": 2.0})
 # Models whose start and end frame videos are silent only (capability map, kling-v2-6:
 # start and end frames, silent videos only); sound "on" with image + image_tail is refused.
 SILENT_START_END_FRAMES: Final = frozenset({"kling-v2-6"})
+
+
+# -- the model-in-path design ------------------------------------------------------------------
+#
+# Kling's second API design (mid-2026), served beside the legacy one on the same task store: the
+# model rides in the path (POST /text-to-video/kling-3.0), the body is a top-level ``prompt``
+# (text-to-video) or a typed ``contents`` array, plus ``settings`` and ``options``, and tasks
+# are read through /tasks. Each (operation, model) page is one ModelRoute; a task it creates has
+# the route's path without its slash as its action ("text-to-video/kling-3.0"), so fates,
+# limits, the journal and the control API tell the endpoints apart. Sources: the official pages
+# as ../shared/reference/kling-new-api-standard.md digests them (sections 4-6, 9.3).
+
+TEXT_TO_VIDEO: Final = "text-to-video"
+IMAGE_TO_VIDEO: Final = "image-to-video"
+OMNI_VIDEO: Final = "omni-video"
+MOTION_CONTROL: Final = "motion-control"
+MODEL_API_OPERATIONS: Final = (TEXT_TO_VIDEO, IMAGE_TO_VIDEO, OMNI_VIDEO, MOTION_CONTROL)
+
+# contents[].type values, and the ones that carry an image (URL or Base64) or a video (URL).
+IMAGE_ITEMS: Final = frozenset({"first_frame", "last_frame", "refer_image", "image"})
+VIDEO_ITEMS: Final = frozenset({"feature_video", "base_video", "video"})
+REFERENCE_VIDEOS: Final = frozenset({"feature_video", "base_video"})
+
+# The legacy design's modes, as the new one's resolutions replace them (720p = std, 1080p = pro).
+LEGACY_MODES: Final = {"720p": "std", "1080p": "pro"}
+
+# Billing kinds of a per-second rate: a silent video, one with native audio, one made from a
+# reference video (feature_video / base_video).
+SILENT: Final = "silent"
+WITH_AUDIO: Final = "audio"
+WITH_VIDEO: Final = "video"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRoute:
+    """One model-in-path endpoint, ``POST /{operation}/{model}``, and what its page allows.
+
+    ``None`` for a setting means the page has no such field. ``items`` maps each contents item
+    type the page lists to the most items of that type a body may hold (None: no count stated).
+    """
+
+    operation: str
+    model: str
+    # The model_name the legacy design calls the same model ("" where it has none): what the
+    # rates below are checked against (tests/test_model_api.py), and the docs' comparison.
+    legacy_model: str
+    resolutions: tuple[str, ...]
+    durations: tuple[int, ...] | None
+    aspect_ratios: tuple[str, ...] | None
+    audio: tuple[str, ...] | None
+    default_audio: str
+    multi_shot: bool
+    items: dict[str, int | None]
+    prompt_max: int
+    # Units per second of output, by billing kind (SILENT, WITH_AUDIO, WITH_VIDEO) and resolution.
+    rates: dict[str, dict[str, float]]
+    character_orientation: bool = False
+    default_resolution: str = "720p"
+    default_duration: int = 5
+
+    @property
+    def action(self) -> str:
+        """The tasks' action, and the path without its leading slash."""
+        return f"{self.operation}/{self.model}"
+
+    @property
+    def path(self) -> str:
+        return f"/{self.action}"
+
+    @property
+    def operation_id(self) -> str:
+        """``create<Operation><Model>`` in openapi.yaml, e.g. createTextToVideoKling30Turbo."""
+        words = [*self.operation.split("-"), *self.model.replace(".", "").split("-")]
+        return "create" + "".join(word[:1].upper() + word[1:] for word in words)
+
+    @property
+    def takes_contents(self) -> bool:
+        """Text-to-video takes a top-level ``prompt``; every other operation a ``contents`` array."""
+        return self.operation != TEXT_TO_VIDEO
+
+    def settings_fields(self) -> frozenset[str]:
+        """The ``settings`` keys this page lists."""
+        fields = {"resolution"}
+        for name, present in (
+            ("duration", self.durations is not None),
+            ("aspect_ratio", self.aspect_ratios is not None),
+            ("audio", self.audio is not None),
+            ("multi_shot", self.multi_shot),
+            ("character_orientation", self.character_orientation),
+        ):
+            if present:
+                fields.add(name)
+        return frozenset(fields)
+
+    def rate(self, kind: str, resolution: str) -> float:
+        """Units per second for a video of this billing kind and resolution (the silent rate
+        where the page prices no other)."""
+        table = self.rates.get(kind) or self.rates[SILENT]
+        return table.get(resolution) or self.rates[SILENT][resolution]
+
+
+_HD: Final = ("720p", "1080p")
+_UHD: Final = ("720p", "1080p", "4k")
+_RATIOS3: Final = ("16:9", "9:16", "1:1")
+_D3_15: Final = tuple(range(3, 16))
+_D5_10: Final = (5, 10)
+_OMNI_ITEMS: Final[dict[str, int | None]] = {
+    "prompt": 1,
+    "first_frame": 1,
+    "last_frame": 1,
+    "refer_image": 7,
+    "feature_video": 1,
+    "base_video": 1,
+    "element": 7,
+}
+_RATES_30: Final = {
+    SILENT: {"720p": 0.6, "1080p": 0.8, "4k": 3.0},
+    WITH_AUDIO: {"720p": 0.9, "1080p": 1.2, "4k": 3.0},
+}
+_RATES_26: Final = {SILENT: {"720p": 0.3, "1080p": 0.5}, WITH_AUDIO: {"1080p": 1.0}}
+_RATES_25T: Final = {SILENT: {"720p": 0.3, "1080p": 0.5}}
+# Turbo has no audio field and always makes sound: its one rate includes audio.
+_RATES_30T: Final = {SILENT: {"720p": 0.8, "1080p": 1.0}}
+_RATES_MOTION_30: Final = {SILENT: {"720p": 0.9, "1080p": 1.2}}
+# No public figure for 2.6 motion control: the mock bills 2.6's silent rates.
+_RATES_MOTION_26: Final = _RATES_26
+
+MODEL_ROUTES: Final[dict[str, ModelRoute]] = {
+    route.action: route
+    for route in (
+        ModelRoute(
+            TEXT_TO_VIDEO, "kling-3.0-turbo", "", _HD, _D3_15, _RATIOS3, None, "", False, {}, 3072, _RATES_30T
+        ),
+        ModelRoute(
+            IMAGE_TO_VIDEO,
+            "kling-3.0-turbo",
+            "",
+            _HD,
+            _D3_15,
+            None,
+            None,
+            "",
+            False,
+            {"prompt": 1, "first_frame": 1},
+            2500,
+            _RATES_30T,
+        ),
+        ModelRoute(
+            TEXT_TO_VIDEO,
+            "kling-3.0",
+            "kling-v3",
+            _UHD,
+            _D3_15,
+            _RATIOS3,
+            ("native", "off"),
+            "off",
+            True,
+            {},
+            3072,
+            _RATES_30,
+        ),
+        ModelRoute(
+            IMAGE_TO_VIDEO,
+            "kling-3.0",
+            "kling-v3",
+            _UHD,
+            _D3_15,
+            None,
+            ("native", "off"),
+            "off",
+            True,
+            {"prompt": 1, "first_frame": 1, "last_frame": 1, "element": 3},
+            3072,
+            _RATES_30,
+        ),
+        ModelRoute(
+            OMNI_VIDEO,
+            "kling-3.0-omni",
+            "kling-v3-omni",
+            _UHD,
+            _D3_15,
+            _RATIOS3,
+            ("native", "original", "off"),
+            "off",
+            True,
+            _OMNI_ITEMS,
+            3072,
+            {
+                SILENT: {"720p": 0.6, "1080p": 0.8, "4k": 3.0},
+                WITH_AUDIO: {"720p": 0.8, "1080p": 1.0, "4k": 3.0},
+                WITH_VIDEO: {"720p": 0.9, "1080p": 1.2, "4k": 3.0},
+            },
+        ),
+        # The O1 page gives audio original/off; a client corrected after live calls sends
+        # native, which the mock accepts too (docs/model-in-path-api.md, "Decisions").
+        ModelRoute(
+            OMNI_VIDEO,
+            "kling-o1",
+            "kling-video-o1",
+            _HD,
+            tuple(range(3, 11)),
+            _RATIOS3,
+            ("native", "original", "off"),
+            "off",
+            False,
+            _OMNI_ITEMS,
+            2500,
+            {SILENT: {"720p": 0.6, "1080p": 0.8}, WITH_VIDEO: {"720p": 0.9, "1080p": 1.2}},
+        ),
+        ModelRoute(
+            MOTION_CONTROL,
+            "kling-3.0",
+            "kling-v3",
+            _HD,
+            None,
+            None,
+            ("original", "off"),
+            "original",
+            False,
+            {"prompt": 1, "image": 1, "video": 1, "element": 1},
+            2500,
+            _RATES_MOTION_30,
+            character_orientation=True,
+        ),
+        ModelRoute(
+            MOTION_CONTROL,
+            "kling-2.6",
+            "kling-v2-6",
+            _HD,
+            None,
+            None,
+            ("original", "off"),
+            "original",
+            False,
+            {"prompt": 1, "image": 1, "video": 1},
+            2500,
+            _RATES_MOTION_26,
+            character_orientation=True,
+        ),
+        ModelRoute(
+            TEXT_TO_VIDEO,
+            "kling-2.6",
+            "kling-v2-6",
+            _HD,
+            _D5_10,
+            _RATIOS3,
+            ("native", "off"),
+            "off",
+            False,
+            {},
+            2500,
+            _RATES_26,
+        ),
+        ModelRoute(
+            IMAGE_TO_VIDEO,
+            "kling-2.6",
+            "kling-v2-6",
+            _HD,
+            _D5_10,
+            None,
+            ("native", "off"),
+            "off",
+            False,
+            {"prompt": 1, "first_frame": 1, "last_frame": 1, "voice": 2},
+            2500,
+            _RATES_26,
+        ),
+        ModelRoute(
+            TEXT_TO_VIDEO,
+            "kling-2.5-turbo",
+            "kling-v2-5-turbo",
+            _HD,
+            _D5_10,
+            _RATIOS3,
+            None,
+            "",
+            False,
+            {},
+            2500,
+            _RATES_25T,
+        ),
+        ModelRoute(
+            IMAGE_TO_VIDEO,
+            "kling-2.5-turbo",
+            "kling-v2-5-turbo",
+            _HD,
+            _D5_10,
+            None,
+            None,
+            "",
+            False,
+            {"prompt": 1, "first_frame": 1, "last_frame": 1},
+            2500,
+            _RATES_25T,
+        ),
+    )
+}
+# Seconds a motion-control video lasts: the page bills the output, which follows the motion
+# video; the mock does not fetch that video to measure it.
+MOTION_SECONDS: Final = 5
+# Every new-design task is a video task, drawing on the video resource pack: the ``product_type``
+# a /tasks list filters on.
+MODEL_API_PRODUCT: Final = "video"
+
+# Registered as endpoints too, so the machinery every task shares (result files, the resource
+# packs of /account/costs, limits) serves them as it serves the legacy ones.
+for _route in MODEL_ROUTES.values():
+    ENDPOINTS[_route.action] = Endpoint(
+        _route.path,
+        (VIDEOS,),
+        "video",
+        ("resolution", "duration"),
+        {_route.model: {"generate": ANY}},
+        _route.model,
+    )
+
+
+def model_route(action: str) -> ModelRoute | None:
+    """The model-in-path endpoint behind an action, None for a legacy action."""
+    return MODEL_ROUTES.get(action)
+
+
+def model_api_units(task: Task) -> str:
+    """Units a finished new-design task deducts: its route's per-second rate for its
+    resolution and billing kind (``extra["billing_kind"]``), times its seconds."""
+    route = MODEL_ROUTES[task.action]
+    extra = task.extra or {}
+    resolution = extra.get("resolution") or route.default_resolution
+    seconds = float(task.duration) if task.duration.isdigit() else float(route.default_duration)
+    value = route.rate(extra.get("billing_kind") or SILENT, resolution) * seconds
+    return f"{round(value, 4):g}"

@@ -23,7 +23,9 @@ from . import contract
 from .app import create_app
 from .config import (
     DEFAULT_ACCESS_KEY,
+    DEFAULT_API_KEY,
     DEFAULT_SECRET_KEY,
+    DEFAULT_WEBHOOK_SECRET,
     GATEWAY_PROFILES,
     Config,
     ConfigError,
@@ -73,6 +75,30 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY",
         help="a raw API key (sk-...) to accept; repeatable",
+    )
+    # -- the model-in-path design (docs/model-in-path-api.md) --
+    serve.add_argument(
+        "--account-api-key",
+        action="append",
+        default=[],
+        metavar="ACCESS_KEY=KEY",
+        help="an API key of an account given with --access-key or the config file; repeatable",
+    )
+    serve.add_argument(
+        "--webhook-secret",
+        action="append",
+        default=None,
+        metavar="SECRET",
+        help="whsec_ secret signing every account's callbacks; repeat it for a rotation, '' for none "
+        "(default: the default account's published secret)",
+    )
+    serve.add_argument(
+        "--model-api",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="how to read what the official pages leave open, e.g. string_duration=accept "
+        "(docs/model-in-path-api.md); repeatable",
     )
     serve.add_argument("--queue-seconds", type=float, help="seconds a task stays submitted")
     serve.add_argument("--run-seconds", type=float, help="seconds a task stays processing")
@@ -207,6 +233,16 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
     accounts.update(zip(args.access_key, args.secret_key, strict=True))
     api_keys = dict(config.api_keys)
     api_keys.update((key, key) for key in args.api_key)
+    for pair in args.account_api_key:
+        account, sep, key = pair.partition("=")
+        if not (sep and account and key):
+            raise ConfigError(f"--account-api-key takes ACCESS_KEY=KEY, not {pair!r}")
+        if account not in accounts:
+            raise ConfigError(
+                f"--account-api-key: no account {account!r}; give it with --access-key and --secret-key "
+                "or in the config file"
+            )
+        api_keys[key] = account
     try:
         faults = [*config.faults, *(FaultRule.parse(spec) for spec in args.fault)]
         limits = replace(
@@ -243,6 +279,10 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
         flags["callbacks"] = callbacks
     if args.gateway is not None:
         flags["gateway"] = args.gateway
+    if args.webhook_secret is not None:
+        flags["webhook_secret"] = args.webhook_secret
+    if args.model_api:
+        flags["model_api"] = args.model_api
     config = config.merge(flags, source="command line")
     return replace(
         config,
@@ -300,6 +340,7 @@ def _banner(
     lines.append(f"  tasks: {t.queue_seconds:g}s submitted, then {t.run_seconds:g}s processing")
     lines.append(f"  callbacks to: {', '.join(config.callbacks.allowed_hosts) or '(none)'}")
     lines.append(f"  gateway surfaces answer as: {config.gateway}")
+    lines.extend(_model_api_lines(config))
     if config.faults:
         lines.append(f"  fault rules: {len(config.faults)}")
     who = "any client" if config.control_remote else "loopback only"
@@ -374,6 +415,27 @@ def start_proxy(config: Config, tls: TLSFiles, port: int) -> KlingProxy:
 def _reachable(host: str) -> str:
     """An address of this machine that reaches a server bound to ``host``."""
     return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+
+
+def _model_api_lines(config: Config) -> list[str]:
+    """The banner's lines on the model-in-path design: its routes, the webhook secrets that sign
+    callbacks (the published default in full, a configured one masked) and any non-default
+    reading of the official pages."""
+    lines = ["  model-in-path design: POST /{operation}/{model}, GET and POST /tasks (API keys only)"]
+    if config.api_keys.get(DEFAULT_API_KEY) == DEFAULT_ACCESS_KEY:
+        lines.append(f"  default API key (Authorization: Bearer ...): {DEFAULT_API_KEY}")
+
+    def shown(secrets: tuple[str, ...]) -> str:
+        if not secrets:
+            return "none (callbacks unsigned)"
+        return ", ".join(s if s == DEFAULT_WEBHOOK_SECRET else f"{s[:6]}...{s[-4:]}" for s in secrets)
+
+    lines.append(f"  webhook secret: {shown(config.webhook_secret or ())}")
+    lines.extend(f"    account {account}: {shown(own)}" for account, own in config.webhook_secrets.items())
+    changed = {k: v for k, v in config.model_api.to_dict().items() if v != getattr(Config().model_api, k)}
+    if changed:
+        lines.append("  model_api readings: " + ", ".join(f"{k}={v}" for k, v in changed.items()))
+    return lines
 
 
 def serve(

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from . import webhooks
+from .contents import Policy
 from .fault_rules import FaultRule
 from .journal import DEFAULT_BODY_BYTES, DEFAULT_HEADER_BYTES, DEFAULT_SIZE
 from .limits import Limits
@@ -23,6 +25,9 @@ from .limits import Limits
 DEFAULT_ACCESS_KEY = "mockkling-access-key"
 DEFAULT_SECRET_KEY = "mockkling-secret-key-for-local-tests"
 DEFAULT_API_KEY = "sk-mockkling-local-key"
+# The default account's published webhook secret (whsec_ + Base64 of its key): callbacks from a
+# mock with no configured credentials are signed with it, so a receiver can be tested at once.
+DEFAULT_WEBHOOK_SECRET = "whsec_bW9ja2tsaW5nLWxvY2FsLXdlYmhvb2stc2VjcmV0IQ=="
 
 # The official task_status_msg of a task refused by content moderation.
 MODERATION_MESSAGE = "Failure to pass the risk control system"
@@ -211,6 +216,14 @@ class Config:
     # Which gateway the gateway surfaces answer as (GATEWAY_PROFILES); the official surface is
     # the same under every profile.
     gateway: str = DEFAULT_GATEWAY
+    # -- the model-in-path design (docs/model-in-path-api.md) --
+    # How the mock reads what the official pages leave open ([model_api], --model-api K=V).
+    model_api: Policy = field(default_factory=Policy)
+    # Webhook secrets signing every account's callbacks (several during a rotation); None: not
+    # configured (the default account then has DEFAULT_WEBHOOK_SECRET), () signs nothing.
+    webhook_secret: tuple[str, ...] | None = None
+    # An account's own webhook secrets, instead of webhook_secret (access key -> secrets).
+    webhook_secrets: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def with_defaults(self) -> Config:
         """This configuration, with the default account when none is configured."""
@@ -220,6 +233,7 @@ class Config:
             self,
             accounts={DEFAULT_ACCESS_KEY: DEFAULT_SECRET_KEY},
             api_keys={DEFAULT_API_KEY: DEFAULT_ACCESS_KEY},
+            webhook_secret=(DEFAULT_WEBHOOK_SECRET,) if self.webhook_secret is None else self.webhook_secret,
         )
 
     def timing_for(self, model: str, mode: str) -> Timing:
@@ -247,7 +261,12 @@ class Config:
 
     def merge(self, data: Mapping[str, Any], *, source: str = "config") -> Config:
         """A copy with the keys of a parsed TOML document applied."""
-        out = replace(self, accounts=dict(self.accounts), api_keys=dict(self.api_keys))
+        out = replace(
+            self,
+            accounts=dict(self.accounts),
+            api_keys=dict(self.api_keys),
+            webhook_secrets=dict(self.webhook_secrets),
+        )
         for key, value in data.items():
             if key in ("host", "log_level", "state_file"):
                 setattr(out, key, _typed(value, str, f"{source}: {key}"))
@@ -315,6 +334,20 @@ class Config:
                     out.accounts[ak] = _typed(entry.get("secret_key"), str, f"{where}.secret_key")
                     for k in _typed(entry.get("api_keys", []), list, f"{where}.api_keys"):
                         out.api_keys[_typed(k, str, f"{where}.api_keys")] = ak
+                    if "webhook_secret" in entry:
+                        secrets = _webhook_secrets(entry["webhook_secret"], f"{where}.webhook_secret")
+                        out.webhook_secrets[ak] = secrets
+            elif key == "webhook_secret":
+                out.webhook_secret = _webhook_secrets(value, f"{source}: webhook_secret")
+            elif key == "model_api":
+                try:
+                    if isinstance(value, list):  # KEY=VALUE pairs (the environment)
+                        out.model_api = Policy.parse([str(v) for v in value], out.model_api)
+                    else:
+                        table = _typed(value, dict, f"{source}: model_api")
+                        out.model_api = Policy.from_dict({**out.model_api.to_dict(), **table})
+                except ValueError as exc:
+                    raise ConfigError(f"{source}: {exc}") from None
             elif key == "api_keys":
                 for k in _typed(value, list, f"{source}: api_keys"):
                     k = _typed(k, str, f"{source}: api_keys")
@@ -375,6 +408,8 @@ _ENV: tuple[tuple[str, str, type], ...] = (
     ("MOCKKLING_POLLS_PER_STATUS", "polls_per_status", int),
     ("MOCKKLING_MEDIA_URL", "media_url", str),
     ("MOCKKLING_GATEWAY", "gateway", str),
+    ("MOCKKLING_WEBHOOK_SECRET", "webhook_secret", list),
+    ("MOCKKLING_MODEL_API", "model_api", list),
 )
 
 
@@ -412,6 +447,18 @@ def _timing(value: Any, where: str) -> Timing:
         return Timing(**table)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def _webhook_secrets(value: Any, where: str) -> tuple[str, ...]:
+    """One secret or a list of them (a rotation: each signs); "" or [] signs nothing."""
+    secrets = [value] if isinstance(value, str) else _typed(value, list, where)
+    out = tuple(_typed(secret, str, where) for secret in secrets if secret != "")
+    for secret in out:
+        try:
+            webhooks.key_of(secret)
+        except webhooks.WebhookError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    return out
 
 
 def _public_url(value: Any, where: str) -> str:

@@ -45,8 +45,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         f"{MARKER}(**options): configure the test's mockkling mock: queue_seconds, run_seconds, "
         "timings, fail_words, seed, accounts, api_keys, clock ('manual' or 'system'), faults, limits, "
-        "polls_per_status, gateway ('seed', 'ppwapi' or 'new-api'), intercept, other_hosts, "
-        "sleep ('virtual' or 'real').",
+        "polls_per_status, gateway ('seed', 'ppwapi' or 'new-api'), webhook_secret, model_api, "
+        "intercept, other_hosts, sleep ('virtual' or 'real').",
     )
 
 
@@ -84,6 +84,21 @@ def _harness(options: dict[str, Any]) -> dict[str, Any]:
     from .testing import HARNESS_OPTIONS
 
     return {name: options.pop(name) for name in list(options) if name in HARNESS_OPTIONS}
+
+
+# -- signed callbacks --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def kling_verify_webhook() -> Any:
+    """``verify(secret, headers, body)``: check a callback the way a receiver must (Standard
+    Webhooks, as Kling signs them): the headers in any case, the timestamp within 5 minutes, a
+    ``v1`` signature under the secret (or any of a list). Returns the parsed body, raises
+    ``mockkling.webhooks.WebhookError``. For a receiver's own tests, e.g. on what it stored; the
+    mock's secret is ``kling_mock.webhook_secret``."""
+    from .webhooks import verify
+
+    return verify
 
 
 # -- configuration fixtures: override any of them in a conftest.py ---------------------------------

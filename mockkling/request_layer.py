@@ -27,7 +27,7 @@ from .journal import Recorded
 CONTROL_SURFACE: Final = "control"
 # The rate limit counts API calls. A result file is a CDN download, not an API call, even when
 # the client sends its credentials along; nor is the OpenAPI document.
-RATE_LIMITED_SURFACES: Final = frozenset({"official", "gateway"})
+RATE_LIMITED_SURFACES: Final = frozenset({"official", "gateway", "model_api"})
 
 
 class DroppedConnection(ConnectionError):

@@ -31,6 +31,8 @@ RANK: Final = {SUBMITTED: 0, PROCESSING: 1, SUCCEED: 2, FAILED: 2}
 SPELLINGS: Final[dict[str, dict[str, str]]] = {
     "official": {SUBMITTED: SUBMITTED, PROCESSING: PROCESSING, SUCCEED: SUCCEED, FAILED: FAILED},
     "gateway": {SUBMITTED: SUBMITTED, PROCESSING: PROCESSING, SUCCEED: "succeeded", FAILED: FAILED},
+    # The model-in-path design (/tasks, its callbacks) spells success with a d, as gateways do.
+    "model_api": {SUBMITTED: SUBMITTED, PROCESSING: PROCESSING, SUCCEED: "succeeded", FAILED: FAILED},
 }
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from . import webhooks
 from .app import create_app
 from .auth import make_jwt
 from .backend import Backend
@@ -53,6 +54,10 @@ OPTIONS: dict[str, str] = {
     "limits": 'per-account limits: a Limits or its fields, {"rate": 5, "concurrency": 2}',
     "polls_per_status": "tasks move one status every N queries of them, not with the clock",
     "gateway": 'how the gateway surfaces answer: "seed" (default), "ppwapi" or "new-api"',
+    "webhook_secret": 'whsec_ secret(s) signing callbacks: one, a list (a rotation), "" for none, '
+    "or {access_key: secret}",
+    "model_api": 'readings of the model-in-path design, {"string_duration": "accept"} '
+    "(docs/model-in-path-api.md)",
 }
 # Options of the pytest fixture and mockkling.intercept() beyond the mock's own configuration.
 HARNESS_OPTIONS: dict[str, str] = {
@@ -119,6 +124,18 @@ def configure(config: Config | None = None, **options: Any) -> tuple[Config, str
         raise ConfigError(f"kling_mock: {exc}") from None
     if "gateway" in options:
         changes["gateway"] = gateway_profile(options["gateway"], "gateway")
+    if "webhook_secret" in options:
+        secret = options["webhook_secret"]
+        try:
+            if isinstance(secret, Mapping):
+                own = {str(k): config.merge({"webhook_secret": v}).webhook_secret for k, v in secret.items()}
+                changes["webhook_secrets"] = {**config.webhook_secrets, **own}
+            else:
+                changes["webhook_secret"] = config.merge({"webhook_secret": secret}).webhook_secret
+        except ConfigError as exc:
+            raise ConfigError(f"webhook_secret: {exc}") from None
+    if "model_api" in options:
+        changes["model_api"] = config.merge({"model_api": options["model_api"]}, source="model_api").model_api
     clock = options.get("clock", "manual")
     if clock not in ("manual", "system"):
         raise ConfigError(f'clock must be "manual" or "system", not {clock!r}')
@@ -191,6 +208,7 @@ class KlingMock:
         owned = [k for k, a in backend.auth.api_keys.items() if a == self.access_key]
         self.api_key = next(iter(owned or backend.auth.api_keys), "")
         self._client: httpx.Client | None = None
+        self._api_client: httpx.Client | None = None
         self._transport: httpx.BaseTransport | None = None
         # Callback bodies carry result URLs: make them point where this mock is reached.
         if backend.config.public_url is None:
@@ -230,6 +248,37 @@ class KlingMock:
         if access_key is None and not self.access_key and self.api_key:
             return {"Authorization": f"Bearer {self.api_key}"}
         return {"Authorization": f"Bearer {self.jwt(access_key, secret_key)}"}
+
+    # -- the model-in-path design: API keys and signed callbacks --------------------------------
+
+    def api_key_headers(self, key: str | None = None) -> dict[str, str]:
+        """``{"Authorization": "Bearer <API key>"}``, the only credential the model-in-path
+        routes take: the default account's key unless told otherwise."""
+        return {"Authorization": f"Bearer {key or self.api_key}"}
+
+    @property
+    def webhook_secret(self) -> str | None:
+        """The secret signing the default account's callbacks (the current one during a
+        rotation), to configure a receiver with; None when they go unsigned."""
+        account = self.access_key or self.backend.auth.api_keys.get(self.api_key, "")
+        secrets = self.backend.webhook_secrets(account)
+        return secrets[0] if secrets else None
+
+    def verify_webhook(
+        self,
+        headers: Mapping[str, str],
+        body: bytes | str,
+        *,
+        secret: str | None = None,
+        now: float | None = None,
+    ) -> Any:
+        """Check a callback this mock sent as a receiver must (Standard Webhooks): signed with
+        ``secret`` (default: :attr:`webhook_secret`), timestamped within 5 minutes of ``now``.
+        Returns the parsed body; raises ``mockkling.webhooks.WebhookError`` saying what failed."""
+        chosen = secret or self.webhook_secret
+        if chosen is None:
+            raise webhooks.WebhookError("this mock signs no callbacks: it has no webhook secret")
+        return webhooks.verify(chosen, headers, body, now=now)
 
     # -- time ------------------------------------------------------------------------------------
 
@@ -327,6 +376,16 @@ class KlingMock:
             )
         return self._client
 
+    @property
+    def api_client(self) -> httpx.Client:
+        """An ``httpx.Client`` on this mock that sends the default account's API key, for the
+        model-in-path routes (which refuse the JWT :attr:`client` sends); closed for you."""
+        if self._api_client is None:
+            self._api_client = httpx.Client(
+                transport=self.transport, base_url=self.base_url, headers=self.api_key_headers(), timeout=30
+            )
+        return self._api_client
+
     def async_client(self) -> httpx.AsyncClient:
         """A new ``httpx.AsyncClient`` on this mock, signed in as the default account. Use it as
         ``async with mock.async_client() as client:`` so it closes on the loop that opened it."""
@@ -339,6 +398,9 @@ class KlingMock:
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self._api_client is not None:
+            self._api_client.close()
+            self._api_client = None
         if self._transport is not None:
             self._transport.close()
             self._transport = None

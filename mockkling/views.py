@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from . import catalogue, gateway
 from .media import audio_id_for, mp3_seconds, seconds_text, video_id_for, wav_seconds
-from .tasks import FAILED, SUCCEED, Task
+from .tasks import FAILED, SPELLINGS, SUBMITTED, SUCCEED, Task
 
 
 def task_info(task: Task, base_url: str | None = None) -> dict[str, Any]:
@@ -222,4 +222,53 @@ def speech_view(task: Task, now_ms: int, base_url: str) -> dict[str, Any]:
             "duration": seconds_text(mp3_seconds(seconds)),
         }
         data["task_result"] = {"audios": [clip]}
+    return data
+
+
+# -- the model-in-path design ------------------------------------------------------------------
+# Its task object, shared by GET /tasks, POST /tasks and its callbacks: ``id``, ``status`` (success
+# spelled ``succeeded``), ``message``, ``create_time``/``update_time`` (ms), ``external_id`` (when
+# one was given), ``outputs[]`` (a typed union; a video task has one ``video`` item) and
+# ``billing[]`` (units drawn from the video resource pack). Both lists are empty until the task
+# succeeds; a failed task bills nothing, as the legacy design's ``final_unit_deduction`` says.
+
+MODEL_API_STATUSES: Final = SPELLINGS["model_api"]
+
+
+def model_created_view(task: Task) -> dict[str, Any]:
+    """``data`` of a model-in-path create answer."""
+    data: dict[str, Any] = {
+        "id": task.task_id,
+        "status": MODEL_API_STATUSES[SUBMITTED],
+        "create_time": task.created_ms,
+        "update_time": task.created_ms,
+    }
+    if task.external_task_id is not None:
+        data["external_id"] = task.external_task_id
+    return data
+
+
+def model_task_view(task: Task, now_ms: int, base_url: str, *, status: str | None = None) -> dict[str, Any]:
+    """A model-in-path task as /tasks shows it, and the body of its callbacks."""
+    status = status or task.status(now_ms)
+    data: dict[str, Any] = {
+        "id": task.task_id,
+        "status": MODEL_API_STATUSES[status],
+        "message": task.status_msg if status == FAILED else "",
+        "create_time": task.created_ms,
+        "update_time": task.updated_ms(now_ms),
+    }
+    if task.external_task_id is not None:
+        data["external_id"] = task.external_task_id
+    outputs: list[dict[str, Any]] = []
+    billing: list[dict[str, Any]] = []
+    if status == SUCCEED:
+        url = video_url(base_url, task)
+        video = {"type": "video", "id": video_id_for(task.task_id), "url": url, "duration": task.duration}
+        if (task.extra or {}).get("watermark"):
+            video["watermark_url"] = url + "?watermark=1"
+        outputs.append(video)
+        billing.append({"charge_type": "unit", "amount": catalogue.task_units(task), "package_type": "video"})
+    data["outputs"] = outputs
+    data["billing"] = billing
     return data

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from mockkling import DEFAULT_ACCESS_KEY, DEFAULT_API_KEY, DEFAULT_SECRET_KEY, Backend, create_app
+from mockkling.auth import AK_SK_REFUSED
 from mockkling.spec import default_spec
 from mockkling.transport import SyncASGITransport
 
@@ -55,17 +56,19 @@ def _operations(scheme: str) -> list[tuple[str, str]]:
 
 OFFICIAL_OPERATIONS = _operations("klingAuth")
 GATEWAY_OPERATIONS = _operations("gatewayKey")
+MODEL_API_OPERATIONS = _operations("klingApiKey")
 
 
 def test_every_surface_with_credentials_is_attacked() -> None:
     schemes = {name for _p, _m, op in SPEC.operations() for entry in op.get("security", []) for name in entry}
     # A new scheme (the control API's admin token, say) needs its own attacks here.
-    assert schemes <= {"klingAuth", "gatewayKey", "adminToken"}
+    assert schemes <= {"klingAuth", "gatewayKey", "klingApiKey", "adminToken"}
     from mockkling.routes.official import CALLS
     from mockkling.validation import ACTIONS
 
     # Create, list and query one per task action; each call; /account/costs.
     assert len(OFFICIAL_OPERATIONS) == 3 * len(ACTIONS) + len(CALLS) + 1 and len(GATEWAY_OPERATIONS) == 6
+    assert len(MODEL_API_OPERATIONS) == 14
 
 
 # -- forging -------------------------------------------------------------------------------------
@@ -270,6 +273,66 @@ def test_gateway_attacks_are_refused_on_every_operation(
     assert len(tenants.tasks) == 0
 
 
+# The model-in-path routes take API keys only: a legacy AK/SK credential, valid or not, gets the
+# official refusal; anything else that is not a configured key is "api key not found".
+NOT_FOUND = "api key not found"
+MODEL_API_ATTACKS: dict[str, tuple[Callable[[], str | None], int, str]] = {
+    "no-header": (lambda: None, 1001, "Authorization is empty"),
+    "blank": (lambda: "  ", 1001, "Authorization is empty"),
+    "bearer-only": (lambda: "Bearer", 1002, "Authorization must be 'Bearer <API key>'"),
+    "no-scheme": (lambda: DEFAULT_API_KEY, 1002, "Authorization must be 'Bearer <API key>'"),
+    "basic-scheme": (
+        lambda: "Basic " + b64url(DEFAULT_API_KEY.encode()),
+        1002,
+        "Authorization must be 'Bearer <API key>'",
+    ),
+    "valid-jwt": (lambda: "Bearer " + forge(claims()), 1002, AK_SK_REFUSED),
+    "expired-jwt": (lambda: "Bearer " + forge(claims(exp=NOW - 60)), 1002, AK_SK_REFUSED),
+    "alg-none-jwt": (
+        lambda: "Bearer " + forge(claims(), header={"alg": "none"}, sign=False),
+        1002,
+        AK_SK_REFUSED,
+    ),
+    "key-pair": (lambda: f"Bearer {AK}|{SK}", 1002, AK_SK_REFUSED),
+    "unknown-key": (lambda: "Bearer api-key-kling-BOGUS", 1002, NOT_FOUND),
+    "access-key": (lambda: f"Bearer {AK}", 1002, NOT_FOUND),
+    "secret-key": (lambda: f"Bearer {SK}", 1002, NOT_FOUND),
+    "key-uppercased": (lambda: f"Bearer {DEFAULT_API_KEY.upper()}", 1002, NOT_FOUND),
+    "key-prefix": (lambda: f"Bearer {DEFAULT_API_KEY[:-1]}", 1002, NOT_FOUND),
+    "key-with-suffix": (lambda: f"Bearer {DEFAULT_API_KEY}x", 1002, NOT_FOUND),
+    "bearer-twice": (lambda: f"Bearer Bearer {DEFAULT_API_KEY}", 1002, NOT_FOUND),
+    "oversized-key": (lambda: "Bearer " + "a" * 1_000_000, 1002, NOT_FOUND),
+}
+
+
+@pytest.mark.parametrize("attack", MODEL_API_ATTACKS, ids=MODEL_API_ATTACKS.keys())
+def test_model_api_attacks_are_refused_on_every_operation(
+    tenants: Backend, client: httpx.Client, attack: str
+) -> None:
+    make, code, message = MODEL_API_ATTACKS[attack]
+    authorization = make()
+    for method, path in MODEL_API_OPERATIONS:
+        response = _call(client, method, path, authorization)
+        assert response.status_code == 401, (method, path, response.text)
+        body = response.json()
+        assert body == {"code": code, "message": message, "request_id": body["request_id"]}
+    assert len(tenants.tasks) == 0
+
+
+def test_an_api_key_for_one_account_never_reaches_anothers_task(
+    tenants: Backend, client: httpx.Client
+) -> None:
+    created = client.post(
+        "/text-to-video/kling-3.0",
+        json={"prompt": "x", "options": {"external_task_id": "private"}},
+        headers={"Authorization": f"Bearer {DEFAULT_API_KEY}"},
+    ).json()["data"]
+    other = {"Authorization": f"Bearer {OTHER_API_KEY}"}
+    for params in ({"task_ids": created["id"]}, {"external_task_ids": "private"}):
+        assert client.get("/tasks", params=params, headers=other).json()["data"] == []
+    assert client.post("/tasks", json={}, headers=other).json()["data"] == {"count": 0, "has_more": False}
+
+
 # -- one account's credential on another's task ------------------------------------------------------
 
 
@@ -357,6 +420,13 @@ def _bad_requests(client: httpx.Client, *, live: bool = False) -> Iterator[httpx
         )
         yield client.get("/v1/videos/text2video/missing", headers={"Authorization": authorization})
     yield client.post("/v1/video/generations", json={"prompt": 1}, headers={"Authorization": OTHER_API_KEY})
+    for make, _code, _message in MODEL_API_ATTACKS.values():
+        authorization = make()
+        if sendable(authorization):
+            yield _call(client, "POST", "/text-to-video/kling-3.0", authorization)
+    yield client.post(
+        "/text-to-video/kling-3.0", content=b"{broken", headers={"Authorization": f"Bearer {DEFAULT_API_KEY}"}
+    )
 
 
 def test_no_secret_in_any_response_log_line_or_the_journal(

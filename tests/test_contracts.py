@@ -21,7 +21,16 @@ import pytest
 import schemathesis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mockkling import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Backend, Config, FailRule, Timing, create_app
+from mockkling import (
+    DEFAULT_ACCESS_KEY,
+    DEFAULT_API_KEY,
+    DEFAULT_SECRET_KEY,
+    Backend,
+    Config,
+    FailRule,
+    Timing,
+    create_app,
+)
 from mockkling.contract import suite_path
 from mockkling.server import LiveServer
 from mockkling.tls import make_self_signed
@@ -248,17 +257,27 @@ def summary(result: pytest.RunResult) -> str:
 
 
 def test_the_mock_honours_the_contract_in_process(pytester: pytest.Pytester) -> None:
-    result = run_kit(
-        pytester, "--kling-app", f"{__name__}:good_mock", *KEYS, "--kling-fail-prompt", f"a {FAIL_WORD} thing"
-    )
+    args = ["--kling-app", f"{__name__}:good_mock", *KEYS, "--kling-api-key", DEFAULT_API_KEY]
+    result = run_kit(pytester, *args, "--kling-fail-prompt", f"a {FAIL_WORD} thing", "--kling-max-tasks", "3")
     assert result.ret == 0, result.stdout.str()
     outcomes = result.parseoutcomes()
-    assert outcomes.get("failed", 0) == 0 and outcomes.get("skipped", 0) == 0 and outcomes["passed"] >= 30
+    assert outcomes.get("failed", 0) == 0 and outcomes.get("skipped", 0) == 0 and outcomes["passed"] >= 45
     assert "kling contract: PASS" in summary(result)
-    # Exactly the two planned tasks were created, and the spend was stated before any test ran.
-    assert len(BACKENDS[-1].tasks) == 2
-    result.stdout.fnmatch_lines(["*spend: creates at most 2 task(s)*", "*test_contract_auth.py*"])
-    assert "created 2 task(s) of at most 2" in summary(result)
+    # Exactly the three planned tasks were created (one on the model-in-path design), and the
+    # spend was stated before any test ran.
+    assert sorted(task.action for task in BACKENDS[-1].tasks) == [
+        "text-to-video/kling-2.5-turbo",
+        "text2video",
+        "text2video",
+    ]
+    result.stdout.fnmatch_lines(
+        [
+            "*spend: creates at most 3 task(s)*",
+            "*the model-in-path probe is POST /text-to-video/kling-2.5-turbo (720p, 5s): about 1.5 unit(s)*",
+            "*test_contract_auth.py*",
+        ]
+    )
+    assert "created 3 task(s) of at most 3" in summary(result)
 
 
 def test_the_task_limit_is_never_exceeded(pytester: pytest.Pytester) -> None:

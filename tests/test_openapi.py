@@ -113,4 +113,9 @@ def test_spec_is_valid_openapi() -> None:
 
 def test_paths_use_official_prefixes() -> None:
     for path, _method, _op in SPEC.operations():
-        assert re.match(r"^/(v1/|kling/v1/|account/|media/|__mockkling/|openapi\.yaml)", path), path
+        legacy = re.match(r"^/(v1/|kling/v1/|account/|media/|__mockkling/|openapi\.yaml)", path)
+        # The model-in-path design: its four operations with a model, and /tasks.
+        model_in_path = re.match(
+            r"^/((text-to-video|image-to-video|omni-video|motion-control)/kling-|tasks$)", path
+        )
+        assert legacy or model_in_path, path

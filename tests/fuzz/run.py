@@ -95,7 +95,12 @@ def credentials() -> dict[str, str]:
     """``Authorization`` per security scheme of openapi.yaml: each surface's own credential (the
     control API's admin token is optional and none is configured, so it gets none)."""
     jwt = make_jwt(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, ttl_seconds=7 * 86400)
-    return {"klingAuth": f"Bearer {jwt}", "gatewayKey": DEFAULT_API_KEY, "adminToken": ""}
+    return {
+        "klingAuth": f"Bearer {jwt}",
+        "gatewayKey": DEFAULT_API_KEY,
+        "klingApiKey": f"Bearer {DEFAULT_API_KEY}",
+        "adminToken": "",
+    }
 
 
 def security_of() -> dict[tuple[str, str], list[str]]:
