@@ -44,7 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{MARKER}(**options): configure the test's mockkling mock: queue_seconds, run_seconds, "
-        "timings, fail_words, seed, accounts, api_keys, clock ('manual' or 'system').",
+        "timings, fail_words, seed, accounts, api_keys, clock ('manual' or 'system'), faults, limits.",
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -256,10 +255,3 @@ def test_over_a_real_socket(auth: dict[str, str]) -> None:
         assert client.get(f"{C}/faults").json()["faults"][0]["code"] == 5000
         client.get("/nowhere")
         assert client.get(f"{C}/journal").json()["requests"][0]["status"] == 500
-
-
-def test_the_readme_python_example_runs_as_written() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme.split("## Faults, limits, fates and the control API", 1)[1].split("\n## ", 1)[0]
-    example = section.split("### From Python", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
-    exec(compile(example, "README.md", "exec"), {})

@@ -36,7 +36,7 @@ SPEC = default_spec()
 KEY = {"Authorization": DEFAULT_API_KEY}
 JSON = {"Content-Type": "application/json"}
 URL = "https://example.com/cat.jpg"
-README = Path(__file__).resolve().parent.parent / "README.md"
+SURFACES = Path(__file__).resolve().parent.parent / "docs" / "surfaces.md"
 
 
 def _operations(method: str, scheme: str, *, with_id: bool = False) -> list[str]:
@@ -756,7 +756,7 @@ def test_a_body_of_exactly_the_limit_is_read(limited: tuple[Backend, Any], auth:
 
 def test_the_default_limit_is_the_documented_32_mib(auth: dict[str, str]) -> None:
     assert Config().max_body_bytes == 32 * 1024 * 1024
-    assert "`max_body_bytes` (default 32 MiB)" in README.read_text()
+    assert "`max_body_bytes` (default 32 MiB)" in SURFACES.read_text()
     result = post_streamed(
         create_app(Backend()),
         "/v1/videos/text2video",
