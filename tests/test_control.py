@@ -8,9 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from mockkling import BUSINESS_CODES, DEFAULT_ACCESS_KEY, Backend, Config, FaultRule, Timing, create_app
+from mockkling import BUSINESS_CODES, DEFAULT_ACCESS_KEY, Backend, Config, Timing, create_app
 from mockkling.cli import _parser, build_config
-from mockkling.server import LiveServer
 from mockkling.spec import default_spec
 from mockkling.transport import SyncASGITransport
 
@@ -246,12 +245,3 @@ def test_the_spec_lists_every_business_code_a_rule_may_use() -> None:
     assert schemas["BusinessCode"]["enum"] == list(BUSINESS_CODES)
     statuses = {c.http_status for c in BUSINESS_CODES.values()}
     assert set(schemas["FaultRule"]["properties"]["status"]["enum"]) - {None} == statuses
-
-
-def test_over_a_real_socket(auth: dict[str, str]) -> None:
-    backend = Backend(Config(faults=[FaultRule(code=5000, path="/nowhere")]))
-    with LiveServer(create_app(backend)) as live, httpx.Client(base_url=live.url) as client:
-        assert client.post(f"{C}/clock/advance", json={"seconds": 5}).json()["manual"] is True
-        assert client.get(f"{C}/faults").json()["faults"][0]["code"] == 5000
-        client.get("/nowhere")
-        assert client.get(f"{C}/journal").json()["requests"][0]["status"] == 500

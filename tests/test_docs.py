@@ -425,3 +425,15 @@ def test_the_command_checker_refuses_what_it_cannot_vouch_for() -> None:
         check_command(["python", "tests/benchmarks/run.py", "--no-such-flag"], Path("unused.toml"))
     with pytest.raises(AssertionError):
         check_command(["rm", "-rf", "build"], Path("unused.toml"))
+
+
+def test_every_test_starts_mockkling_serve_through_the_one_helper() -> None:
+    """What the architecture page says of the suite: the command line is built in one place."""
+    builders = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        if path.name != "serve_process.py" and re.search(
+            r"""["']mockkling\.cli["'],\s*["']serve["']""", path.read_text()
+        ):
+            builders.append(path.name)
+    assert builders == []
+    assert "serve_command" in (ROOT / "tests" / "benchmarks" / "run.py").read_text()

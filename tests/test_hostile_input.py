@@ -778,6 +778,7 @@ def test_the_limit_is_configurable(tmp_path: Path) -> None:
         build_config(_parser().parse_args(["serve", "--config", str(toml)]), {})
 
 
+@pytest.mark.slow
 def test_over_a_real_socket_the_413_comes_before_the_body(auth: dict[str, str]) -> None:
     """A client that announces 10 GB and sends none of it gets its 413 at once."""
     with (
@@ -885,6 +886,7 @@ def _with(body: Any, path: tuple[str | int, ...], value: Any) -> Any:
 
 
 @STORES
+@pytest.mark.slow  # a sweep of thousands of requests
 def test_hostile_values_in_every_field_never_break_a_surface(
     backend: Backend, client: httpx.Client, auth: dict[str, str]
 ) -> None:
