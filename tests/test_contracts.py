@@ -213,6 +213,8 @@ def run_kit(pytester: pytest.Pytester, *args: str, files: str = "") -> pytest.Ru
     """The kit, run in this process (small budgets: 3 generated requests per read check)."""
     target = str(SUITE / files) if files else str(SUITE)
     return pytester.runpytest_inprocess(
+        "-p",
+        "no:benchmark",  # pytest-benchmark, where installed, would ask git about the checkout
         target,
         "-c",
         str(SUITE / "pytest.ini"),

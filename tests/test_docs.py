@@ -134,7 +134,7 @@ def test_the_test_file_examples_run_as_written(pytester: pytest.Pytester) -> Non
         path = pytester.path / name
         path.parent.mkdir(exist_ok=True)
         path.write_text(body)
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--strict-markers")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:benchmark", "--strict-markers")
     tests = sum(len(re.findall(r"^(?:async )?def test_", body, re.M)) for body in files.values())
     assert tests >= 9
     result.assert_outcomes(passed=tests)

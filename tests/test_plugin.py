@@ -21,9 +21,14 @@ pytest_plugins = ["pytester"]
 _KEEP_LOADED = (httpcore,)
 
 
+# Plugins that inner runs do without: pytest-benchmark, where installed, asks git about the
+# checkout from inside the session (a child process, which only slow tests may start).
+QUIET_PLUGINS = ("-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:benchmark")
+
+
 def run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
     pytester.makepyfile(source)
-    return pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:randomly", *args)
+    return pytester.runpytest_inprocess(*QUIET_PLUGINS, *args)
 
 
 def mockkling_threads() -> list[str]:
