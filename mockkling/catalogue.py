@@ -1,7 +1,7 @@
 """The model catalogue: every official endpoint, which models serve it, with which options.
 
 Data only, read by validation, billing, the routes and the docs tests. Sources: the official
-capabilities map and endpoint pages (see README, "Sources").
+capabilities map and endpoint pages (see docs/surfaces.md, "Sources").
 
 Each endpoint names the request fields that select a *variant* (``axes``: for most video
 endpoints mode and duration, for image generation the aspect ratio), and each of its models maps

@@ -132,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="RULE",
         help="a fault rule, e.g. 'POST /v1/videos/* 1303 x2', '503 p=0.1 seed=7', 'drop', 'delay=2s' "
-        "(README, 'Faults'); repeatable, checked in order",
+        "(docs: faults-and-control.md); repeatable, checked in order",
     )
     serve.add_argument(
         "--rate-limit", type=int, metavar="N", help="requests per second per account (429/1302)"

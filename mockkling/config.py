@@ -21,7 +21,7 @@ from .fault_rules import FaultRule
 from .journal import DEFAULT_BODY_BYTES, DEFAULT_HEADER_BYTES, DEFAULT_SIZE
 from .limits import Limits
 
-# Documented default credentials for local use (README, "Credentials").
+# Documented default credentials for local use (docs/surfaces.md, "Credentials").
 DEFAULT_ACCESS_KEY = "mockkling-access-key"
 DEFAULT_SECRET_KEY = "mockkling-secret-key-for-local-tests"
 DEFAULT_API_KEY = "sk-mockkling-local-key"
@@ -365,7 +365,7 @@ class Config:
         return out
 
     def merge_env(self, environ: Mapping[str, str] = os.environ) -> Config:
-        """A copy with the ``MOCKKLING_*`` variables applied (see README, "Configuration")."""
+        """A copy with the ``MOCKKLING_*`` variables applied (see docs/configuration.md)."""
         data: dict[str, Any] = {}
         for name, key, kind in _ENV:
             raw = environ.get(name)

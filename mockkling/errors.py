@@ -18,7 +18,7 @@ class BusinessCode:
     message: str
 
 
-# Source: the official "General Information" page (see README, "Error codes").
+# Source: the official "General Information" page (see docs/surfaces.md, "Error codes").
 BUSINESS_CODES: dict[int, BusinessCode] = {
     c.code: c
     for c in (

@@ -143,7 +143,7 @@ class FaultRule:
 
     @classmethod
     def parse(cls, spec: str) -> FaultRule:
-        """A rule from the compact syntax of ``--fault`` (see README, "Faults")::
+        """A rule from the compact syntax of ``--fault`` (see docs/faults-and-control.md)::
 
             [METHOD] [/path/glob] [CODE|STATUS] [drop|malformed] [xN] [key=value ...]
 

@@ -2,8 +2,8 @@
 into the official request body the Backend takes.
 
 Sources: the seed document (size table, statuses, the failed-task example, virtual try-on) and
-the Kling adaptor of the new-api family gateways (model aliases, defaults); see README, "The
-gateway surfaces". A gateway task is an ordinary task: its surface details live in
+the Kling adaptor of the new-api family gateways (model aliases, defaults); see
+docs/gateway.md. A gateway task is an ordinary task: its surface details live in
 ``Task.extra[EXTRA_KEY]``.
 """
 

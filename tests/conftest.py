@@ -1,5 +1,5 @@
 """Shared fixtures: a backend on a manual clock, its app, and a client that speaks to it in
-process (no sockets)."""
+process (no sockets); and the guard that keeps the ``slow`` marker honest."""
 
 from __future__ import annotations
 
@@ -8,13 +8,34 @@ import io
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from typing import NoReturn
 
 import httpx
 import pytest
 from PIL import Image
 
 from mockkling import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Backend, Config, create_app, make_jwt
+from mockkling.server import LiveServer
 from mockkling.transport import SyncASGITransport
+
+
+@pytest.fixture(autouse=True)
+def _only_slow_tests_start_processes_or_servers(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``pytest -m "not slow"`` is the fast inner loop: a test that starts a child process or a
+    live server must say so with ``@pytest.mark.slow``, or it fails here, naming the marker."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+
+    def refuse(what: str) -> Callable[..., NoReturn]:
+        def refused(*args: object, **kwargs: object) -> NoReturn:
+            pytest.fail(f"this test starts {what}: mark it @pytest.mark.slow", pytrace=False)
+
+        return refused
+
+    monkeypatch.setattr(subprocess, "Popen", refuse("a child process"))
+    monkeypatch.setattr(LiveServer, "start", refuse("a live server"))
 
 
 @pytest.fixture

@@ -1,6 +1,9 @@
 """`mockkling serve` in a child process on a free loopback port, exactly as a user runs it, and
 a bounded load to drive it, for the tests that load, kill or signal the server. Not a test
-module: the live tests import it."""
+module: the live tests and the benchmarks import it.
+
+Every test that starts `mockkling serve` builds its command line here (:func:`serve_command`).
+"""
 
 from __future__ import annotations
 
@@ -21,18 +24,42 @@ import httpx
 
 T = TypeVar("T")
 
-_RUNNING = re.compile(r"(?:Uvicorn running on|the Kling API on) https?://127\.0\.0\.1:(\d+)")
+_RUNNING = re.compile(r"(?:Uvicorn running on|the Kling API on) (https?)://127\.0\.0\.1:(\d+)")
 _WORKER = re.compile(r"Started server process \[(\d+)\]")
 
 
-class ServeProcess:
-    """``mockkling serve FLAGS`` on 127.0.0.1, port 0; ready once every worker has started."""
+def serve_command(*flags: str, port: int = 0, log_level: str = "info") -> list[str]:
+    """The command line of ``mockkling serve`` on 127.0.0.1 (``port`` 0 picks a free one), run by
+    this interpreter; later flags win, so ``flags`` may override the log level."""
+    return [
+        sys.executable,
+        "-m",
+        "mockkling.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        log_level,
+        *flags,
+    ]
 
-    def __init__(self, *flags: str, workers: int = 1) -> None:
+
+class ServeProcess:
+    """``mockkling serve FLAGS`` on 127.0.0.1, port 0; ready once every worker has started.
+    ``lines`` is what it wrote to stderr (uvicorn's log, the banner); with ``stdout=True``,
+    ``out_lines`` is what it wrote to stdout."""
+
+    def __init__(self, *flags: str, workers: int = 1, stdout: bool = False) -> None:
         self.flags = [*flags, *(["--workers", str(workers)] if workers > 1 else [])]
         self.workers = workers
         self.port = 0
+        self.scheme = "http"
         self.lines: list[str] = []
+        self.out_lines: list[str] = []
+        self._stdout = stdout
+        self._out_reader: threading.Thread | None = None
         self._changed = threading.Condition()
         self._proc: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
@@ -44,7 +71,7 @@ class ServeProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def worker_pids(self) -> list[int]:
@@ -55,17 +82,19 @@ class ServeProcess:
     def start(self, timeout: float = 30) -> ServeProcess:
         # Only the flags configure it: no MOCKKLING_* variable of the caller leaks in.
         env = {k: v for k, v in os.environ.items() if not k.startswith("MOCKKLING_")}
-        command = [sys.executable, "-m", "mockkling.cli", "serve", "--port", "0", "--log-level", "info"]
         self._proc = subprocess.Popen(
-            [*command, "--host", "127.0.0.1", *self.flags],
+            serve_command(*self.flags),
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if self._stdout else subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
             env=env,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        if self._stdout:
+            self._out_reader = threading.Thread(target=self._read_stdout, daemon=True)
+            self._out_reader.start()
         ready = lambda: self.port and self.text().count("Application startup complete") >= self.workers  # noqa: E731
         with self._changed:
             if not self._changed.wait_for(lambda: ready() or self.proc.poll() is not None, timeout):
@@ -81,10 +110,16 @@ class ServeProcess:
             with self._changed:
                 self.lines.append(line)
                 if not self.port and (m := _RUNNING.search(line)):
-                    self.port = int(m.group(1))
+                    self.scheme, self.port = m.group(1), int(m.group(2))
                 self._changed.notify_all()
         with self._changed:
             self._changed.notify_all()
+
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._changed:
+                self.out_lines.append(line)
 
     def text(self) -> str:
         with self._changed:
@@ -120,10 +155,12 @@ class ServeProcess:
                 self._proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
-        if self._reader is not None:
-            self._reader.join(10)
-        if self._proc is not None and self._proc.stderr is not None:
-            self._proc.stderr.close()
+        for reader in (self._reader, self._out_reader):
+            if reader is not None:
+                reader.join(10)
+        for stream in (self._proc.stderr, self._proc.stdout) if self._proc is not None else ():
+            if stream is not None:
+                stream.close()
         if self.workers > 1:
             # A killed multi-worker server leaves its workers orphaned: end those still running.
             for pid in self.worker_pids:

@@ -13,10 +13,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,6 +22,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from serve_process import ServeProcess
 
 from mockkling import DEFAULT_ACCESS_KEY, DEFAULT_API_KEY, DEFAULT_SECRET_KEY, Backend, create_app
 from mockkling.auth import AK_SK_REFUSED
@@ -456,65 +453,26 @@ def test_no_secret_in_any_response_log_line_or_the_journal(
         assert secret not in recorded
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
+@pytest.mark.slow
 def test_no_secret_in_a_live_servers_output() -> None:
     """``mockkling serve`` with debug logging and the access log: after a run of bad requests its
     stdout and stderr, and its request journal, name no secret key, token or sk- key. The account
     uses the default access key with its own secret, which the start-up banner must not print."""
-    port = _free_port()
     own_secret = "my-own-secret-key-not-the-default-one"
-    command = [
-        sys.executable,
-        "-m",
-        "mockkling.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--log-level",
-        "debug",
-        "--access-log",
-        "--access-key",
-        AK,
-        "--secret-key",
-        own_secret,
-        "--access-key",
-        OTHER_AK,
-        "--secret-key",
-        OTHER_SK,
-        "--api-key",
-        OTHER_API_KEY,
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MOCKKLING_")}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    flags = ["--log-level", "debug", "--access-log", "--access-key", AK, "--secret-key", own_secret]
+    flags += ["--access-key", OTHER_AK, "--secret-key", OTHER_SK, "--api-key", OTHER_API_KEY]
     token = forge(claims(), key=own_secret)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    client.get("/openapi.yaml")
-                    break
-                except httpx.TransportError:
-                    assert process.poll() is None and time.monotonic() < deadline, "server did not start"
-                    time.sleep(0.05)
-            responses = list(_bad_requests(client, live=True))
-            good = client.get("/v1/videos/text2video", headers={"Authorization": f"Bearer {token}"})
-            assert good.status_code == 200
-            responses.append(
-                client.get("/v1/videos/text2video", headers={"Authorization": f"Bearer {AK}|{own_secret}"})
-            )
-            journal = client.get("/__mockkling/journal", params={"limit": 1000})
-            assert len(journal.json()["requests"]) > 60
-            responses.append(journal)
-    finally:
-        process.terminate()
-        out, err = process.communicate(timeout=30)
+    with ServeProcess(*flags, stdout=True) as server, httpx.Client(base_url=server.url, timeout=10) as client:
+        responses = list(_bad_requests(client, live=True))
+        good = client.get("/v1/videos/text2video", headers={"Authorization": f"Bearer {token}"})
+        assert good.status_code == 200
+        responses.append(
+            client.get("/v1/videos/text2video", headers={"Authorization": f"Bearer {AK}|{own_secret}"})
+        )
+        journal = client.get("/__mockkling/journal", params={"limit": 1000})
+        assert len(journal.json()["requests"]) > 60
+        responses.append(journal)
+    out, err = "".join(server.out_lines), server.text()
     assert "GET /v1/videos/text2video" in err + out  # the access log was on
     assert f"access key {AK}" not in err  # not the default account: no credentials to print
     for secret in [*_secrets(token), own_secret]:

@@ -7,6 +7,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # a benchmark, and fresh interpreters in child processes
+
 RUN = Path(__file__).resolve().parent / "benchmarks" / "run.py"
 
 

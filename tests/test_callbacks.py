@@ -178,6 +178,7 @@ def callback_validator() -> Draft202012Validator:
 # -- delivery, in order, in the official shape ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_full_lifecycle_arrives_in_order_in_the_official_shape(
     backend: Backend, client: httpx.Client, auth: dict[str, str], receiver: Receiver
 ) -> None:
@@ -230,6 +231,7 @@ def test_a_full_lifecycle_arrives_in_order_in_the_official_shape(
     assert all(d.url == f"{receiver.url}/kling/hook" and d.error is None for d in log)
 
 
+@pytest.mark.slow
 def test_the_result_url_in_a_callback_downloads_from_the_live_mock(
     receiver: Receiver, auth: dict[str, str]
 ) -> None:
@@ -248,6 +250,7 @@ def test_the_result_url_in_a_callback_downloads_from_the_live_mock(
         backend.close()
 
 
+@pytest.mark.slow
 def test_a_failed_task_step_by_step(receiver: Receiver, auth: dict[str, str]) -> None:
     backend = Backend(Config(seed=1, fail_rules=[FailRule("forbidden")], timing=Timing(2, 3), callbacks=FAST))
     backend.use_manual_clock()
@@ -272,6 +275,7 @@ def test_a_failed_task_step_by_step(receiver: Receiver, auth: dict[str, str]) ->
     callback_validator().validate(failed)
 
 
+@pytest.mark.slow
 def test_statuses_are_computed_from_the_current_schedule(
     backend: Backend, client: httpx.Client, auth: dict[str, str], receiver: Receiver
 ) -> None:
@@ -292,6 +296,7 @@ def test_statuses_are_computed_from_the_current_schedule(
     assert receiver.received[1].body["updated_at"] == task.processing_ms
 
 
+@pytest.mark.slow
 def test_many_tasks_each_in_order(
     backend: Backend, client: httpx.Client, auth: dict[str, str], receiver: Receiver
 ) -> None:
@@ -303,6 +308,7 @@ def test_many_tasks_each_in_order(
         assert mine == ["submitted", "processing", "succeed"]
 
 
+@pytest.mark.slow
 def test_the_system_clock_wakes_the_dispatcher_when_a_transition_is_due(
     receiver: Receiver, auth: dict[str, str]
 ) -> None:
@@ -319,6 +325,7 @@ def test_the_system_clock_wakes_the_dispatcher_when_a_transition_is_due(
 # -- retries and the delivery log ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_failing_receiver_is_retried_and_every_attempt_is_logged(
     backend: Backend, client: httpx.Client, auth: dict[str, str], receiver: Receiver
 ) -> None:
@@ -341,6 +348,7 @@ def test_a_failing_receiver_is_retried_and_every_attempt_is_logged(
     assert log[0].to_dict()["outcome"] == "retrying"
 
 
+@pytest.mark.slow
 def test_retries_are_bounded_and_later_statuses_still_go_out(
     backend: Backend, client: httpx.Client, auth: dict[str, str], receiver: Receiver
 ) -> None:
@@ -363,6 +371,7 @@ def test_retries_are_bounded_and_later_statuses_still_go_out(
     ]
 
 
+@pytest.mark.slow
 def test_a_given_up_callback_is_logged_without_the_receivers_secret(
     backend: Backend,
     client: httpx.Client,
@@ -402,6 +411,7 @@ def test_a_refusing_receiver_is_logged_as_a_connection_error(
 # -- the API never waits ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_hanging_receiver_never_blocks_the_api(receiver: Receiver, auth: dict[str, str]) -> None:
     """The mock on real HTTP keeps answering while every callback it sends hangs."""
     backend = Backend(Config(seed=3, callbacks=CallbackSettings(attempts=1, timeout_seconds=60)))
@@ -428,6 +438,7 @@ def test_a_hanging_receiver_never_blocks_the_api(receiver: Receiver, auth: dict[
         assert statuses == ["submitted", "processing", "succeed"]
 
 
+@pytest.mark.slow
 def test_close_cancels_a_hanging_delivery(receiver: Receiver, auth: dict[str, str]) -> None:
     backend = Backend(Config(callbacks=CallbackSettings(attempts=1, timeout_seconds=60)))
     backend.use_manual_clock()
@@ -465,6 +476,7 @@ def test_disallowed_hosts_are_accepted_but_never_called(
     assert skipped.error is not None and "not in the allowed callback hosts" in skipped.error
 
 
+@pytest.mark.slow
 def test_only_configured_hosts_get_requests(receiver: Receiver, auth: dict[str, str]) -> None:
     backend = make_backend(allowed_hosts=("localhost",))
     port = receiver.url.rsplit(":", 1)[1]
@@ -533,6 +545,7 @@ def test_lifecycle_path() -> None:
 # -- lifetime ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_close_stops_everything_and_the_backend_stays_usable(
     backend: Backend, client: httpx.Client, auth: dict[str, str], receiver: Receiver
 ) -> None:
@@ -549,6 +562,7 @@ def test_close_stops_everything_and_the_backend_stays_usable(
     assert backend.callbacks.running
 
 
+@pytest.mark.slow
 def test_reset_drops_the_callbacks_of_forgotten_tasks(
     backend: Backend, client: httpx.Client, auth: dict[str, str], receiver: Receiver
 ) -> None:

@@ -17,6 +17,8 @@ from serve_process import ServeProcess, lanes
 
 from mockkling import make_jwt
 
+pytestmark = pytest.mark.slow  # `mockkling serve` in a child process, under load
+
 T2V = "/v1/videos/text2video"
 ACCOUNTS = [(f"conc-ak-{i}", f"conc-secret-key-{i}-with-plenty-of-bytes") for i in range(10)]
 AUTH = [{"Authorization": f"Bearer {make_jwt(ak, sk, ttl_seconds=3600)}"} for ak, sk in ACCOUNTS]

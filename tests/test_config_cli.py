@@ -120,15 +120,3 @@ def test_bad_env_value() -> None:
 def test_main_reports_config_errors_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--config", str(tmp_path / "missing.toml")]) == 2
     assert "cannot read config file" in capsys.readouterr().err
-
-
-def test_the_readme_config_example_loads() -> None:
-    import re
-    import tomllib
-
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    blocks = re.findall(r"```toml\n(.*?)```", readme, re.S)
-    assert blocks
-    for block in blocks:
-        config = Config().merge(tomllib.loads(block), source="README")
-        assert config.accounts  # the example configures an account

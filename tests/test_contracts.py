@@ -222,6 +222,8 @@ def run_kit(pytester: pytest.Pytester, *args: str, files: str = "") -> pytest.Ru
     """The kit, run in this process (small budgets: 3 generated requests per read check)."""
     target = str(SUITE / files) if files else str(SUITE)
     return pytester.runpytest_inprocess(
+        "-p",
+        "no:benchmark",  # pytest-benchmark, where installed, would ask git about the checkout
         target,
         "-c",
         str(SUITE / "pytest.ini"),
@@ -311,6 +313,7 @@ def live_mock() -> Iterator[LiveServer]:
         yield live
 
 
+@pytest.mark.slow
 def test_the_mock_honours_the_contract_over_https(pytester: pytest.Pytester, tmp_path: Path) -> None:
     tls = make_self_signed(tmp_path)
     with LiveServer(good_mock(), ssl_certfile=str(tls.certfile), ssl_keyfile=str(tls.keyfile)) as live:
@@ -351,6 +354,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_mockkling_contract_passes_on_the_mock_and_writes_junit(
     live_mock: LiveServer, tmp_path: Path
 ) -> None:
@@ -377,6 +381,7 @@ def test_mockkling_contract_passes_on_the_mock_and_writes_junit(
     assert suite.get("failures") == "0" and int(suite.get("tests", "0")) >= 30
 
 
+@pytest.mark.slow
 def test_mockkling_contract_exits_non_zero_on_a_broken_server(tmp_path: Path) -> None:
     app = rewriting(_auth_codes_collapsed)
     with LiveServer(app) as live:

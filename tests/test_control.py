@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from mockkling import BUSINESS_CODES, DEFAULT_ACCESS_KEY, Backend, Config, FaultRule, Timing, create_app
+from mockkling import BUSINESS_CODES, DEFAULT_ACCESS_KEY, Backend, Config, Timing, create_app
 from mockkling.cli import _parser, build_config
-from mockkling.server import LiveServer
 from mockkling.spec import default_spec
 from mockkling.transport import SyncASGITransport
 
@@ -247,19 +245,3 @@ def test_the_spec_lists_every_business_code_a_rule_may_use() -> None:
     assert schemas["BusinessCode"]["enum"] == list(BUSINESS_CODES)
     statuses = {c.http_status for c in BUSINESS_CODES.values()}
     assert set(schemas["FaultRule"]["properties"]["status"]["enum"]) - {None} == statuses
-
-
-def test_over_a_real_socket(auth: dict[str, str]) -> None:
-    backend = Backend(Config(faults=[FaultRule(code=5000, path="/nowhere")]))
-    with LiveServer(create_app(backend)) as live, httpx.Client(base_url=live.url) as client:
-        assert client.post(f"{C}/clock/advance", json={"seconds": 5}).json()["manual"] is True
-        assert client.get(f"{C}/faults").json()["faults"][0]["code"] == 5000
-        client.get("/nowhere")
-        assert client.get(f"{C}/journal").json()["requests"][0]["status"] == 500
-
-
-def test_the_readme_python_example_runs_as_written() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme.split("## Faults, limits, fates and the control API", 1)[1].split("\n## ", 1)[0]
-    example = section.split("### From Python", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
-    exec(compile(example, "README.md", "exec"), {})

@@ -478,6 +478,7 @@ def test_drop_reaches_a_stock_httpx_asgi_transport_as_a_protocol_error(
     assert len(backend.tasks) == 0
 
 
+@pytest.mark.slow
 def test_a_server_without_httpx_loaded_drops_with_its_own_error(
     fresh_python: Callable[[str], list[str]],
 ) -> None:

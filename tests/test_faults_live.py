@@ -13,6 +13,8 @@ import pytest
 from mockkling import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Backend, Config, create_app, make_jwt
 from mockkling.server import LiveServer
 
+pytestmark = pytest.mark.slow  # a live server
+
 T2V = "/v1/videos/text2video"
 
 

@@ -20,7 +20,6 @@ from mockkling import (
     FailRule,
     KlingError,
     Task,
-    Timing,
     catalogue,
     create_app,
     gateway,
@@ -29,7 +28,6 @@ from mockkling import (
 )
 from mockkling.cli import _parser, build_config
 from mockkling.routes import gateway as gateway_routes
-from mockkling.server import LiveServer
 from mockkling.spec import default_spec
 from mockkling.transport import SyncASGITransport
 
@@ -694,19 +692,6 @@ def test_every_gateway_operation_documents_the_seeds_statuses() -> None:
             assert content["schema"] == {"$ref": "#/components/schemas/GatewayRefusal"}, (path, status)
     refusal = spec.document["components"]["schemas"]["GatewayRefusal"]
     assert {"$ref": "#/components/schemas/GatewayError"} in refusal["anyOf"]
-
-
-def test_over_real_http() -> None:
-    backend = Backend(Config(timing=Timing(0, 0)))
-    with LiveServer(create_app(backend)) as live, httpx.Client(base_url=live.url, timeout=10) as client:
-        task_id = generate(client, model="kling_video")
-        done = generation(client, task_id)
-        assert done["status"] == "succeeded"
-        assert done["url"] == f"{live.url}/media/videos/{task_id}.mp4"
-        assert client.get(done["url"]).content[4:8] == b"ftyp"
-        gateway_error(
-            client.get(f"{GEN}/{task_id}", headers={"Authorization": "sk-nope"}), 401, "unauthorized"
-        )
 
 
 @pytest.mark.parametrize(

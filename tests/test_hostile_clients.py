@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from serve_process import ServeProcess
+from serve_process import ServeProcess, serve_command
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -52,6 +51,7 @@ def live() -> Iterator[tuple[Backend, str]]:
 # -- 1. a callback can never reach the mock itself -------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "target",
     [
@@ -85,12 +85,14 @@ def test_a_wildcard_bind_counts_every_local_address_and_loopback() -> None:
     assert not is_listening_on("10.255.255.1", 8000, {("127.0.0.1", 8000)})
 
 
+@pytest.mark.slow
 def test_the_control_api_refuses_the_callback_sender(live: tuple[Backend, str]) -> None:
     _backend, url = live
     answer = httpx.post(f"{url}/__mockkling/reset", headers={"User-Agent": USER_AGENT})
     assert answer.status_code == 403
 
 
+@pytest.mark.slow
 def test_a_slow_receiver_holds_up_only_its_own_callbacks() -> None:
     """Forty callbacks stuck at a receiver that never answers do not delay another receiver's."""
     release = threading.Event()
@@ -191,7 +193,7 @@ def test_result_files_answer_odd_requests_as_a_cdn(api: tuple[Backend, httpx.Cli
 def _serve(*flags: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
     extra = ["--config", str(config)] if config else []
     return subprocess.run(
-        [sys.executable, "-m", "mockkling.cli", "serve", *flags, *extra],
+        serve_command(*flags, *extra),
         capture_output=True,
         text=True,
         timeout=30,
@@ -263,6 +265,7 @@ def test_the_in_memory_store_keeps_at_most_max_tasks() -> None:
 # -- 2. limits before work, long work off the event loop ---------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("field", "limit"), [("dynamic_masks", 6), ("voice_list", 2)])
 def test_a_million_items_are_refused_by_count_while_others_are_served(
     live: tuple[Backend, str], field: str, limit: int

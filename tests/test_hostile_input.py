@@ -36,7 +36,7 @@ SPEC = default_spec()
 KEY = {"Authorization": DEFAULT_API_KEY}
 JSON = {"Content-Type": "application/json"}
 URL = "https://example.com/cat.jpg"
-README = Path(__file__).resolve().parent.parent / "README.md"
+SURFACES = Path(__file__).resolve().parent.parent / "docs" / "surfaces.md"
 
 
 def _seed_served(op: dict[str, Any]) -> bool:
@@ -774,7 +774,7 @@ def test_a_body_of_exactly_the_limit_is_read(limited: tuple[Backend, Any], auth:
 
 def test_the_default_limit_is_the_documented_32_mib(auth: dict[str, str]) -> None:
     assert Config().max_body_bytes == 32 * 1024 * 1024
-    assert "`max_body_bytes` (default 32 MiB)" in README.read_text()
+    assert "`max_body_bytes` (default 32 MiB)" in SURFACES.read_text()
     result = post_streamed(
         create_app(Backend()),
         "/v1/videos/text2video",
@@ -796,6 +796,7 @@ def test_the_limit_is_configurable(tmp_path: Path) -> None:
         build_config(_parser().parse_args(["serve", "--config", str(toml)]), {})
 
 
+@pytest.mark.slow
 def test_over_a_real_socket_the_413_comes_before_the_body(auth: dict[str, str]) -> None:
     """A client that announces 10 GB and sends none of it gets its 413 at once."""
     with (
@@ -955,6 +956,7 @@ def _with(body: Any, path: tuple[str | int, ...], value: Any) -> Any:
 
 
 @STORES
+@pytest.mark.slow  # a sweep of thousands of requests
 def test_hostile_values_in_every_field_never_break_a_surface(
     backend: Backend, client: httpx.Client, auth: dict[str, str]
 ) -> None:

@@ -233,6 +233,8 @@ def _kit(pytester: pytest.Pytester, app: str) -> pytest.RunResult:
 
     suite = suite_path()
     return pytester.runpytest_inprocess(
+        "-p",
+        "no:benchmark",
         str(suite / "test_contract_images_audio.py"),
         "-c",
         str(suite / "pytest.ini"),

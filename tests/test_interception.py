@@ -112,6 +112,7 @@ REFUSED: dict[str, type[BaseException] | tuple[type[BaseException], ...]] = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("library", REFUSED)
 def test_other_hosts_pass_through_or_are_refused(library: str, elsewhere: str) -> None:
     with mockkling.intercept():

@@ -297,28 +297,3 @@ def test_links_never_expire_by_default(backend: Backend, client: httpx.Client, a
     task_id = _create(client, auth, T2V, {"prompt": "a"})
     backend.advance(5 + 365 * 24 * 3600)
     assert client.get(f"/media/videos/{task_id}.mp4").status_code == 200
-
-
-def test_downloads_over_a_real_socket(auth: dict[str, str]) -> None:
-    """uvicorn, not the in-process transport: HEAD has no body on the wire, ranges are honoured."""
-    from mockkling.server import LiveServer
-
-    backend = Backend(Config(seed=3))
-    backend.use_manual_clock()
-    with LiveServer(create_app(backend)) as live, httpx.Client(base_url=live.url, timeout=10) as client:
-        image = _create(client, auth, IMAGES, {"prompt": "a", "aspect_ratio": "16:9"})
-        video = _create(client, auth, T2V, {"prompt": "a"})
-        backend.advance(5)
-        image_url = _result(client, auth, IMAGES, image)["images"][0]["url"]
-        video_url = _result(client, auth, T2V, video)["videos"][0]["url"]
-        for url in (image_url, video_url):
-            assert url.startswith(live.url)
-            full = client.get(url)
-            head = client.head(url)
-            assert (head.status_code, head.content) == (200, b"")
-            assert head.headers["content-length"] == str(len(full.content))
-            part = client.get(url, headers={"Range": "bytes=10-19"})
-            assert (part.status_code, part.content) == (206, full.content[10:20])
-        with Image.open(io.BytesIO(client.get(image_url).content)) as img:
-            assert (img.format, img.size) == ("PNG", (320, 180))
-        assert _probe_mp4(client.get(video_url).content)[0] == pytest.approx(5, abs=0.05)

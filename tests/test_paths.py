@@ -225,6 +225,7 @@ def _raw_http(port: int, raw_path: str) -> tuple[bytes, bytes]:
     return head.split(b"\r\n", 1)[0], body
 
 
+@pytest.mark.slow
 def test_over_a_real_socket_too(backend: Backend, finished: tuple[str, ...], served: list[Path]) -> None:
     """uvicorn parses and decodes the path itself: the same answers, byte for byte on the wire."""
     with LiveServer(create_app(backend)) as server:
@@ -334,6 +335,7 @@ def _run_lifecycle(backend: Backend, callback_url: str) -> str:
     return task.task_id
 
 
+@pytest.mark.slow
 def test_a_redirect_to_another_host_is_not_followed(recorders: tuple[Recorder, str, Recorder, str]) -> None:
     allowed, allowed_url, other, other_url = recorders
     allowed.target = f"{other_url}/stolen"
@@ -344,6 +346,7 @@ def test_a_redirect_to_another_host_is_not_followed(recorders: tuple[Recorder, s
     assert {d.http_status for d in backend.callbacks.deliveries(task_id)} == {307}
 
 
+@pytest.mark.slow
 def test_proxy_settings_in_the_environment_are_ignored(
     recorders: tuple[Recorder, str, Recorder, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

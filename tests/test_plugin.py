@@ -21,9 +21,14 @@ pytest_plugins = ["pytester"]
 _KEEP_LOADED = (httpcore,)
 
 
+# Plugins that inner runs do without: pytest-benchmark, where installed, asks git about the
+# checkout from inside the session (a child process, which only slow tests may start).
+QUIET_PLUGINS = ("-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:benchmark")
+
+
 def run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
     pytester.makepyfile(source)
-    return pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:randomly", *args)
+    return pytester.runpytest_inprocess(*QUIET_PLUGINS, *args)
 
 
 def mockkling_threads() -> list[str]:
@@ -276,6 +281,7 @@ def test_report_the_port(kling_mock_server):
 """
 
 
+@pytest.mark.slow
 def test_live_fixture_shares_one_server_and_stops_clean(pytester: pytest.Pytester) -> None:
     before = mockkling_threads()
     result = run(pytester, LIVE_TESTS, "-s")
@@ -287,6 +293,7 @@ def test_live_fixture_shares_one_server_and_stops_clean(pytester: pytest.Pyteste
     assert port_is_closed(port)  # and so is its port
 
 
+@pytest.mark.slow
 def test_the_listen_address_comes_from_the_environment(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -344,12 +351,14 @@ def test_node_trusts_it_through_node_extra_ca_certs(kling_mock_live_https):
 """
 
 
+@pytest.mark.slow
 def test_https_fixture(pytester: pytest.Pytester) -> None:
     result = run(pytester, HTTPS_TESTS)
     node = shutil.which("node") is not None
     result.assert_outcomes(passed=2 + node, skipped=1 - node)
 
 
+@pytest.mark.slow
 def test_each_xdist_worker_has_its_own_server(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
@@ -375,6 +384,7 @@ def test_record(kling_mock_live, n, tmp_path_factory):
     assert records["gw0"] != records["gw1"]  # one server per worker
 
 
+@pytest.mark.slow
 def test_sessionfinish_stops_a_leftover_server(monkeypatch: pytest.MonkeyPatch) -> None:
     server = SharedServer().start()
     monkeypatch.setattr(plugin, "_servers", [server])  # this session's own servers stay out of it

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serve_process import ServeProcess
+from serve_process import ServeProcess, serve_command
 
 from mockkling import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, make_jwt
 
@@ -104,7 +104,7 @@ def test_curl_through_the_proxy(proxied: tuple[ServeProcess, str, Path]) -> None
 
 def test_the_proxy_needs_the_throwaway_ca() -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "mockkling.cli", "serve", "--port", "0", "--proxy"],
+        serve_command("--proxy"),
         capture_output=True,
         text=True,
         timeout=30,

@@ -16,6 +16,8 @@ from serve_process import ServeProcess, wait_until_refused
 from mockkling import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, make_jwt
 from mockkling.storage import SQLiteTaskStore
 
+pytestmark = pytest.mark.slow  # `mockkling serve` in a child process, signalled
+
 IN_FLIGHT = 8
 
 

@@ -131,6 +131,7 @@ def test_most_body_schemas_have_a_compiled_check() -> None:
 
 
 @pytest.mark.parametrize("operation", FAST)
+@pytest.mark.slow  # thousands of generated bodies per operation
 def test_the_compiled_check_agrees_with_jsonschema(operation: str) -> None:
     checks = SPEC._bodies[operation]
     accepted: list[bool] = []

@@ -183,6 +183,7 @@ print(won)
 """
 
 
+@pytest.mark.slow
 def test_processes_writing_one_file_keep_external_ids_unique(tmp_path: Path) -> None:
     """Four processes add 100 tasks each at once, ten of them with one external_task_id: every
     other task is stored, and exactly one of the forty contested adds wins."""

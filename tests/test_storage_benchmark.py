@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # a benchmark, in a child process
+
 SCRIPT = Path(__file__).resolve().parent / "benchmarks" / "durable_state.py"
 
 

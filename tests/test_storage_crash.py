@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from serve_process import ServeProcess, lanes
 
 from mockkling import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, make_jwt
+
+pytestmark = pytest.mark.slow  # `mockkling serve` in a child process, killed and restarted
 
 T2V = "/v1/videos/text2video"
 PLANNED = 1_500  # creates the load would send; the kill stops it long before

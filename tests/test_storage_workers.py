@@ -11,9 +11,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 from serve_process import ServeProcess
 
 from mockkling import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, make_jwt
+
+pytestmark = pytest.mark.slow  # `mockkling serve --workers 2` in child processes
 
 T2V = "/v1/videos/text2video"
 

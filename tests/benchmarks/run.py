@@ -46,6 +46,9 @@ from mockkling.spec import default_spec
 from mockkling.transport import SyncASGITransport
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # tests/: the one place the `mockkling serve` command is built
+from serve_process import serve_command  # noqa: E402
+
 T2V = "/v1/videos/text2video"
 CREATE_BODY = b'{"model_name": "kling-v1", "prompt": "a kitten playing in a garden", "duration": "5"}'
 
@@ -120,22 +123,9 @@ def process(args: list[str], port: int) -> Iterator[float]:
 
 
 def mock_server(port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "mockkling.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--queue-seconds",
-        "1",
-        "--run-seconds",
-        "2",
-        "--seed",
-        "1",
-    ]
+    return serve_command(
+        "--queue-seconds", "1", "--run-seconds", "2", "--seed", "1", port=port, log_level="warning"
+    )
 
 
 def baseline_server(port: int, body_bytes: int) -> list[str]:

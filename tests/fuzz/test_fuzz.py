@@ -18,6 +18,7 @@ from .run import EXCLUDED_CHECKS, QUICK_CASES, fuzz, main
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
+@pytest.mark.slow  # the fuzz run of the CI budget, thousands of cases
 def test_the_ci_run_finds_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     report = fuzz(QUICK_CASES)
     print(report.render())
