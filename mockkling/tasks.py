@@ -7,6 +7,7 @@ and moving a controlled clock moves every task at once.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator
 from typing import Any, Final, Protocol, runtime_checkable
@@ -133,6 +134,11 @@ class TaskStorage(Protocol):
         """An account's tasks on one endpoint, oldest first (a copy)."""
         ...
 
+    def recent(self, limit: int) -> list[Task]:
+        """The newest ``limit`` tasks of every account and endpoint, newest first (what the
+        dashboard shows, without reading the whole store)."""
+        ...
+
     def __iter__(self) -> Iterator[Task]: ...
 
     def __len__(self) -> int: ...
@@ -189,6 +195,11 @@ class TaskStore:
     def owned(self, account: str, action: str) -> list[Task]:
         """An account's tasks on one endpoint, oldest first (a copy)."""
         return list(self._by_owner.get((account, action), ()))
+
+    def recent(self, limit: int) -> list[Task]:
+        """The newest ``limit`` tasks, newest first: O(limit), the dict keeps creation order."""
+        with self._lock:  # a dict may not change while it is iterated
+            return list(itertools.islice(reversed(self._by_id.values()), max(limit, 0)))
 
     def __iter__(self) -> Iterator[Task]:
         return iter(list(self._by_id.values()))
