@@ -22,7 +22,7 @@ from .backend import Backend
 from .config import Config
 from .errors import KlingError
 from .request_layer import RequestLayer
-from .routes import control, gateway, media, official
+from .routes import control, dashboard, gateway, media, official
 
 logger = logging.getLogger("mockkling")
 
@@ -112,6 +112,7 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
         *gateway.routes(backend),
         *media.routes(backend),
         *control.routes(),
+        *dashboard.routes(backend),
         Route("/openapi.yaml", openapi_document, methods=["GET"]),
     ]
 
