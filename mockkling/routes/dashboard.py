@@ -246,6 +246,9 @@ class MediaMirror:
         check_access(self.backend, Request(scope, receive))
         path = "/media/" + scope["path_params"]["path"]
         inner = {**scope, "path": path, "raw_path": path.encode(), "root_path": ""}
+        # Without the app's handlers in the inner scope, a refusal there (a file gone) rises to
+        # this route's own and is answered as the control API answers, not as a CDN's 404.
+        inner.pop("starlette.exception_handlers", None)
         await self.router(inner, receive, send)
 
 
