@@ -6,6 +6,8 @@ real browser by tests/test_dashboard_browser.py."""
 from __future__ import annotations
 
 import base64
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +22,7 @@ from mockkling import DEFAULT_ACCESS_KEY, Backend, Config, create_app, make_jwt
 from mockkling.catalogue import FACE_SESSIONS
 from mockkling.routes import dashboard
 from mockkling.routes.dashboard import JOURNAL_SHOWN, TASKS_SHOWN, Watcher
+from mockkling.server import LiveServer
 from mockkling.transport import SyncASGITransport
 
 C = "/__mockkling"
@@ -412,3 +415,29 @@ def test_one_journal_entry_in_full(backend: Backend, control: httpx.Client) -> N
     for missing in ("0", str(entry.id + 1), "abc", "9" * 30):
         response = control.get(f"{C}/journal/{missing}")
         assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
+@pytest.mark.slow
+def test_a_live_server_stops_at_once_with_a_stream_open(backend: Backend) -> None:
+    """uvicorn waits for the answers in progress when it stops; the stream sees it asked to
+    close (its connection is no longer kept alive) and ends within a tick."""
+    server = LiveServer(create_app(backend)).start()
+    events: list[str] = []
+
+    def watch() -> None:
+        headers = {"Accept": "text/event-stream"}
+        with httpx.stream("GET", f"{server.url}{C}/state", headers=headers, timeout=30) as response:
+            for line in response.iter_lines():
+                events.append(line)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    deadline = time.monotonic() + 10
+    while not any(line.startswith("event: limits") for line in events) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert any(line.startswith("event: limits") for line in events)
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 2.0  # not STREAM_SECONDS, nor forever
+    watcher.join(5)
+    assert not watcher.is_alive()
