@@ -386,9 +386,10 @@ function onJournal(data) {
   }
   const body = $("journal-rows");
   const query = $("filter-journal").value.trim().toLowerCase();
+  const flash = journalLoaded && data.entries.length <= 20; // a flood is not flashed row by row
   for (const entry of data.entries) { // oldest first: each goes above the older ones
     if (rows.has(entry.id)) continue;
-    const tr = journalRow(entry, journalLoaded);
+    const tr = journalRow(entry, flash);
     tr.hidden = Boolean(query) && !tr.dataset.search.includes(query);
     rows.set(entry.id, tr);
     let before = body.firstElementChild;
