@@ -165,7 +165,7 @@ function taskNode(id) {
   const detailsId = `task-${id}-details`;
   const badge = h("span", { class: "badge" });
   const meta = h("span", { class: "meta" });
-  const when = h("span", {});
+  const when = h("span", { class: "when" });
   const toggle = h("button", {
     type: "button", class: "task-toggle", "aria-expanded": "false", "aria-controls": detailsId,
   }, badge, h("span", { class: "id", text: id }), meta, when);
@@ -416,9 +416,9 @@ function journalRow(entry, fresh) {
     h("td", {}, timeNode(entry.time)),
     h("td", {}, open),
     h("td", { class: statusClass, text: entry.status === null ? "dropped" : entry.status }),
-    h("td", { class: "mono", text: entry.account || "–" }),
-    h("td", { text: entry.fault ? `rule ${entry.fault}` : "" }),
-    h("td", { class: "num", text: entry.duration_ms.toFixed(1) }));
+    h("td", { class: "mono", text: entry.account || "–", title: entry.account }),
+    h("td", { title: entry.fault ? `fault rule ${entry.fault} fired` : null },
+      entry.fault ? [h("span", { class: "visually-hidden", text: "fault rule " }), `#${entry.fault}`] : ""));
   tr.dataset.search = `${entry.method} ${target} ${entry.status} ${entry.account || ""}`.toLowerCase();
   return tr;
 }
