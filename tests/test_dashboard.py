@@ -18,7 +18,7 @@ import orjson
 import pytest
 from starlette.types import ASGIApp, Message
 
-from mockkling import DEFAULT_ACCESS_KEY, Backend, Config, create_app, make_jwt
+from mockkling import DEFAULT_ACCESS_KEY, Backend, Config, Journal, create_app, make_jwt
 from mockkling.catalogue import FACE_SESSIONS
 from mockkling.routes import dashboard
 from mockkling.routes.dashboard import JOURNAL_SHOWN, TASKS_SHOWN, Watcher
@@ -244,6 +244,10 @@ def test_a_watcher_sends_everything_first_then_only_what_changed(
     assert orjson.loads(changed["tasks"]) == {"count": 0, "ids": [], "tasks": []}
     assert orjson.loads(changed["journal"]) == {"first_id": None, "entries": []}  # the page drops its rows
     assert set(changed) == {"tasks", "journal", "faults"}
+
+    backend.journal = Journal(size=10)  # a new journal numbers from 1 again
+    control.get(T2V, headers=auth)
+    assert [e["id"] for e in orjson.loads(dict(watcher.changes())["journal"])["entries"]] == [1]
 
 
 def test_a_system_clock_is_sent_once_and_runs_on_in_the_page() -> None:

@@ -132,6 +132,7 @@ class Watcher:
         self.cards: dict[str, tuple[tuple[Any, ...], bytes]] = {}
         self.task_ids: list[str] = []
         self.task_count = -1
+        self.journal_seen = self.backend.journal
 
     def changes(self) -> list[tuple[str, bytes]]:
         """(section, JSON) for each section that changed since the last look."""
@@ -188,7 +189,10 @@ class Watcher:
     def _journal(self) -> bytes | None:
         """Entries recorded since the last look (the newest JOURNAL_SHOWN), and the id of the
         oldest one the journal still holds: the page drops the rows below it (cleared, rotated)."""
-        first, entries = self.backend.journal.newest(JOURNAL_SHOWN, after=self.journal_after)
+        journal = self.backend.journal
+        if journal is not self.journal_seen:  # a journal put in place of another numbers anew
+            self.journal_seen, self.journal_after, self.journal_first = journal, 0, -1
+        first, entries = journal.newest(JOURNAL_SHOWN, after=self.journal_after)
         if not entries and first == self.journal_first:
             return None
         if entries:
