@@ -47,8 +47,10 @@ from run import (
     wait_listening,
     wrk,
 )
+from run import _ASGICaller as ASGICaller
 
-from mockkling import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, make_jwt
+from mockkling import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Backend, Config, Timing, create_app, make_jwt
+from mockkling.routes.dashboard import TICK_SECONDS, Watcher
 
 C = "/__mockkling"
 FILES = ("/", "/dashboard.css", "/dashboard.js")
@@ -120,6 +122,46 @@ def render_times(browser: Any, url: str, loads: int) -> tuple[list[float], list[
         parsed.append(page.evaluate("performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd"))
         context.close()
     return parsed, ready
+
+
+def in_process(rate: float, requests: int, rounds: int, headers: dict[str, str]) -> dict[str, list[float]]:
+    """The server's own work per request (CPU time, in process: no client, no browser), with no
+    page open and with one: a look at the state every ``rate * TICK_SECONDS`` requests, as an
+    open stream looks at a server answering ``rate`` requests a second."""
+    backend = Backend(Config(seed=1, timing=Timing(1, 2)))
+    backend.use_manual_clock()
+    call = ASGICaller(create_app(backend), headers)
+    for _ in range(200):
+        task_id = call("POST", T2V, CREATE_BODY)["data"]["task_id"]
+    backend.advance(5)
+    every = max(1, round(rate * TICK_SECONDS))
+    watcher = Watcher(backend)
+    watcher.changes()
+
+    def measure(kind: str, watching: bool) -> Callable[[], float]:
+        def run() -> float:
+            started = time.process_time()
+            for i in range(requests):
+                if kind == "query":
+                    call("GET", f"{T2V}/{task_id}")
+                else:
+                    call("POST", T2V, CREATE_BODY)
+                if watching and i % every == every - 1:
+                    watcher.changes()
+            return (time.process_time() - started) / requests * 1e6
+
+        return run
+
+    measures = {
+        f"{kind} {state}": measure(kind, state == "open")
+        for kind in ("query", "create")
+        for state in ("closed", "open")
+    }
+    for warm_up in measures.values():
+        warm_up()
+    results = interleaved(measures, rounds)
+    call.close()
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         api.close()
 
     med = statistics.median
+    rate = med(figures["query"]["closed"])
+    work = in_process(rate, 2_000 if args.quick else 20_000, 1 if args.quick else 7, headers)
     tool = "wrk -t1 -c32" if use_wrk else "asyncio load, 16 connections"
     print(f"mockkling dashboard benchmark ({'quick' if args.quick else 'full'} run, {os.cpu_count()} cores)")
     print(f"page weight: {kb:.1f} KB in 3 files ({gz_kb:.1f} KB gzipped; served as is)")
@@ -218,6 +262,15 @@ def main(argv: list[str] | None = None) -> int:
             f" {med(spent['open']):.1f} us page open ({med(spent['open']) / med(spent['closed']):.2f})"
         )
     print(f"rows the open page drew: {drawn} (it keeps the newest 500)")
+    every = max(1, round(rate * TICK_SECONDS))
+    for kind in ("query", "create"):
+        closed_us, open_us = work[f"{kind} closed"], work[f"{kind} open"]
+        print(
+            f"{kind} server work per request, in process: {med(closed_us):.1f} us page closed,"
+            f" {med(open_us):.1f} us page open, a look every {every} requests"
+            f" ({rate:,.0f} req/s, {1 / TICK_SECONDS:g} looks a second); open/closed"
+            f" {paired_ratio(open_us, closed_us):.3f} ({spread(open_us, closed_us)})"
+        )
     return 0
 
 
