@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -252,3 +254,22 @@ def test_the_skip_link_leads_the_keyboard_to_the_tasks(tab: Page) -> None:
     assert page.evaluate("document.activeElement.textContent") == "Skip to tasks"
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "tasks"
+
+
+def test_the_benchmark_prints_every_figure(browser: Any) -> None:
+    """tests/benchmarks/dashboard.py in its short mode (it asserts no timing: it prints figures)."""
+    script = Path(__file__).resolve().parent / "benchmarks" / "dashboard.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for figure in (
+        "page weight:",
+        "time to render:",
+        "query throughput:",
+        "create throughput:",
+        "query server CPU per request:",
+        "query server work per request, in process:",
+        "create server work per request, in process:",
+    ):
+        assert figure in result.stdout, figure
