@@ -50,7 +50,7 @@ from run import (
 from run import _ASGICaller as ASGICaller
 
 from mockkling import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Backend, Config, Timing, create_app, make_jwt
-from mockkling.routes.dashboard import TICK_SECONDS, Watcher
+from mockkling.routes.dashboard import JOURNAL_SHOWN, TICK_SECONDS, Watcher
 
 C = "/__mockkling"
 FILES = ("/", "/dashboard.css", "/dashboard.js")
@@ -124,44 +124,28 @@ def render_times(browser: Any, url: str, loads: int) -> tuple[list[float], list[
     return parsed, ready
 
 
-def in_process(rate: float, requests: int, rounds: int, headers: dict[str, str]) -> dict[str, list[float]]:
-    """The server's own work per request (CPU time, in process: no client, no browser), with no
-    page open and with one: a look at the state every ``rate * TICK_SECONDS`` requests, as an
-    open stream looks at a server answering ``rate`` requests a second."""
+def look_costs(looks: int, headers: dict[str, str]) -> dict[str, list[float]]:
+    """CPU time (ms, in process) of one look of an open page at the state: with 200 tasks, after
+    a burst of requests (200 new journal entries to send, the most one look sends) and with
+    nothing new. A look is all the server does for a page: four a second while it is open."""
     backend = Backend(Config(seed=1, timing=Timing(1, 2)))
     backend.use_manual_clock()
     call = ASGICaller(create_app(backend), headers)
     for _ in range(200):
         task_id = call("POST", T2V, CREATE_BODY)["data"]["task_id"]
     backend.advance(5)
-    every = max(1, round(rate * TICK_SECONDS))
     watcher = Watcher(backend)
     watcher.changes()
-
-    def measure(kind: str, watching: bool) -> Callable[[], float]:
-        def run() -> float:
+    costs: dict[str, list[float]] = {"busy": [], "idle": []}
+    for _ in range(looks):
+        for _ in range(JOURNAL_SHOWN):
+            call("GET", f"{T2V}/{task_id}")
+        for kind in ("busy", "idle"):
             started = time.process_time()
-            for i in range(requests):
-                if kind == "query":
-                    call("GET", f"{T2V}/{task_id}")
-                else:
-                    call("POST", T2V, CREATE_BODY)
-                if watching and i % every == every - 1:
-                    watcher.changes()
-            return (time.process_time() - started) / requests * 1e6
-
-        return run
-
-    measures = {
-        f"{kind} {state}": measure(kind, state == "open")
-        for kind in ("query", "create")
-        for state in ("closed", "open")
-    }
-    for warm_up in measures.values():
-        warm_up()
-    results = interleaved(measures, rounds)
+            watcher.changes()
+            costs[kind].append((time.process_time() - started) * 1000)
     call.close()
-    return results
+    return costs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             return run
 
         cpu: dict[str, dict[str, list[float]]] = {}
+        busy: dict[str, dict[str, list[float]]] = {}
 
         def per_request(name: str, state: str, rate: Callable[[], float]) -> Callable[[], float]:
             """The throughput of one round, noting the server's CPU time per request in it."""
@@ -221,13 +206,14 @@ def main(argv: list[str] | None = None) -> int:
                 requests_per_second = rate()
                 spent = cpu_seconds(server.pid) - before
                 cpu[name].setdefault(state, []).append(spent / (requests_per_second * seconds) * 1e6)
+                busy[name].setdefault(state, []).append(spent / seconds * 100)
                 return requests_per_second
 
             return run
 
         figures = {}
         for name, measure in (("query", load(query)), ("create", load(T2V, CREATE_BODY))):
-            cpu[name] = {}
+            cpu[name], busy[name] = {}, {}
             figures[name] = interleaved(
                 {
                     "closed": closed(per_request(name, "closed", measure)),
@@ -240,8 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         api.close()
 
     med = statistics.median
-    rate = med(figures["query"]["closed"])
-    work = in_process(rate, 2_000 if args.quick else 20_000, 1 if args.quick else 7, headers)
+    looks = look_costs(20 if args.quick else 200, headers)
     tool = "wrk -t1 -c32" if use_wrk else "asyncio load, 16 connections"
     print(f"mockkling dashboard benchmark ({'quick' if args.quick else 'full'} run, {os.cpu_count()} cores)")
     print(f"page weight: {kb:.1f} KB in 3 files ({gz_kb:.1f} KB gzipped; served as is)")
@@ -256,21 +241,21 @@ def main(argv: list[str] | None = None) -> int:
             f" req/s page open; open/closed {ratio:.2f} ({spread(rates['open'], rates['closed'])};"
             f" {tool}, {rounds} rounds of {seconds:g} s)"
         )
-        spent = cpu[name]
+        spent, share = cpu[name], busy[name]
         print(
             f"{name} server CPU per request: {med(spent['closed']):.1f} us page closed,"
-            f" {med(spent['open']):.1f} us page open ({med(spent['open']) / med(spent['closed']):.2f})"
+            f" {med(spent['open']):.1f} us page open ({med(spent['open']) / med(spent['closed']):.2f});"
+            f" the server busy {med(share['closed']):.0f}% / {med(share['open']):.0f}% of its CPU"
+            " (below 100%: the clients, load generator and browser on one CPU, set the pace)"
         )
     print(f"rows the open page drew: {drawn} (it keeps the newest 500)")
-    every = max(1, round(rate * TICK_SECONDS))
-    for kind in ("query", "create"):
-        closed_us, open_us = work[f"{kind} closed"], work[f"{kind} open"]
-        print(
-            f"{kind} server work per request, in process: {med(closed_us):.1f} us page closed,"
-            f" {med(open_us):.1f} us page open, a look every {every} requests"
-            f" ({rate:,.0f} req/s, {1 / TICK_SECONDS:g} looks a second); open/closed"
-            f" {paired_ratio(open_us, closed_us):.3f} ({spread(open_us, closed_us)})"
-        )
+    busy, idle = med(looks["busy"]), med(looks["idle"])
+    print(
+        f"server work for an open page: a look at the state costs {busy:.2f} ms after a burst of"
+        f" requests (200 new entries to send, the most a look sends), {idle:.3f} ms with nothing new"
+        f" (CPU time, in process, median of {len(looks['busy'])}); at {1 / TICK_SECONDS:g} looks a second,"
+        f" at most {busy / TICK_SECONDS / 10:.2f}% of one core, whatever the request rate"
+    )
     return 0
 
 
