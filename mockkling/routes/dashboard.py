@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
@@ -116,23 +115,22 @@ _WHOLE: Final[dict[str, Callable[[Backend], dict[str, Any]]]] = {
 }
 
 
-@dataclass
 class Watcher:
     """What one page has been sent, so that each look (:meth:`changes`) sends only what
     changed since: sections, tasks and journal entries. Its first look sends everything."""
 
-    backend: Backend
-    started: bool = False
-    clock_key: tuple[bool, int | None] | None = None
-    journal_after: int = 0
-    journal_first: int | None = -1
-
-    def __post_init__(self) -> None:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.started = False
+        self.clock_key: tuple[bool, int | None] | None = None
         self.sections: dict[str, bytes] = {}
+        # task_id -> (what its card was made of, the card's JSON)
         self.cards: dict[str, tuple[tuple[Any, ...], bytes]] = {}
         self.task_ids: list[str] = []
         self.task_count = -1
-        self.journal_seen = self.backend.journal
+        self.journal_seen = backend.journal
+        self.journal_after = 0  # the newest entry sent
+        self.journal_first: int | None = -1  # the oldest entry held, as last sent (-1: never sent)
 
     def changes(self) -> list[tuple[str, bytes]]:
         """(section, JSON) for each section that changed since the last look."""
@@ -270,15 +268,17 @@ class MediaMirror:
 
 
 def routes(backend: Backend) -> list[BaseRoute]:
-    async def page_file(request: Request) -> Response:
-        check_access(backend, request)
-        name, media_type = FILES[request.url.path]
-        body, etag = _file(name)
-        # Revalidated on every load (they change with the package); 304 when unchanged.
-        headers = {"ETag": etag, "Cache-Control": "no-cache", **SECURITY_HEADERS}
-        if etag in request.headers.get("if-none-match", ""):
-            return Response(status_code=304, headers=headers)
-        return Response(body, media_type=media_type, headers=headers)
+    def page_file(name: str, media_type: str) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            check_access(backend, request)
+            body, etag = _file(name)
+            # Revalidated on every load (the files change with the package); 304 when unchanged.
+            headers = {"ETag": etag, "Cache-Control": "no-cache", **SECURITY_HEADERS}
+            if etag in request.headers.get("if-none-match", ""):
+                return Response(status_code=304, headers=headers)
+            return Response(body, media_type=media_type, headers=headers)
+
+        return endpoint
 
     async def state(request: Request) -> Response:
         check_access(backend, request)
@@ -291,7 +291,10 @@ def routes(backend: Backend) -> list[BaseRoute]:
         return JSONResponse(Watcher(backend).snapshot())
 
     return [
-        *(Route(path, page_file, methods=["GET"]) for path in FILES),
+        *(
+            Route(path, page_file(name, media_type), methods=["GET"])
+            for path, (name, media_type) in FILES.items()
+        ),
         Route(f"{PREFIX}/state", state, methods=["GET"]),
         Route(f"{PREFIX}/media/{{path:path}}", MediaMirror(backend), methods=["GET"]),
     ]
