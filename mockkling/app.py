@@ -22,7 +22,8 @@ from .backend import Backend
 from .config import Config
 from .errors import KlingError
 from .request_layer import RequestLayer
-from .routes import control, gateway, media, model_api, official
+from .routes import control, dashboard, gateway, media, model_api, official
+from .routes.control import PREFIX as CONTROL_PREFIX
 
 logger = logging.getLogger("mockkling")
 
@@ -54,10 +55,11 @@ class _MockApp(Starlette):
 
 
 class _Tidy:
-    """What every request passes before routing: repeated slashes count as one and a trailing
-    slash is dropped (a real Kling client builds ``text2video//{id}``, and the real service answers
-    it), and a request with several ``Authorization`` headers is refused (400 / 1200), so the rate
-    limit, the journal and the authenticator can never read different ones."""
+    """What every request passes before routing: on the API, repeated slashes count as one and a
+    trailing slash is dropped (a real Kling client builds ``text2video//{id}``, and the real
+    service answers it; the mock's own pages under /__mockkling/ keep their paths), and a request
+    with several ``Authorization`` headers is refused (400 / 1200), so the rate limit, the journal
+    and the authenticator can never read different ones."""
 
     def __init__(self, app: ASGIApp, render: Callable[[str, KlingError], Response]) -> None:
         self.app = app
@@ -66,7 +68,7 @@ class _Tidy:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
-            if "//" in path or (path.endswith("/") and path != "/"):
+            if ("//" in path or (path.endswith("/") and path != "/")) and not path.startswith(CONTROL_PREFIX):
                 tidy = "/" + "/".join(part for part in path.split("/") if part)
                 scope = {**scope, "path": tidy, "raw_path": tidy.encode("utf-8", "surrogateescape")}
             if sum(1 for name, _ in scope["headers"] if name == b"authorization") > 1:
@@ -148,6 +150,7 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
         *gateway.routes(backend),
         *media.routes(backend),
         *control.routes(),
+        *dashboard.routes(backend),
         Route("/openapi.yaml", openapi_document, methods=["GET"]),
     ]
 
@@ -167,6 +170,8 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
         exception_handlers={KlingError: on_kling_error, HTTPException: on_http_error, Exception: on_crash},
         lifespan=lifespan,
     )
-    app.router.redirect_slashes = False  # _Tidy drops trailing slashes: no redirect is needed
+    # On the API _Tidy drops trailing slashes; a redirect is left only where it has a use: from
+    # /__mockkling to the dashboard at /__mockkling/.
+    app.router.redirect_slashes = False
     app.state.backend = backend
     return app

@@ -1,9 +1,10 @@
 """The request journal: what clients sent and what they got, for tests to assert on.
 
 Every request outside the control API is recorded with its method, path, query, headers,
-body (the first ``body_bytes`` bytes), response status, the account it acted for and the
-time on the backend's clock. Secrets never leave it: every way of reading an entry masks
-credential headers and query parameters. The journal is a bounded ring (the oldest entries
+body (the first ``body_bytes`` bytes), the account it acted for, the time on the backend's
+clock, and the answer: its status, headers and, when it is text (JSON, YAML, plain text), the
+first ``body_bytes`` bytes of its body. Secrets never leave it: every way of reading an entry
+masks credential headers and query parameters. The journal is a bounded ring (the oldest entries
 go first), and recording keeps the raw bytes the server handed over, so the cost per request
 is about a microsecond; decoding and masking happen when someone reads an entry (masking on
 record was half the journal's cost per request).
@@ -11,6 +12,7 @@ record was half the journal's cost per request).
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import itertools
 from collections import deque
@@ -106,6 +108,10 @@ class Recorded(NamedTuple):
     account: str | None
     fault: int | None = None
     duration_ms: float = 0.0
+    # The answer: its headers, the first body bytes kept (text answers only), its full size.
+    response_headers: Iterable[tuple[bytes, bytes]] = ()
+    response_body: bytes = b""
+    response_size: int = 0
 
 
 class JournalEntry:
@@ -115,6 +121,8 @@ class JournalEntry:
         "_body",
         "_headers",
         "_query",
+        "_response_body",
+        "_response_headers",
         "account",
         "body_size",
         "duration_ms",
@@ -122,6 +130,7 @@ class JournalEntry:
         "id",
         "method",
         "path",
+        "response_size",
         "status",
         "time",
     )
@@ -140,8 +149,12 @@ class JournalEntry:
             self.account,
             self.fault,
             self.duration_ms,
+            response_headers,
+            self._response_body,
+            self.response_size,
         ) = recorded
         self._headers = tuple(headers)
+        self._response_headers = tuple(response_headers)
 
     @property
     def query(self) -> str:
@@ -151,11 +164,7 @@ class JournalEntry:
     @property
     def headers(self) -> dict[str, str]:
         """Lower-case names; repeated headers joined with ", "; credentials masked."""
-        out: dict[str, str] = {}
-        for raw_name, raw_value in mask_headers(self._headers):
-            name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
-            out[name] = f"{out[name]}, {value}" if name in out else value
-        return out
+        return _header_dict(self._headers)
 
     @property
     def body(self) -> str:
@@ -172,6 +181,40 @@ class JournalEntry:
             raise ValueError(f"body of request {self.id} was truncated to {len(self._body)} bytes")
         return orjson.loads(self._body)
 
+    @property
+    def response_headers(self) -> dict[str, str]:
+        """The answer's headers, as :attr:`headers` shows the request's."""
+        return _header_dict(self._response_headers)
+
+    @property
+    def response_body(self) -> str:
+        """The answer's body as text: its first ``body_bytes`` bytes when it is text, else ""."""
+        return self._response_body.decode("utf-8", "replace")
+
+    @property
+    def response_truncated(self) -> bool:
+        return len(self._response_body) < self.response_size
+
+    def response_json(self) -> Any:
+        """The answer's body parsed as JSON (ValueError if it is not JSON or was not kept whole)."""
+        if self.response_truncated:
+            raise ValueError(f"answer to request {self.id} was kept to {len(self._response_body)} bytes")
+        return orjson.loads(self._response_body)
+
+    def summary(self) -> dict[str, Any]:
+        """The entry without headers and bodies: a line of a list (the dashboard's journal)."""
+        return {
+            "id": self.id,
+            "time": self.time,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "status": self.status,
+            "account": self.account,
+            "fault": self.fault,
+            "duration_ms": round(self.duration_ms, 3),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -187,6 +230,12 @@ class JournalEntry:
             "account": self.account,
             "fault": self.fault,
             "duration_ms": round(self.duration_ms, 3),
+            "response": {
+                "headers": self.response_headers,
+                "body": self.response_body,
+                "body_size": self.response_size,
+                "body_truncated": self.response_truncated,
+            },
         }
 
     def __repr__(self) -> str:
@@ -222,10 +271,16 @@ class Journal:
         garbage collector stops tracking, so a full journal adds nothing to collect); an entry
         object is built, and masked, only when someone reads it."""
         if self.size:
-            headers = tuple(request.headers)
+            (time, method, path, query, headers, body, body_size, status, account, fault, duration_ms,
+             response_headers, response_body, response_size) = request  # fmt: skip
+            headers = tuple(headers)
             if sum(len(name) + len(value) for name, value in headers) > self.header_bytes:
                 headers = _cut(headers, self.header_bytes)
-            kept = request._replace(headers=headers, body=request.body[: self.body_bytes])
+            keep = self.body_bytes
+            kept = Recorded(  # positional: NamedTuple._replace costs twice as much
+                time, method, path, query, headers, body[:keep], body_size, status, account,
+                fault, duration_ms, tuple(response_headers), response_body[:keep], response_size,
+            )  # fmt: skip
             self._entries.append((next(self._ids), kept))
 
     def find(
@@ -278,6 +333,21 @@ class Journal:
         rows = list(self._entries)
         return JournalEntry(*rows[-1]) if rows else None
 
+    def get(self, entry_id: int) -> JournalEntry | None:
+        """The entry numbered ``entry_id``, while the journal still holds it."""
+        rows = list(self._entries)
+        # Ids rise along the ring: find it by bisection.
+        at = bisect.bisect_left(rows, entry_id, key=lambda row: row[0])
+        return JournalEntry(*rows[at]) if at < len(rows) and rows[at][0] == entry_id else None
+
+    def newest(self, limit: int, *, after: int = 0) -> tuple[int | None, list[JournalEntry]]:
+        """The id of the oldest entry held (None when empty), and the newest ``limit`` entries
+        numbered above ``after``, oldest first: what a watcher has not seen yet, in one copy."""
+        rows = list(self._entries)
+        start = bisect.bisect_right(rows, after, key=lambda row: row[0])
+        newest = [JournalEntry(*row) for row in rows[max(start, len(rows) - limit) :]]
+        return (rows[0][0] if rows else None), newest
+
     def clear(self) -> None:
         self._entries.clear()
 
@@ -289,3 +359,13 @@ class Journal:
 
     def __repr__(self) -> str:
         return f"Journal(entries={len(self)}, size={self.size})"
+
+
+def _header_dict(headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Lower-case names; repeated headers joined with ", "; credentials masked."""
+    out: dict[str, str] = {}
+    # An app may send an answer's header names in any case: lower them before the mask looks.
+    for raw_name, raw_value in mask_headers((name.lower(), value) for name, value in headers):
+        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+        out[name] = f"{out[name]}, {value}" if name in out else value
+    return out

@@ -243,26 +243,59 @@ class RequestHead(NamedTuple):
 class _Recording:
     """A request's journal entry, written once: when the answer's last body message goes out
     (before the client can read it, so a client that reads the journal right after its
-    answer finds its request there), or at the end when no answer was completed."""
+    answer finds its request there), or at the end when no answer was completed. On the way it
+    keeps the answer's status, headers and size, and the first ``keep`` bytes of a text body:
+    a reference to the one body message of a JSON answer, so no copy is made."""
 
-    __slots__ = ("_record", "_send", "done", "status")
+    __slots__ = ("_keep", "_record", "_send", "body", "done", "headers", "size", "status")
 
-    def __init__(self, send: Send, record: Callable[[int | None], None]) -> None:
-        self._send, self._record = send, record
+    def __init__(self, send: Send, record: Callable[[_Recording], None], keep: int) -> None:
+        self._send, self._record, self._keep = send, record, keep
         self.status: int | None = None
+        self.headers: Iterable[tuple[bytes, bytes]] = ()
+        self.body = b""
+        self.size = 0
         self.done = False
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.status = message["status"]
-        elif not self.done and not message.get("more_body", False):
-            self.finish()
+            self.headers = message.get("headers") or ()
+            if self._keep and not _is_text(self.headers):
+                self._keep = 0  # a video or an image: its bytes say nothing to a reader
+        else:
+            chunk = message.get("body", b"")
+            self.size += len(chunk)
+            if chunk and len(self.body) < self._keep:
+                room = self._keep - len(self.body)
+                part = chunk if len(chunk) <= room else chunk[:room]
+                self.body = self.body + part if self.body else part
+            if not self.done and not message.get("more_body", False):
+                self.finish()
         await self._send(message)
 
     def finish(self) -> None:
         if not self.done:
             self.done = True
-            self._record(self.status)
+            self._record(self)
+
+
+# Content-Type value -> whether the journal keeps such a body; an app sends few distinct ones.
+_text_types: dict[bytes, bool] = {}
+
+
+def _is_text(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether an answer's body is text (JSON, YAML, XML, text/*), by its Content-Type."""
+    for name, value in headers:
+        if name == b"content-type":  # ASGI names are lower-case (Starlette's always are)
+            text = _text_types.get(value)
+            if text is None:
+                media = value.split(b";", 1)[0].strip().lower()
+                text = media.startswith(b"text/") or media.endswith((b"json", b"yaml", b"xml"))
+                if len(_text_types) < 64:
+                    _text_types[value] = text
+            return text
+    return False
 
 
 _DROP_START: Final[Message] = {
@@ -312,7 +345,7 @@ class RequestLayer:
         if head.bodyless and not (faults.live or limits.rate_on):
             # Most requests (queries, lists, downloads): nothing to capture, replay or match,
             # so none of the set-up below, which costs twice as much; only the journal entry.
-            def record_bodyless(status: int | None) -> None:
+            def record_bodyless(answer: _Recording) -> None:
                 journal.record(
                     Recorded(
                         time=backend.now_ms(),
@@ -322,13 +355,16 @@ class RequestLayer:
                         headers=scope["headers"],
                         body=b"",
                         body_size=0,
-                        status=status,
+                        status=answer.status,
                         account=backend.account_label(backend.account_of(head.authorization)),
                         duration_ms=(time.perf_counter() - started) * 1000,
+                        response_headers=answer.headers,
+                        response_body=answer.body,
+                        response_size=answer.size,
                     )
                 )
 
-            recording = _Recording(send, record_bodyless)
+            recording = _Recording(send, record_bodyless, journal.body_bytes)
             try:
                 await self.app(scope, receive, recording.send)
             finally:
@@ -337,9 +373,10 @@ class RequestLayer:
         exchange = Exchange(scope, receive, surface, backend, head)
         fired: ActiveFault | None = None
 
-        def record(status: int | None) -> None:
+        def record(answer: _Recording) -> None:
             if not journal.size:
                 return
+            dropped = fired is not None and fired.rule.fault == "drop"
             journal.record(
                 Recorded(
                     time=backend.now_ms(),
@@ -350,14 +387,17 @@ class RequestLayer:
                     body=bytes(exchange.captured) if exchange.captured else b"",
                     body_size=exchange.body_size,
                     # A dropped connection answered nothing the client could read.
-                    status=None if fired is not None and fired.rule.fault == "drop" else status,
+                    status=None if dropped else answer.status,
                     account=exchange.account_label(),
                     fault=None if fired is None else fired.id,
                     duration_ms=(time.perf_counter() - started) * 1000,
+                    response_headers=() if dropped else answer.headers,
+                    response_body=b"" if dropped else answer.body,
+                    response_size=0 if dropped else answer.size,
                 )
             )
 
-        recording = _Recording(send, record)
+        recording = _Recording(send, record, journal.body_bytes)
         try:
             fired = await faults.pick(exchange) if faults.live else None
             if fired is None and not limits.rate_on:  # the common case: just pass it on

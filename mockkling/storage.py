@@ -195,6 +195,10 @@ class SQLiteTaskStore:
         """An account's tasks on one endpoint, oldest first."""
         return self._all(f"{_SELECT} WHERE account = ? AND action = ? ORDER BY seq", (account, action))
 
+    def recent(self, limit: int) -> list[Task]:
+        """The newest ``limit`` tasks, newest first."""
+        return self._all(f"{_SELECT} ORDER BY seq DESC LIMIT ?", (max(limit, 0),))
+
     def __iter__(self) -> Iterator[Task]:
         return iter(self._all(f"{_SELECT} ORDER BY seq", ()))
 

@@ -136,6 +136,11 @@ class TaskStorage(Protocol):
         """An account's tasks on one endpoint, oldest first (a copy)."""
         ...
 
+    def recent(self, limit: int) -> list[Task]:
+        """The newest ``limit`` tasks of every account and endpoint, newest first (what the
+        dashboard shows, without reading the whole store)."""
+        ...
+
     def __iter__(self) -> Iterator[Task]: ...
 
     def __len__(self) -> int: ...
@@ -210,6 +215,11 @@ class TaskStore:
     def owned(self, account: str, action: str) -> list[Task]:
         """An account's tasks on one endpoint, oldest first (a copy)."""
         return list(self._by_owner.get((account, action), ()))
+
+    def recent(self, limit: int) -> list[Task]:
+        """The newest ``limit`` tasks, newest first: O(limit), the dict keeps creation order."""
+        with self._lock:  # a dict may not change while it is iterated
+            return list(itertools.islice(reversed(self._by_id.values()), max(limit, 0)))
 
     def __iter__(self) -> Iterator[Task]:
         return iter(list(self._by_id.values()))

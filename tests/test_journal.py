@@ -229,3 +229,94 @@ def test_the_journal_names_the_account_a_key_acts_for_now(backend: Backend, clie
     backend.add_account("bob", "bob-secret", api_keys=["sk-moving-key-0001"])
     client.get(T2V, headers=key)
     assert [e.account for e in backend.journal] == ["alice", "bob"]
+
+
+# -- the answer -----------------------------------------------------------------------------------
+
+
+def test_records_the_answer_a_client_got(
+    backend: Backend, client: httpx.Client, auth: dict[str, str]
+) -> None:
+    created = client.post(T2V, json={"prompt": "a kitten"}, headers=auth)
+    refused = client.get(f"{T2V}/nope", headers=auth)
+    first, second = backend.journal
+    assert first.response_json() == created.json()
+    assert first.response_size == len(created.content) and not first.response_truncated
+    assert first.response_headers["content-type"] == "application/json"
+    assert second.status == 404 and second.response_json() == refused.json()
+    assert first.to_dict()["response"] == {
+        "headers": first.response_headers,
+        "body": created.text,
+        "body_size": len(created.content),
+        "body_truncated": False,
+    }
+
+
+def test_keeps_only_the_first_bytes_of_a_long_answer(auth: dict[str, str]) -> None:
+    backend = Backend(Config(journal_body_bytes=20))
+    backend.use_manual_clock()
+    with httpx.Client(transport=SyncASGITransport(create_app(backend)), base_url="http://mock") as client:
+        answer = client.get(T2V, headers=auth)
+    entry = backend.journal.last()
+    assert entry is not None
+    assert entry.response_body == answer.text[:20] and entry.response_truncated
+    assert entry.response_size == len(answer.content)
+    with pytest.raises(ValueError, match="kept to 20 bytes"):
+        entry.response_json()
+
+
+def test_keeps_no_bytes_of_a_video_only_its_size(
+    backend: Backend, client: httpx.Client, auth: dict[str, str]
+) -> None:
+    task_id = client.post(T2V, json={"prompt": "a kitten"}, headers=auth).json()["data"]["task_id"]
+    backend.advance(600)
+    video = client.get(f"/media/videos/{task_id}.mp4")
+    entry = backend.journal.last()
+    assert entry is not None and entry.path.startswith("/media/videos/")
+    assert entry.response_headers["content-type"] == "video/mp4"
+    assert (entry.response_body, entry.response_size) == ("", len(video.content))
+
+
+def test_an_answer_cut_by_a_fault_is_recorded_as_sent_and_a_dropped_one_as_nothing(
+    backend: Backend, client: httpx.Client, auth: dict[str, str]
+) -> None:
+    backend.faults.add(fault="malformed", times=1)
+    cut = client.get(T2V, headers=auth)
+    backend.faults.add(fault="drop", times=1)
+    with pytest.raises(httpx.RemoteProtocolError):
+        client.get(T2V, headers=auth)
+    malformed, dropped = backend.journal
+    assert malformed.response_body == cut.text and malformed.response_size == len(cut.content)
+    assert (dropped.status, dropped.response_headers, dropped.response_size) == (None, {}, 0)
+
+
+def test_answer_headers_are_masked_like_request_headers() -> None:
+    journal = Journal()
+    journal.record(
+        Recorded(
+            1, "GET", "/x", b"", [], b"", 0, 200, None,
+            response_headers=[(b"Set-Cookie", b"session=s3cret"), (b"content-type", b"text/plain")],
+            response_body=b"hello",
+            response_size=5,
+        )
+    )  # fmt: skip
+    entry = journal.last()
+    assert entry is not None
+    assert entry.response_headers == {"set-cookie": "***", "content-type": "text/plain"}
+    assert "s3cret" not in json.dumps(entry.to_dict())
+
+
+def test_entries_by_id_and_the_newest_since_an_id() -> None:
+    journal = Journal(size=3)
+    for n in range(5):
+        journal.record(Recorded(n, "GET", f"/{n}", b"", [], b"", 0, 200, None))
+    assert journal.get(1) is None and journal.get(6) is None  # gone from the ring; never recorded
+    entry = journal.get(4)
+    assert entry is not None and entry.path == "/3"
+    first, newest = journal.newest(10)
+    assert first == 3 and [e.id for e in newest] == [3, 4, 5]
+    assert [e.id for e in journal.newest(2)[1]] == [4, 5]
+    assert [e.id for e in journal.newest(10, after=4)[1]] == [5]
+    assert journal.newest(10, after=5)[1] == []
+    journal.clear()
+    assert journal.newest(10) == (None, [])

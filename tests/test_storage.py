@@ -101,6 +101,15 @@ def test_pages_are_per_account_and_action_newest_first(store: TaskStorage) -> No
     assert [t.task_id for t in store][:3] == ["a0", "b0", "i0"]  # iteration in creation order
 
 
+def test_the_newest_tasks_of_every_account_newest_first(store: TaskStorage) -> None:
+    assert store.recent(5) == []
+    for i in range(4):
+        store.add(task(f"a{i}"))
+        store.add(task(f"b{i}", account="b", action="image2video"))
+    assert [t.task_id for t in store.recent(3)] == ["b3", "a3", "b2"]
+    assert len(store.recent(100)) == 8 and store.recent(0) == []
+
+
 def test_a_changed_schedule_is_kept(store: TaskStorage) -> None:
     """What a fate does: delay a stored task and make it fail, then store the change."""
     store.add(task("t1", extra={"n": 1}))

@@ -3,17 +3,22 @@
 Reset, tasks and their fates, the clock, fault rules, the request journal and the limits:
 the same controls a test reaches on the Backend from Python. Only loopback clients may use it
 unless ``control_remote`` is set, and when an admin token is configured every call must carry
-``Authorization: Bearer <token>``. Its errors have their own body, ``{"error", "message"}``.
+``Authorization: Bearer <token>`` (or, from a browser, HTTP Basic with the token as password).
+A browser page of another origin may not change anything (its ``Origin`` is refused). Its
+errors have their own body, ``{"error", "message"}``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
@@ -32,7 +37,7 @@ from ..rules import RuleError, RuleRegistry
 from ..tasks import RANK, Task
 
 PREFIX: Final = "/__mockkling"
-PREFIXES: Final = (f"{PREFIX}/",)
+PREFIXES: Final = (PREFIX,)  # the bare prefix too: it redirects to the dashboard
 # Client "addresses" of in-process test clients (no socket): Starlette's and schemathesis's
 # TestClient say "testclient". A server on a socket always reports an IP address.
 LOCAL_NAMES: Final = frozenset({"localhost", "testclient"})
@@ -56,9 +61,15 @@ def is_local(client: tuple[str, int] | None) -> bool:
         return host in LOCAL_NAMES
 
 
+# Asks a browser for the admin token (any user name, the token as password): the dashboard.
+CHALLENGE: Final = {"WWW-Authenticate": 'Basic realm="mockkling control API", charset="UTF-8"'}
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def check_access(backend: Backend, request: Request) -> None:
-    """403 for a remote client unless allowed, and for the mock's own callback sender (whatever
-    address it came through); 401 without the admin token when one is set."""
+    """403 for a remote client unless allowed, for the mock's own callback sender (whatever
+    address it came through) and for a change asked by another site's page; 401 without the
+    admin token when one is set."""
     if request.headers.get("user-agent") == CALLBACK_USER_AGENT:
         raise KlingError(1103, "A callback never reaches the control API")
     if not backend.config.control_remote and not is_local(
@@ -67,15 +78,45 @@ def check_access(backend: Backend, request: Request) -> None:
         raise KlingError(
             1103, "The control API answers loopback clients only (set control_remote to allow others)"
         )
+    if request.method not in SAFE_METHODS and _cross_origin(request):
+        # A page on any site can make a browser post to 127.0.0.1 (a form needs no CORS).
+        raise KlingError(1103, "The control API takes no changes from a page of another origin")
     token = backend.config.admin_token
     if not token:
         return
     header = request.headers.get("authorization", "").strip()
     if not header:
-        raise KlingError(1001, "The control API needs 'Authorization: Bearer <admin token>'")
+        raise KlingError(
+            1001, "The control API needs 'Authorization: Bearer <admin token>'", headers=CHALLENGE
+        )
     scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-        raise KlingError(1000, "The admin token is wrong")
+    scheme = scheme.lower()
+    secret = _basic_password(given) if scheme == "basic" else given.strip() if scheme == "bearer" else None
+    if secret is None or not hmac.compare_digest(secret.encode(), token.encode()):
+        raise KlingError(1000, "The admin token is wrong", headers=CHALLENGE)
+
+
+def _basic_password(credentials: str) -> str | None:
+    """The password of HTTP Basic credentials (``base64(user:password)``), None if malformed."""
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    _user, colon, password = decoded.partition(":")
+    return password if colon else None
+
+
+def _cross_origin(request: Request) -> bool:
+    """Whether a browser says the request comes from a page of another origin than this
+    server's (clients other than browsers send no ``Origin``)."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    try:
+        netloc = urlsplit(origin).netloc.lower()
+    except ValueError:  # not a URL ("http://[x"): no page of this server sent it
+        return True
+    return not netloc or netloc != request.headers.get("host", "").lower()
 
 
 def _bad(message: str) -> KlingError:
@@ -212,13 +253,13 @@ class TaskFate(ControlEndpoint):
 # -- the clock --------------------------------------------------------------------------------
 
 
-def _clock_view(backend: Backend) -> dict[str, Any]:
+def clock_view(backend: Backend) -> dict[str, Any]:
     return {"now_ms": backend.now_ms(), "manual": isinstance(backend.clock, ManualClock)}
 
 
 class ClockEndpoint(ControlEndpoint):
     async def get(self, request: Request) -> Response:
-        return JSONResponse(_clock_view(_backend(request)))
+        return JSONResponse(clock_view(_backend(request)))
 
 
 class ClockAdvance(ControlEndpoint):
@@ -228,7 +269,7 @@ class ClockAdvance(ControlEndpoint):
         if not isinstance(backend.clock, ManualClock):
             backend.use_manual_clock()
         backend.advance(body["seconds"])
-        return JSONResponse(_clock_view(backend))
+        return JSONResponse(clock_view(backend))
 
 
 # -- fate rules and fault rules: the same four calls for each ---------------------------------
@@ -287,10 +328,21 @@ class JournalEndpoint(ControlEndpoint):
         return JSONResponse({"cleared": cleared})
 
 
+class JournalEntryEndpoint(ControlEndpoint):
+    """One recorded request in full, the answer with it (the dashboard shows it on a click)."""
+
+    async def get(self, request: Request) -> Response:
+        raw = request.path_params["entry_id"]
+        entry = _backend(request).journal.get(int(raw)) if raw.isdigit() and len(raw) <= 18 else None
+        if entry is None:
+            raise KlingError(1203, f"no journal entry {raw[:50]!r} (never recorded, or gone from the ring)")
+        return JSONResponse(entry.to_dict())
+
+
 # -- limits -----------------------------------------------------------------------------------
 
 
-def _limits_view(backend: Backend) -> dict[str, Any]:
+def limits_view(backend: Backend) -> dict[str, Any]:
     limiter = backend.limits
     return {
         "limits": limiter.limits.to_dict(),
@@ -300,7 +352,7 @@ def _limits_view(backend: Backend) -> dict[str, Any]:
 
 class LimitsEndpoint(ControlEndpoint):
     async def get(self, request: Request) -> Response:
-        return JSONResponse(_limits_view(_backend(request)))
+        return JSONResponse(limits_view(_backend(request)))
 
     async def put(self, request: Request) -> Response:
         backend = _backend(request)
@@ -309,7 +361,7 @@ class LimitsEndpoint(ControlEndpoint):
             backend.limits.set(Limits.from_dict(body))
         except ValueError as exc:
             raise _bad(str(exc)) from None
-        return JSONResponse(_limits_view(backend))
+        return JSONResponse(limits_view(backend))
 
 
 def routes() -> list[BaseRoute]:
@@ -323,5 +375,6 @@ def routes() -> list[BaseRoute]:
         Route(f"{PREFIX}/clock/advance", ClockAdvance),
         *rule_endpoints(FAULT_RULES),
         Route(f"{PREFIX}/journal", JournalEndpoint),
+        Route(f"{PREFIX}/journal/{{entry_id}}", JournalEntryEndpoint),
         Route(f"{PREFIX}/limits", LimitsEndpoint),
     ]
