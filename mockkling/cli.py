@@ -32,6 +32,7 @@ from .config import (
     FailRule,
     Timing,
 )
+from .connections import Bounds, bounded, fastest_http
 from .fault_rules import FaultRule
 
 if TYPE_CHECKING:
@@ -165,6 +166,22 @@ def _parser() -> argparse.ArgumentParser:
         help="how the gateway surfaces answer: as the seed document says (seed, the default), as the "
         "seed's gateway really does (ppwapi) or as mainline new-api does (new-api); $MOCKKLING_GATEWAY",
     )
+    limits = serve.add_argument_group("what one connection may ask")
+    limits.add_argument(
+        "--max-header-bytes", type=int, metavar="N", help="request head size, 431 past it (default 16384)"
+    )
+    limits.add_argument(
+        "--request-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="time to send a complete request head, closed past it (default 10)",
+    )
+    limits.add_argument(
+        "--max-connections",
+        type=int,
+        metavar="N",
+        help="open connections, 503 past it (default 1000)",
+    )
     serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
     serve.add_argument("--access-log", action="store_true", help="log every request")
     tls = serve.add_argument_group("HTTPS")
@@ -265,9 +282,16 @@ def build_config(args: argparse.Namespace, environ: dict[str, str] | None = None
     if args.run_seconds is not None:
         timing = replace(timing, run_seconds=args.run_seconds)
     flags: dict[str, Any] = {}
-    for name in ("public_url", "media_url", "polls_per_status"):
+    for name, key in (
+        ("public_url", "public_url"),
+        ("media_url", "media_url"),
+        ("polls_per_status", "polls_per_status"),
+        ("max_header_bytes", "max_header_bytes"),
+        ("request_timeout", "request_timeout_seconds"),
+        ("max_connections", "max_connections"),
+    ):
         if getattr(args, name) is not None:
-            flags[name] = getattr(args, name)
+            flags[key] = getattr(args, name)
     callbacks: dict[str, Any] = {}
     if args.callback_host:
         callbacks["allowed_hosts"] = [*config.callbacks.allowed_hosts, *args.callback_host]
@@ -364,6 +388,14 @@ def _banner(
 
 class ListenError(OSError):
     """The server cannot take its address (a port in use, an address not of this machine)."""
+
+
+def server_options(config: Config) -> dict[str, Any]:
+    """uvicorn's options for what one connection may ask (mockkling/connections.py): its HTTP
+    protocol with the configured bounds; h11, where httptools is missing, bounds the head too."""
+    http = fastest_http()
+    bounds = Bounds(config.max_header_bytes, config.request_timeout_seconds, config.max_connections)
+    return {"http": bounded(http, bounds), "h11_max_incomplete_event_size": config.max_header_bytes}
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -464,6 +496,7 @@ def serve(
         "access_log": access_log,
         "lifespan": "on",
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+        **server_options(config),
     }
     if tls is not None:
         options.update(ssl_certfile=str(tls.certfile), ssl_keyfile=str(tls.keyfile))

@@ -207,6 +207,11 @@ class Config:
     journal_body_bytes: int = DEFAULT_BODY_BYTES
     # Header bytes kept per journal entry (names and values); past that, values are cut.
     journal_header_bytes: int = DEFAULT_HEADER_BYTES
+    # What one connection may ask (connections.py): header bytes (431 past them), seconds to send
+    # a complete request head (closed past them), connections open at once (503 past them).
+    max_header_bytes: int = 16 * 1024
+    request_timeout_seconds: float = 10.0
+    max_connections: int = 1000
     # -- testing without touching the code under test (interception, the proxy) --------------
     # Tasks move one status every this many queries (and not with the clock); None: by the clock.
     polls_per_status: int | None = None
@@ -286,10 +291,20 @@ class Config:
                 "journal_body_bytes",
                 "journal_header_bytes",
                 "max_tasks",
+                "max_header_bytes",
+                "max_connections",
             ):
                 setattr(out, key, _typed(value, int, f"{source}: {key}"))
+                if key in ("max_header_bytes", "max_connections") and value < 1:
+                    raise ConfigError(f"{source}: {key} must be >= 1, not {value}")
                 if key.startswith(("journal", "max_tasks")) and value < 0:
                     raise ConfigError(f"{source}: {key} must be >= 0, not {value}")
+            elif key == "request_timeout_seconds":
+                if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 3600:
+                    raise ConfigError(
+                        f"{source}: {key} must be a number of seconds in (0, 3600], not {value!r}"
+                    )
+                out.request_timeout_seconds = float(value)
             elif key == "media_ttl_seconds":
                 out.media_ttl_seconds = _typed(value, int, f"{source}: {key}")
                 if out.media_ttl_seconds < 0:
@@ -404,6 +419,9 @@ _ENV: tuple[tuple[str, str, type], ...] = (
     ("MOCKKLING_MEDIA_TTL_SECONDS", "media_ttl_seconds", int),
     ("MOCKKLING_STATE", "state_file", str),
     ("MOCKKLING_MAX_TASKS", "max_tasks", int),
+    ("MOCKKLING_MAX_HEADER_BYTES", "max_header_bytes", int),
+    ("MOCKKLING_REQUEST_TIMEOUT_SECONDS", "request_timeout_seconds", float),
+    ("MOCKKLING_MAX_CONNECTIONS", "max_connections", int),
     ("MOCKKLING_ADMIN_TOKEN", "admin_token", str),
     ("MOCKKLING_POLLS_PER_STATUS", "polls_per_status", int),
     ("MOCKKLING_MEDIA_URL", "media_url", str),

@@ -67,6 +67,7 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         if size > max_bytes:
             raise _too_large(max_bytes)
         chunks.append(chunk)
+    request.state.body_size = size  # what off_loop decides by
     return b"".join(chunks)
 
 
@@ -81,7 +82,6 @@ async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
     if content_type is not None and not _is_json_type(content_type):
         raise KlingError(1200, f"Content-Type must be application/json, not {content_type[:100]!r}")
     raw = await read_body(request, max_bytes)
-    request.state.body_size = len(raw)
     if len(raw) > OFF_LOOP_BYTES:
         return await anyio.to_thread.run_sync(_json_object, raw)
     return _json_object(raw)

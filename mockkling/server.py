@@ -12,6 +12,8 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 
+from .connections import Bounds, bounded, fastest_http
+
 
 class LiveServer:
     """Serve ``app`` on ``host:port`` (port 0 picks a free one) until :meth:`stop`."""
@@ -20,7 +22,13 @@ class LiveServer:
         self.app = app
         self.host = host
         self._requested_port = port
-        options: dict[str, Any] = {"log_level": "warning", "access_log": False, "lifespan": "off"}
+        # The bounds mockkling serve applies to each connection (connections.py), by default.
+        options: dict[str, Any] = {
+            "log_level": "warning",
+            "access_log": False,
+            "lifespan": "off",
+            "http": bounded(fastest_http(), Bounds()),
+        }
         options.update(uvicorn_options)
         self._config = uvicorn.Config(app, host=host, port=port, **options)
         self._server: uvicorn.Server | None = None

@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ from mockkling import (
 )
 from mockkling.callbacks import USER_AGENT, is_listening_on
 from mockkling.config import CallbackSettings
+from mockkling.connections import Bounds, bounded, fastest_http
 from mockkling.server import LiveServer
 from mockkling.transport import SyncASGITransport
 
@@ -295,3 +299,64 @@ def test_a_million_items_are_refused_by_count_while_others_are_served(
     (answer,) = refused
     assert (answer.status_code, answer.json()["code"]) == (400, 1201)
     assert answer.json()["message"] == f"{field} must have at most {limit} items (got 1000000)"
+
+
+# -- 5. what one connection may ask -------------------------------------------------------------------
+
+
+@pytest.fixture
+def bounded_server() -> Iterator[str]:
+    """A live mock whose connections have small bounds, so the test does not wait long."""
+    bounds = Bounds(max_header_bytes=4096, request_timeout_seconds=0.5, max_connections=8)
+    with LiveServer(create_app(Backend()), http=bounded(fastest_http(), bounds)) as server:
+        yield f"127.0.0.1:{server.port}"
+
+
+def _raw(address: str, data: bytes, *, timeout: float = 10) -> bytes:
+    host, _, port = address.partition(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(data)
+        reply = b""
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            while chunk := sock.recv(65536):
+                reply += chunk
+        return reply
+
+
+@pytest.mark.slow
+def test_a_head_past_the_bound_is_refused_before_it_is_read(bounded_server: str) -> None:
+    start = b"GET /v1/videos/text2video HTTP/1.1\r\nHost: mock\r\nX-Padding: "
+    reply = _raw(bounded_server, start + b"p" * 20_000 + b"\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 431 ")
+    assert b'"message":"Request headers are larger than 4096 bytes"' in reply
+    # Megabytes of head: the server stops reading at the bound and closes, mid-upload.
+    with pytest.raises(ConnectionError):
+        _raw(bounded_server, start + b"p" * 50_000_000)
+    # A head within the bound, with a large body in the same write, is answered as usual.
+    body = b"x" * 500_000
+    post = b"POST /v1/videos/text2video HTTP/1.1\r\nHost: mock\r\nContent-Length: %d\r\n\r\n" % len(body)
+    assert _raw(bounded_server, post + body).startswith(b"HTTP/1.1 401 ")
+
+
+@pytest.mark.slow
+def test_idle_and_half_sent_connections_are_closed(bounded_server: str) -> None:
+    assert _raw(bounded_server, b"") == b""  # nothing sent: closed without a word
+    half = _raw(bounded_server, b"GET /v1/videos/text2video HTTP/1.1\r\nHost: m")
+    assert half.startswith(b"HTTP/1.1 408 ")
+
+
+@pytest.mark.slow
+def test_connections_past_the_bound_get_a_503(bounded_server: str) -> None:
+    host, _, port = bounded_server.partition(":")
+    idle = [socket.create_connection((host, int(port))) for _ in range(8)]
+    try:
+        time.sleep(0.1)  # let the server take them
+        refused = _raw(bounded_server, b"GET /v1/videos/text2video HTTP/1.1\r\nHost: m\r\n\r\n")
+        assert refused.startswith(b"HTTP/1.1 503 ")
+    finally:
+        for sock in idle:
+            sock.close()
+    time.sleep(0.1)
+    assert _raw(bounded_server, b"GET /v1/videos/text2video HTTP/1.1\r\nHost: m\r\n\r\n").startswith(
+        b"HTTP/1.1 401 "
+    )

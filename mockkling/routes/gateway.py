@@ -26,7 +26,7 @@ from ..backend import Backend
 from ..errors import KlingError
 from ..gateway_profiles import Body, Profile, Refusal
 from ..gojson import parse
-from ..jsonio import JSONResponse, read_body, read_json_object, too_deep
+from ..jsonio import JSONResponse, off_loop, read_body, read_json_object, too_deep
 from ..media import video_file
 from ..tasks import Task
 from ..validation import ACTIONS
@@ -154,7 +154,7 @@ def _seed_routes(backend: Backend) -> list[BaseRoute]:
 
     async def create_generation(request: Request) -> Response:
         account, body = await submit(request, GENERIC_CREATE)
-        task = create(account, gateway.from_generic(body))
+        task = await off_loop(request, lambda: create(account, gateway.from_generic(body)))
         return JSONResponse({"task_id": task.task_id})
 
     async def get_generation(request: Request) -> Response:
@@ -173,7 +173,7 @@ def _seed_routes(backend: Backend) -> list[BaseRoute]:
             request: Request, action: str = action, operation: str = operation
         ) -> Response:
             account, body = await submit(request, operation)
-            task = create(account, gateway.from_passthrough(action, body))
+            task = await off_loop(request, lambda: create(account, gateway.from_passthrough(action, body)))
             return envelope(backend.new_id(), passthrough_created(task), SUCCESS_MESSAGE)
 
         async def get_passthrough(request: Request) -> Response:
@@ -279,7 +279,7 @@ def _family_routes(backend: Backend, prof: Profile) -> list[BaseRoute]:
             body = await _body(request, max_bytes)
             account = account_of(request, rid)
             upstream = translate(prof, body, passthrough=passthrough, rid=rid)
-            task = submit(account, upstream)
+            task = await off_loop(request, lambda: submit(account, upstream))
             if new_api:
                 return _answer(
                     200, gateway_profiles.new_api_created(task, upstream.model, backend.now_ms()), rid
