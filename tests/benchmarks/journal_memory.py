@@ -50,9 +50,8 @@ def main() -> int:
     args = parser.parse_args()
     bounded = grown_mb(args.requests, args.header_bytes, 4096)
     unbounded = grown_mb(args.requests, args.header_bytes, 1 << 30)
-    print(
-        f"| journal headers per entry | RSS grown over {args.requests:,} requests of {args.header_bytes:,} B |"
-    )
+    grown = f"RSS grown over {args.requests:,} requests of {args.header_bytes:,} B"
+    print(f"| journal headers per entry | {grown} |")
     print("| --- | --- |")
     print(f"| whole (before) | {unbounded:.1f} MB |")
     print(f"| at most 4 KB (now) | {bounded:.1f} MB |")
