@@ -24,6 +24,7 @@ from .errors import KlingError
 from .request_layer import RequestLayer
 from .routes import control, dashboard, gateway, media, model_api, official
 from .routes.control import PREFIX as CONTROL_PREFIX
+from .routing import IndexedRouter
 
 logger = logging.getLogger("mockkling")
 
@@ -44,11 +45,17 @@ class Surface(NamedTuple):
 
 class _MockApp(Starlette):
     """Starlette with the request layer (journal, fault rules, rate limits) outside its own
-    error handling, so the layer sees each request first and each final answer last."""
+    error handling, so the layer sees each request first and each final answer last, and a
+    router that finds a request's route by its path's start (routing.py)."""
 
     def __init__(self, *, layer: Callable[[ASGIApp], ASGIApp], **kwargs: Any) -> None:
         self._layer = layer
         super().__init__(**kwargs)
+        # On the API _Tidy drops trailing slashes: no redirect is needed (the bare control
+        # prefix redirects to the dashboard by a route of its own).
+        self.router = IndexedRouter(
+            self.router.routes, lifespan=kwargs.get("lifespan"), redirect_slashes=False
+        )
 
     def build_middleware_stack(self) -> ASGIApp:
         return self._layer(super().build_middleware_stack())
@@ -170,8 +177,5 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
         exception_handlers={KlingError: on_kling_error, HTTPException: on_http_error, Exception: on_crash},
         lifespan=lifespan,
     )
-    # On the API _Tidy drops trailing slashes; a redirect is left only where it has a use: from
-    # /__mockkling to the dashboard at /__mockkling/.
-    app.router.redirect_slashes = False
     app.state.backend = backend
     return app

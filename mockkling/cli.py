@@ -32,7 +32,7 @@ from .config import (
     FailRule,
     Timing,
 )
-from .connections import Bounds, bounded, fastest_http
+from .connections import Bounds, bounded, fastest_http, worker_protocol
 from .fault_rules import FaultRule
 
 if TYPE_CHECKING:
@@ -181,6 +181,18 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="open connections, 503 past it (default 1000)",
+    )
+    serve.add_argument(
+        "--http",
+        choices=["auto", "httptools", "h11"],
+        default="auto",
+        help="HTTP parser (default auto: httptools where installed)",
+    )
+    serve.add_argument(
+        "--loop",
+        choices=["auto", "uvloop", "asyncio"],
+        default="auto",
+        help="event loop (default auto: uvloop where installed)",
     )
     serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
     serve.add_argument("--access-log", action="store_true", help="log every request")
@@ -390,12 +402,17 @@ class ListenError(OSError):
     """The server cannot take its address (a port in use, an address not of this machine)."""
 
 
-def server_options(config: Config) -> dict[str, Any]:
-    """uvicorn's options for what one connection may ask (mockkling/connections.py): its HTTP
-    protocol with the configured bounds; h11, where httptools is missing, bounds the head too."""
-    http = fastest_http()
+def server_options(config: Config, http: str = "auto", loop: str = "auto") -> dict[str, Any]:
+    """uvicorn's HTTP parser (httptools by default, h11 where it is missing or asked for) with
+    what one connection may ask (mockkling/connections.py), and its event loop (uvloop by
+    default where installed)."""
+    parser = fastest_http() if http == "auto" else http
     bounds = Bounds(config.max_header_bytes, config.request_timeout_seconds, config.max_connections)
-    return {"http": bounded(http, bounds), "h11_max_incomplete_event_size": config.max_header_bytes}
+    return {
+        "http": bounded(parser, bounds),
+        "h11_max_incomplete_event_size": config.max_header_bytes,
+        "loop": loop,
+    }
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -478,6 +495,8 @@ def serve(
     argv: Sequence[str] = (),
     tls: TLSFiles | None = None,
     proxy_port: int | None = None,
+    http: str = "auto",
+    loop: str = "auto",
 ) -> None:
     """Run the server until SIGINT/SIGTERM, which let in-flight requests finish and then close
     the state file. Several workers need the state file: it is what they share."""
@@ -496,7 +515,7 @@ def serve(
         "access_log": access_log,
         "lifespan": "on",
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
-        **server_options(config),
+        **server_options(config, http, loop),
     }
     if tls is not None:
         options.update(ssl_certfile=str(tls.certfile), ssl_keyfile=str(tls.keyfile))
@@ -517,6 +536,10 @@ def serve(
     SQLiteTaskStore(config.state_file).close()  # a bad state file stops us before any worker starts
     os.environ[SERVE_ARGV_ENV] = json.dumps(list(argv))
     print(_banner(config, workers, tls), file=sys.stderr, flush=True)
+    # The workers take their protocol by import path: a class made here cannot cross to them.
+    parser = fastest_http() if http == "auto" else http
+    bounds = Bounds(config.max_header_bytes, config.request_timeout_seconds, config.max_connections)
+    options["http"] = worker_protocol(parser, bounds)
     uvicorn.run("mockkling.cli:create_app_from_env", factory=True, workers=workers, **options)
 
 
@@ -551,6 +574,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 argv=argv,
                 tls=tls,
                 proxy_port=args.proxy,
+                http=args.http,
+                loop=args.loop,
             )
     except ConfigError as exc:
         print(f"mockkling: {exc}", file=sys.stderr)

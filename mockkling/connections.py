@@ -10,6 +10,7 @@ protocol class ``mockkling serve`` and the live servers run.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any, ClassVar, Final, NamedTuple
 
 import orjson
@@ -122,6 +123,29 @@ def bounded(http: str, bounds: Bounds) -> type[asyncio.Protocol]:
 
         base = H11Protocol
     return type(f"Bounded{base.__name__}", (_Bounded, base), {"bounds": bounds})
+
+
+# `mockkling serve --workers N` hands uvicorn's worker processes the protocol by its import path
+# (a class made at run time cannot cross to another process); the bounds go in the environment.
+BOUNDS_ENV: Final = "MOCKKLING_CONNECTION_BOUNDS"
+
+
+def worker_protocol(http: str, bounds: Bounds) -> str:
+    """The import path of the bounded protocol the workers build (see :func:`for_workers`)."""
+    os.environ[BOUNDS_ENV] = orjson.dumps(list(bounds)).decode()
+    return f"{__name__}:{'HttpTools' if http == 'httptools' else 'H11'}ForWorkers"
+
+
+def _worker_bounds() -> Bounds:
+    raw = os.environ.get(BOUNDS_ENV)
+    return Bounds(*orjson.loads(raw)) if raw else Bounds()
+
+
+def __getattr__(name: str) -> type[asyncio.Protocol]:
+    # Built when a worker asks for it, from the bounds its parent put in the environment.
+    if name in ("HttpToolsForWorkers", "H11ForWorkers"):
+        return bounded("httptools" if name == "HttpToolsForWorkers" else "h11", _worker_bounds())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def fastest_http() -> str:

@@ -1,7 +1,8 @@
 """The baseline the benchmark compares the mock against: a bare Starlette endpoint returning a
-JSON body of a given size, on the same uvicorn settings as ``mockkling serve``.
+JSON body of a given size (and, for a POST, parsing the request's JSON body first, as any API
+does), on the HTTP parser and event loop the mock runs on in that measure.
 
-Run as ``python baseline_app.py PORT BODY_BYTES``.
+Run as ``python baseline_app.py PORT BODY_BYTES [HTTP LOOP]`` (default: httptools, uvloop).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ def make_app(body_bytes: int) -> Starlette:
     payload = {**skeleton, "data": {"pad": "x" * max(0, body_bytes - overhead)}}
 
     async def endpoint(request: Request) -> JSONResponse:
+        if request.method == "POST":
+            await request.json()
         return JSONResponse(payload)
 
     return Starlette(routes=[Route("/{path:path}", endpoint, methods=["GET", "POST"])])
@@ -28,6 +31,14 @@ def make_app(body_bytes: int) -> Starlette:
 
 if __name__ == "__main__":
     port, size = int(sys.argv[1]), int(sys.argv[2])
+    http, loop = (sys.argv[3], sys.argv[4]) if len(sys.argv) > 4 else ("httptools", "uvloop")
     uvicorn.run(
-        make_app(size), host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off"
+        make_app(size),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        http=http,
+        loop=loop,
     )

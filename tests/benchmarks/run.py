@@ -122,14 +122,32 @@ def process(args: list[str], port: int) -> Iterator[float]:
             proc.kill()
 
 
-def mock_server(port: int) -> list[str]:
+# The HTTP stacks measured: (parser, event loop). `mockkling serve` runs the fast one by default.
+STACKS = {"httptools+uvloop": ("httptools", "uvloop"), "h11+asyncio": ("h11", "asyncio")}
+
+
+def mock_server(port: int, stack: tuple[str, str] = STACKS["httptools+uvloop"]) -> list[str]:
+    http, loop = stack
     return serve_command(
-        "--queue-seconds", "1", "--run-seconds", "2", "--seed", "1", port=port, log_level="warning"
+        "--queue-seconds",
+        "1",
+        "--run-seconds",
+        "2",
+        "--seed",
+        "1",
+        "--http",
+        http,
+        "--loop",
+        loop,
+        port=port,
+        log_level="warning",
     )
 
 
-def baseline_server(port: int, body_bytes: int) -> list[str]:
-    return [sys.executable, str(HERE / "baseline_app.py"), str(port), str(body_bytes)]
+def baseline_server(
+    port: int, body_bytes: int, stack: tuple[str, str] = STACKS["httptools+uvloop"]
+) -> list[str]:
+    return [sys.executable, str(HERE / "baseline_app.py"), str(port), str(body_bytes), *stack]
 
 
 # -- load generation ---------------------------------------------------------------------------
@@ -254,10 +272,20 @@ def spread(mine: list[float], theirs: list[float]) -> str:
     return f"rounds {min(ratios):.2f}-{max(ratios):.2f}" if len(ratios) > 1 else "1 round"
 
 
-def http_figures(seconds: float, rounds: int, rate: float, p99_seconds: float, p99_rounds: int) -> list[Row]:
+# Targets per stack: (query ratio >=, create ratio >=, p99 ratio <=). The fast stack's are the
+# ones users get; h11's large fixed cost per request hides the mock's own cost, hence looser ones.
+TARGETS = {"httptools+uvloop": (0.85, 0.8, 1.5), "h11+asyncio": (0.8, 0.6, 2.0)}
+
+
+def http_figures(
+    seconds: float, rounds: int, rate: float, p99_seconds: float, p99_rounds: int, stack_name: str
+) -> list[Row]:
     """Throughput in ``rounds`` windows of ``seconds``, mock and baseline taking turns (short
     windows: each pair of measures sees the machine as alike as it can); p99 latency in longer
-    windows, for enough samples to read a 99th percentile from."""
+    windows, for enough samples to read a 99th percentile from. Mock and baselines run on the
+    same HTTP stack."""
+    stack = STACKS[stack_name]
+    query_target, create_target, p99_target = TARGETS[stack_name]
     token = make_jwt(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, ttl_seconds=3600)
     headers = {"Authorization": f"Bearer {token}"}
     use_wrk = shutil.which("wrk") is not None
@@ -268,7 +296,7 @@ def http_figures(seconds: float, rounds: int, rate: float, p99_seconds: float, p
             return lambda: wrk(f"http://127.0.0.1:{port}{path}", seconds, headers, body)
         return lambda: python_load(port, path, seconds, headers, body)
 
-    with process(mock_server(mock_port), mock_port):
+    with process(mock_server(mock_port, stack), mock_port):
         url = f"http://127.0.0.1:{mock_port}"
         created = httpx.post(
             f"{url}{T2V}", content=CREATE_BODY, headers=headers | {"Content-Type": "application/json"}
@@ -279,8 +307,8 @@ def http_figures(seconds: float, rounds: int, rate: float, p99_seconds: float, p
         body_bytes = len(httpx.get(f"{url}{query_path}", headers=headers).content)
         # Each baseline answers a body the size of the mock's answer to the same request.
         with (
-            process(baseline_server(query_port, body_bytes), query_port),
-            process(baseline_server(create_port, len(created.content)), create_port),
+            process(baseline_server(query_port, body_bytes, stack), query_port),
+            process(baseline_server(create_port, len(created.content), stack), create_port),
         ):
             query = interleaved(
                 {"mock": measure(mock_port, query_path), "base": measure(query_port, query_path)}, rounds
@@ -306,27 +334,27 @@ def http_figures(seconds: float, rounds: int, rate: float, p99_seconds: float, p
     p99_ratio = paired_ratio(p99["mock"], p99["base"])
     return [
         (
-            "query throughput",
+            f"query throughput ({stack_name})",
             f"{med(query['mock']):,.0f} req/s vs {med(query['base']):,.0f} ({tool};"
             f" {spread(query['mock'], query['base'])})",
             f"{query_ratio:.2f}",
-            ">= 0.8",
-            ok(query_ratio >= 0.8),
+            f">= {query_target}",
+            ok(query_ratio >= query_target),
         ),
         (
-            "create throughput",
-            f"{med(create['mock']):,.0f} req/s vs {med(create['base']):,.0f}"
+            f"create throughput ({stack_name})",
+            f"{med(create['mock']):,.0f} req/s vs {med(create['base']):,.0f} parsing the body"
             f" ({spread(create['mock'], create['base'])})",
             f"{create_ratio:.2f}",
-            ">= 0.6",
-            ok(create_ratio >= 0.6),
+            f">= {create_target}",
+            ok(create_ratio >= create_target),
         ),
         (
-            f"query p99 at {rate:g} req/s",
+            f"query p99 at {rate:g} req/s ({stack_name})",
             f"{med(p99['mock']):.2f} ms vs {med(p99['base']):.2f} ms",
             f"{p99_ratio:.2f}",
-            "<= 2.0",
-            ok(p99_ratio <= 2.0),
+            f"<= {p99_target}",
+            ok(p99_ratio <= p99_target),
         ),
     ]
 
@@ -613,13 +641,15 @@ def main(argv: list[str] | None = None) -> int:
     q = args.quick
     rows: list[Row] = []
     if "http" in wanted:
-        rows += http_figures(
-            seconds=1,
-            rounds=1 if q else 15,
-            rate=100 if q else 300,
-            p99_seconds=1 if q else 2,
-            p99_rounds=1 if q else 5,
-        )
+        for stack_name in STACKS:
+            rows += http_figures(
+                seconds=1,
+                rounds=1 if q else 15,
+                rate=100 if q else 300,
+                p99_seconds=1 if q else 2,
+                p99_rounds=1 if q else 5,
+                stack_name=stack_name,
+            )
     if "in-process" in wanted:
         rows += in_process_lifecycles(seconds=0.6 if q else 15, rounds=1 if q else 5)
     if "memory" in wanted:
