@@ -105,13 +105,9 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
                 return surface
         return None
 
-    names = tuple((s.prefixes, s.name, s.claims) for s in surfaces)
-
-    def surface_name(path: str) -> str | None:  # on every request: kept to a few comparisons
-        for prefixes, name, claims in names:
-            if path.startswith(prefixes) and (claims is None or claims(path)):
-                return name
-        return None
+    def surface_name(path: str) -> str | None:
+        surface = surface_of(path)
+        return None if surface is None else surface.name
 
     def render_path(path: str, error: KlingError) -> Response:
         surface = surface_of(path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 import anyio
@@ -40,14 +40,6 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
-
-    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
-        if headers is not None:
-            super().init_headers(headers)
-            return
-        # Every answer but those with headers of their own: the two headers Starlette would
-        # work out, written directly (every request makes one).
-        self.raw_headers = [(b"content-length", str(len(self.body)).encode()), _CONTENT_TYPE]
 
 
 def _is_json_type(content_type: str) -> bool:

@@ -4,11 +4,11 @@ The document is the single source of truth: request bodies and query parameters 
 against its schemas (JSON Schema 2020-12, as OpenAPI 3.1 uses), so the server, the spec and
 the schemathesis tests cannot disagree about what a valid request is.
 
-jsonschema is the judge and writes every error message, but walking a schema costs it about
-50 us a body, a third of a create. So a body schema written only in keywords that mean the same
-in draft 7 is also compiled to Python by fastjsonschema (on its operation's first request: it
-takes about 10 ms a schema), and a body that this compiled check passes is accepted at once;
-any other body goes to jsonschema, which decides. tests/test_spec_fast_path.py holds the two
+jsonschema is the judge and writes every error message, but walking a schema costs it a good
+part of a create (docs/benchmarks.md). So a body schema written only in keywords that mean the
+same in draft 7 is also compiled to Python by fastjsonschema (on its operation's first request,
+so start-up does not pay for every schema), and a body that this compiled check passes is
+accepted at once; any other body goes to jsonschema, which decides. tests/test_spec_fast_path.py holds the two
 to agreeing on generated bodies.
 """
 

@@ -47,8 +47,9 @@ _LONGEST_HOST: Final = 262
 def base_url(request: Request) -> str:
     """The mock's own address as this client reached it, for result URLs.
 
-    Starlette builds ``request.base_url`` anew on every request (about 12 us, a fifth of a
-    query's cost); it depends only on the fields of the key below, so it is built once each."""
+    Starlette builds ``request.base_url`` anew on every request, which costs more than 3% of a
+    query (docs/benchmarks.md has the figure); it depends only on the fields of the key below,
+    so it is built once for each."""
     scope = request.scope
     host = next((value for name, value in scope["headers"] if name == b"host"), None)
     root = scope.get("app_root_path", scope.get("root_path", ""))
