@@ -50,6 +50,12 @@ O1_ALL: Final = variants(BOTH_MODES, O1_SECONDS)
 _V3_T2V: Final = {"generate": V3_ALL, "sound": V3_ALL, "voice": V3_ALL, "multi_shot": V3_ALL}
 _V3_I2V: Final = {**_V3_T2V, "start_end_frame": V3_ALL, "element": V3_ALL}
 
+# The official API's hosts (international, China, and the old domain), and the host of the
+# result URLs in the official examples' answers: what interception and the proxy answer for.
+KLING_HOSTS: Final = ("api.klingai.com", "api-singapore.klingai.com", "api-beijing.klingai.com")
+MEDIA_HOST: Final = "p1.a.kwimgs.com"
+MEDIA_URL: Final = f"https://{MEDIA_HOST}"
+
 # Result kinds: the keys of ``task_result`` a finished task carries (video-to-audio has two).
 VIDEOS: Final = "videos"
 IMAGES: Final = "images"

@@ -15,12 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from starlette.applications import Starlette
 
 from . import contract
 from .app import create_app
+from .catalogue import KLING_HOSTS, MEDIA_HOST, MEDIA_URL
 from .config import (
     DEFAULT_ACCESS_KEY,
     DEFAULT_API_KEY,
@@ -34,9 +35,7 @@ from .config import (
 )
 from .connections import Bounds, bounded, fastest_http, worker_protocol
 from .fault_rules import FaultRule
-
-if TYPE_CHECKING:
-    from .proxy import KlingProxy
+from .proxy import KlingProxy
 from .tls import TLSFiles, make_self_signed
 
 # How `mockkling serve --workers N` hands its flags to the workers, each of which builds its
@@ -234,8 +233,6 @@ def tls_files(args: argparse.Namespace, host: str, *, proxy: bool = False) -> TL
             raise ConfigError("give either --self-signed or --ssl-certfile/--ssl-keyfile, not both")
         hosts = [host] if host not in ("0.0.0.0", "::") else []
         if proxy:
-            from .interception import KLING_HOSTS, MEDIA_HOST
-
             hosts += [*KLING_HOSTS, MEDIA_HOST]
         return make_self_signed(args.self_signed, hosts=hosts)
     if not (args.ssl_certfile or args.ssl_keyfile):
@@ -433,9 +430,6 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def start_proxy(config: Config, tls: TLSFiles, port: int) -> KlingProxy:
     """The HTTPS proxy for the Kling hosts, in a thread of its own, forwarding to the mock."""
-    from .interception import KLING_HOSTS, MEDIA_HOST
-    from .proxy import KlingProxy
-
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(tls.certfile, tls.keyfile)
     upstream_tls = ssl.create_default_context(cafile=str(tls.ca_file)) if tls.ca_file else None
@@ -558,8 +552,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = build_config(args)
         tls = tls_files(args, config.host, proxy=args.proxy is not None)
         if args.proxy is not None and not config.media_url:
-            from .interception import MEDIA_URL
-
             config = replace(config, media_url=MEDIA_URL)  # result URLs on the real CDN's host
         if tls and not config.public_url:
             # Result URLs in callbacks use the scheme clients reach us on (workers re-read argv).

@@ -25,16 +25,12 @@ from typing import Any, Final, Literal, TypeVar
 import httpx
 import respx
 
+from .catalogue import KLING_HOSTS, MEDIA_HOST, MEDIA_URL
 from .config import Config, ConfigError
 from .request_layer import DroppedConnection
 from .testing import KlingMock
 from .virtual_sleep import virtual_sleep
 
-# The official API's hosts (international, China, and the old domain).
-KLING_HOSTS: Final = ("api.klingai.com", "api-singapore.klingai.com", "api-beijing.klingai.com")
-# The host of the result URLs in the official examples' answers.
-MEDIA_HOST: Final = "p1.a.kwimgs.com"
-MEDIA_URL: Final = f"https://{MEDIA_HOST}"
 OtherHosts = Literal["pass", "refuse"]
 _METHODS: Final = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 F = TypeVar("F", bound=Callable[..., Any])

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 import mockkling
 from mockkling import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Fate, KlingMock
-from mockkling.interception import KLING_HOSTS, MEDIA_HOST
+from mockkling.catalogue import KLING_HOSTS, MEDIA_HOST
 from mockkling.server import LiveServer
 
 AK, SK = DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
