@@ -221,3 +221,22 @@ def test_progressing_by_polls_keeps_the_planned_outcome(kling_mock: KlingMock) -
     ]
     assert [d["task_status"] for d in statuses] == ["processing", "failed"]
     assert statuses[1]["task_status_msg"] == "Failure to pass the risk control system"
+
+
+def test_the_model_in_path_design_is_intercepted_too() -> None:
+    """A client of Kling's newer design (model in the path, /tasks, an API key) under interception."""
+    with (
+        mockkling.intercept(run_seconds=60) as kling,
+        httpx.Client(base_url="https://api-singapore.klingai.com", headers=kling.api_key_headers()) as client,
+    ):
+        created = client.post(
+            "/text-to-video/kling-3.0", json={"prompt": "a lighthouse", "settings": {"duration": 5}}
+        )
+        task_id = created.json()["data"]["id"]
+        while (task := client.get("/tasks", params={"task_ids": task_id}).json()["data"][0])[
+            "status"
+        ] != "succeeded":
+            time.sleep(5)  # on the mock's clock
+        url = task["outputs"][0]["url"]
+        assert httpx.URL(url).host == MEDIA_HOST
+        assert _mp4_seconds(client.get(url).content) == pytest.approx(5, abs=0.05)
