@@ -156,7 +156,8 @@ def _route_requests(
 
     rsps = responses.RequestsMock(assert_all_requests_are_fired=False)
     for method in _METHODS:
-        rsps.add_callback(method, ours, callback=answer)
+        # content_type=None: the answer's own Content-Type, not responses' text/plain beside it
+        rsps.add_callback(method, ours, callback=answer, content_type=None)
     if other_hosts == "pass":
         rsps.add_passthru(re.compile(rf"^(?!{ours.pattern[1:]})", re.IGNORECASE))
     return rsps

@@ -84,24 +84,35 @@ def elsewhere() -> Iterator[str]:
         yield server.url
 
 
-def _get_elsewhere(library: str, url: str) -> str:
+def _get(library: str, url: str, headers: dict[str, str] | None = None) -> tuple[str, dict[str, str]]:
+    """A GET through one HTTP library: the body as text, and the headers as that library hands
+    them to its caller (a header repeated shows as its values joined by ", ")."""
+    headers = headers or {}
     if library == "httpx":
-        return httpx.get(url).text
+        answer = httpx.get(url, headers=headers)
+        return answer.text, dict(answer.headers)
     if library == "httpx-async":
 
-        async def fetch() -> str:
+        async def fetch() -> tuple[str, dict[str, str]]:
             async with httpx.AsyncClient() as client:
-                return (await client.get(url)).text
+                answer = await client.get(url, headers=headers)
+                return answer.text, dict(answer.headers)
 
-        return str(asyncio.run(fetch()))
+        return asyncio.run(fetch())
     if library == "requests":
-        return requests.get(url, timeout=10).text
+        answer = requests.get(url, headers=headers, timeout=10)
+        return answer.text, {k.lower(): v for k, v in answer.headers.items()}
 
-    async def fetch_aiohttp() -> str:
-        async with aiohttp.ClientSession() as session, session.get(url) as answer:
-            return await answer.text()
+    async def fetch_aiohttp() -> tuple[str, dict[str, str]]:
+        async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as answer:
+            seen = {k.lower(): ", ".join(answer.headers.getall(k)) for k in answer.headers}
+            return await answer.text(errors="replace"), seen
 
-    return str(asyncio.run(fetch_aiohttp()))
+    return asyncio.run(fetch_aiohttp())
+
+
+def _get_elsewhere(library: str, url: str) -> str:
+    return _get(library, url)[0]
 
 
 REFUSED: dict[str, type[BaseException] | tuple[type[BaseException], ...]] = {
@@ -119,6 +130,29 @@ def test_other_hosts_pass_through_or_are_refused(library: str, elsewhere: str) -
         assert _get_elsewhere(library, f"{elsewhere}/hello") == "hello from elsewhere"
     with mockkling.intercept(other_hosts="refuse"), pytest.raises(REFUSED[library]):
         _get_elsewhere(library, f"{elsewhere}/hello")
+
+
+@pytest.mark.parametrize("library", ["httpx-async", "requests", "aiohttp"])
+def test_every_library_sees_the_headers_httpx_sees(library: str) -> None:
+    """A client that checks Content-Type works under interception whichever library it uses."""
+    with mockkling.intercept(run_seconds=1) as kling:
+        task_id = httpx.post(
+            "https://api-singapore.klingai.com/v1/videos/text2video",
+            headers=kling.auth_headers(),
+            json={"prompt": "a"},
+        ).json()["data"]["task_id"]
+        kling.advance(60)
+        task_url = f"https://api-singapore.klingai.com/v1/videos/text2video/{task_id}"
+        video_url = httpx.get(task_url, headers=kling.auth_headers()).json()["data"]["task_result"]["videos"][
+            0
+        ]["url"]
+        for url, content_type in ((task_url, "application/json"), (video_url, "video/mp4")):
+            _, expected = _get("httpx", url, kling.auth_headers())
+            _, seen = _get(library, url, kling.auth_headers())
+            assert seen["content-type"] == expected["content-type"] == content_type
+            assert {k: v for k, v in seen.items() if k != "content-length"} == {
+                k: v for k, v in expected.items() if k != "content-length"
+            }
 
 
 def test_a_gateway_host_a_test_adds_is_answered_too() -> None:
