@@ -79,6 +79,29 @@ def test_every_route_is_documented_and_every_path_is_served(profile: str) -> Non
     assert {(path, m) for path, item in paths.items() for m in item if m in METHODS} == documented
 
 
+@pytest.mark.parametrize("profile", GATEWAY_PROFILES)
+def test_the_served_document_is_valid_openapi_with_no_dangling_link(profile: str) -> None:
+    """What each server hands a client generator or schemathesis at /openapi.yaml is valid
+    OpenAPI 3.1, and every response link names an operation that document holds."""
+    from openapi_spec_validator import validate
+
+    with in_process(create_app(Backend(Config(gateway=profile)))) as client:
+        served = yaml.safe_load(client.get("/openapi.yaml").content)
+    validate(served)
+    operations = {
+        op["operationId"] for item in served["paths"].values() for op in item.values() if "operationId" in op
+    }
+    linked = {
+        link["operationId"]
+        for item in served["paths"].values()
+        for op in item.values()
+        if isinstance(op, dict)
+        for response in op.get("responses", {}).values()
+        for link in response.get("links", {}).values()
+    }
+    assert linked and linked <= operations, linked - operations
+
+
 def test_every_gateway_operation_names_the_profiles_that_serve_it() -> None:
     """A gateway operation carries the tag of each profile that serves it, and only such tags;
     the profiles' operation sets (gateway_profiles) are what the tags say."""

@@ -94,11 +94,40 @@ def served_document(backend: Backend) -> bytes:
         }
         if any(isinstance(op, dict) and "responses" in op for op in kept.values()):
             paths[path] = kept
-    document["paths"] = paths
+    document["paths"] = _without_dangling_links(paths)
     base = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     dumper = type("Dumper", (base,), {"ignore_aliases": lambda self, data: True})  # no &anchors
     text: str = yaml.dump(document, Dumper=dumper, sort_keys=False, allow_unicode=True, width=110)
     return text.encode()
+
+
+def _without_dangling_links(paths: dict[str, Any]) -> dict[str, Any]:
+    """The paths with every response link to an operation they no longer hold taken out: tools
+    that follow links (schemathesis's stateful tests) refuse a document whose links dangle."""
+    served = {
+        op["operationId"]
+        for item in paths.values()
+        for op in item.values()
+        if isinstance(op, dict) and "operationId" in op
+    }
+    kept_paths: dict[str, Any] = {}
+    for path, item in paths.items():
+        kept_item: dict[str, Any] = {}
+        for key, op in item.items():
+            if isinstance(op, dict) and "responses" in op:
+                responses = {}
+                for status, response in op["responses"].items():
+                    links = response.get("links") if isinstance(response, dict) else None
+                    if links:
+                        live = {n: link for n, link in links.items() if link.get("operationId") in served}
+                        response = {k: v for k, v in response.items() if k != "links"}
+                        if live:
+                            response["links"] = live
+                    responses[status] = response
+                op = {**op, "responses": responses}
+            kept_item[key] = op
+        kept_paths[path] = kept_item
+    return kept_paths
 
 
 def render_error(backend: Backend, error: KlingError) -> Response:
