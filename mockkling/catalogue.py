@@ -503,8 +503,12 @@ NO_WATERMARK_INFO: Final = frozenset(
 )
 
 # Omni image: images and elements referred to, at most; a series of "auto" images has this many.
-OMNI_MAX_REFERENCES: Final = 10
+OMNI_IMAGE_MAX_REFERENCES: Final = 10
 SERIES_AUTO_IMAGES: Final = 4
+# Omni video (both designs): images and elements referred to, at most, with a reference video
+# (True) and without; elements beside a first frame, at most (Kling 3.0 Omni).
+OMNI_VIDEO_MAX_REFERENCES: Final = {True: 4, False: 7}
+OMNI_FIRST_FRAME_MAX_ELEMENTS: Final = 3
 # AI multi-shot makes this many views of the element from its frontal image.
 MULTI_SHOT_IMAGES: Final = 3
 # Video to audio takes a video of this many seconds, as .mp4 or .mov.

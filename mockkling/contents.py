@@ -118,8 +118,8 @@ class _Contents:
     counts: Counter[str] | None = None
     # (width, height) of the first frame, else the motion image, sent as Base64 (None: a URL).
     frame_size: tuple[int, int] | None = None
-    video_elements: int = 0  # video-character elements
-    image_elements: int = 0  # multi-image elements
+    # Elements named; each is a multi-image element (the mock makes elements from images only).
+    elements: int = 0
 
     def count(self, kind: str) -> int:
         return (self.counts or Counter())[kind]
@@ -229,11 +229,8 @@ def _contents(route: ModelRoute, items: list[dict[str, Any]], lookup: Lookup, po
         elif kind == "element":
             if not item.get("element_id"):
                 raise invalid_value(f"{where}.element_id is required for an element item")
-            element_id = check_element(f"{where}.element_id", item["element_id"], lookup)
-            if _is_video_character(lookup, element_id):
-                found.video_elements += 1
-            else:
-                found.image_elements += 1
+            check_element(f"{where}.element_id", item["element_id"], lookup)
+            found.elements += 1
         elif kind == "voice":
             if not item.get("voice_id"):
                 raise invalid_value(f"{where}.voice_id is required for a voice item")
@@ -254,17 +251,6 @@ def _image(field: str, value: Any, policy: Policy) -> tuple[int, int] | None:
             raise invalid_value(f"{field}: a data: URI must be data:<type>;base64,<Base64>")
         value = payload
     return check_image(field, value, max_bytes=MAX_IMAGE_BYTES)
-
-
-def _is_video_character(lookup: Lookup, element_id: str) -> bool:
-    """Whether an element was made from a video (a video-character element); the official
-    library's and image-made elements are multi-image elements."""
-    record = lookup.record(catalogue.CUSTOM_ELEMENTS, element_id)
-    extra = (record.extra or {}) if record is not None else {}
-    return (
-        extra.get("reference_type") == "video_refer"
-        or extra.get("element_type") == "video_character_elements"
-    )
 
 
 def _frames(contents: _Contents) -> None:
@@ -309,7 +295,7 @@ def _omni(
     first, last = contents.count("first_frame"), contents.count("last_frame")
     refers = contents.count("refer_image")
     feature, base = contents.count("feature_video"), contents.count("base_video")
-    video_el, image_el = contents.video_elements, contents.image_elements
+    elements = contents.elements
     videos = feature + base
     multi_shot = settings.get("multi_shot")
     o1 = route.model == "kling-o1"
@@ -331,43 +317,20 @@ def _omni(
             raise invalid_value("settings.multi_shot must be true with a feature_video")
         if audio != "off":
             raise invalid_value("settings.audio must be off with a feature_video")
+    limit = catalogue.OMNI_VIDEO_MAX_REFERENCES[bool(videos)]
+    if refers + elements > limit:
+        raise invalid_value(f"contents: refer_image items and elements may number {limit} at most here")
     if o1:
-        if video_el:
-            raise invalid_value(
-                "contents: kling-o1 takes multi-image elements only, not video-character ones"
-            )
-        if first and last and (refers or image_el):
+        if first and last and (refers or elements):
             raise invalid_value(
                 "contents: kling-o1 takes no refer_image and no element with first and last frames"
             )
-        limit = 4 if videos else 7
-        if refers + image_el > limit:
-            raise invalid_value(f"contents: refer_image items and elements may number {limit} at most here")
         if first and not refers and not videos and duration not in (5, 10):
             raise invalid_value("settings.duration must be 5 or 10 for kling-o1 from a first frame alone")
-    else:
-        if first and video_el + image_el > 3:
-            raise invalid_value("contents: at most 3 elements with a first frame")
-        if videos:
-            if video_el and (image_el or refers):
-                raise invalid_value(
-                    "contents: with a reference video, video-character elements go with no multi-image "
-                    "element and no refer_image"
-                )
-            if video_el > 1:
-                raise invalid_value("contents: at most 1 video-character element with a reference video")
-            if refers + image_el > 4:
-                raise invalid_value(
-                    "contents: refer_image items and multi-image elements may number 4 at most here"
-                )
-        else:
-            if video_el > 3:
-                raise invalid_value("contents: at most 3 video-character elements")
-            limit = 4 if video_el else 7
-            if refers + image_el > limit:
-                raise invalid_value(
-                    f"contents: refer_image items and multi-image elements may number {limit} at most here"
-                )
+    elif first and elements > catalogue.OMNI_FIRST_FRAME_MAX_ELEMENTS:
+        raise invalid_value(
+            f"contents: at most {catalogue.OMNI_FIRST_FRAME_MAX_ELEMENTS} elements with a first frame"
+        )
     if policy.aspect_ratio == "require" and not first and not videos and not settings.get("aspect_ratio"):
         raise invalid_value("settings.aspect_ratio is required without a first frame or a reference video")
     return duration

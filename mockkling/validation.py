@@ -520,8 +520,6 @@ AVATAR_AUDIO_SECONDS = (2.0, 300.0)
 LIP_SYNC_AUDIO_SECONDS = (2.0, 60.0)
 AVATAR_AUDIO_FORMATS = frozenset({"mp3", "wav", "m4a", "aac"})
 LIP_SYNC_AUDIO_FORMATS = frozenset({"mp3", "wav", "m4a"})
-# Omni video: images (and images + elements) with and without a reference video.
-OMNI_MAX_REFERENCES = {True: 4, False: 7}
 OMNI_VIDEO_SECONDS = {"kling-video-o1": (3.0, 10.0), "kling-v3-omni": (3.0, 15.5)}
 # Motion control: the reference video's length by character_orientation.
 MOTION_VIDEO_SECONDS = {"image": (3.0, 10.0), "video": (3.0, 30.0)}
@@ -747,7 +745,7 @@ def _omni_video(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
         size = check_image(f"image_list[{i}].image_url", image["image_url"])
         if image.get("type") == "first_frame":
             dims = size
-    limit = OMNI_MAX_REFERENCES[with_video]
+    limit = catalogue.OMNI_VIDEO_MAX_REFERENCES[with_video]
     if len(images) > limit:
         raise invalid_value(
             f"image_list: at most {limit} images {'with' if with_video else 'without'} a video"
@@ -971,10 +969,10 @@ def action(name: str) -> Action:
 
 def _check_elements(items: list[dict[str, Any]], images: int, lookup: Lookup) -> list[str]:
     """element_list's ids, each an official or the account's own element; with ``images``
-    reference images, at most OMNI_MAX_REFERENCES in all."""
-    if len(items) + images > catalogue.OMNI_MAX_REFERENCES:
+    reference images, at most OMNI_IMAGE_MAX_REFERENCES in all."""
+    if len(items) + images > catalogue.OMNI_IMAGE_MAX_REFERENCES:
         raise invalid_value(
-            f"element_list: reference elements and images may number {catalogue.OMNI_MAX_REFERENCES} "
+            f"element_list: reference elements and images may number {catalogue.OMNI_IMAGE_MAX_REFERENCES} "
             f"in all (got {len(items)} elements and {images} images)"
         )
     return [

@@ -321,10 +321,12 @@ EXAMPLES = [
 
 
 def seed_elements(backend: Backend, account: str = DEFAULT_ACCESS_KEY) -> None:
-    """The custom elements the official examples name (162, 163: multi-image elements), and a
-    video-character element (900), in the account, as the element API would have made them."""
-    for ident, kind in (("162", "image_refer"), ("163", "image_refer"), ("900", "video_refer")):
-        backend.add_record(account, catalogue.CUSTOM_ELEMENTS, ident=ident, extra={"reference_type": kind})
+    """The custom elements the official examples name (162, 163, 164, 165), in the account, as the
+    element API would have made them."""
+    for ident in ("162", "163", "164", "165"):
+        backend.add_record(
+            account, catalogue.CUSTOM_ELEMENTS, ident=ident, extra={"reference_type": "image_refer"}
+        )
 
 
 def client_for(backend: Backend, key: str = DEFAULT_API_KEY) -> httpx.Client:
@@ -598,10 +600,24 @@ REFUSALS: list[tuple[str, str, dict[str, Any], str]] = [
         "must be true",
     ),
     (
-        "video element and refer image with a video",
+        "four elements with a first frame",
         OMNI,
-        {"contents": [prompt(), FEATURE, element("900", "v"), {"type": "refer_image", "url": IMAGE}]},
-        "video-character elements go with no multi-image element",
+        {"contents": [prompt(), FIRST, *(element(e, f"e{e}") for e in ("162", "163", "164", "165"))]},
+        "at most 3 elements with a first frame",
+    ),
+    (
+        "three images and two elements with a video",
+        OMNI,
+        {
+            "contents": [
+                prompt(),
+                FEATURE,
+                *({"type": "refer_image", "url": IMAGE} for _ in range(3)),
+                element("162", "a"),
+                element("163", "b"),
+            ]
+        },
+        "elements may number 4 at most",
     ),
     (
         "eight refer images",
@@ -615,7 +631,6 @@ REFUSALS: list[tuple[str, str, dict[str, Any], str]] = [
         {"contents": [prompt(), FEATURE, *({"type": "refer_image", "url": IMAGE} for _ in range(5))]},
         "4 at most",
     ),
-    ("O1 video element", O1, {"contents": [prompt(), element("900", "v")]}, "multi-image elements only"),
     (
         "O1 first frame 7s",
         O1,
