@@ -965,9 +965,6 @@ MODEL_ROUTES: Final[dict[str, ModelRoute]] = {
         ),
     )
 }
-# Seconds a motion-control video lasts: the page bills the output, which follows the motion
-# video; the mock does not fetch that video to measure it.
-MOTION_SECONDS: Final = 5
 # Every new-design task is a video task, drawing on the video resource pack: the ``product_type``
 # a /tasks list filters on.
 MODEL_API_PRODUCT: Final = "video"

@@ -25,7 +25,7 @@ from .catalogue import ModelRoute
 from .errors import invalid_value
 from .media import check_image, is_url
 from .tasks import SPELLINGS, Task
-from .validation import Lookup, Plan, check_element, check_voice
+from .validation import Lookup, Plan, check_element, check_voice, source_video
 
 # Images of the model-in-path design: up to 50 MB (the legacy design: 10 MB).
 MAX_IMAGE_BYTES: Final = 50 * 1024 * 1024
@@ -120,6 +120,7 @@ class _Contents:
     frame_size: tuple[int, int] | None = None
     # Elements named; each is a multi-image element (the mock makes elements from images only).
     elements: int = 0
+    video: tuple[str, str] | None = None  # the first video item: (field, url)
 
     def count(self, kind: str) -> int:
         return (self.counts or Counter())[kind]
@@ -152,15 +153,14 @@ def check(route: ModelRoute, body: dict[str, Any], lookup: Lookup, policy: Polic
         duration = _omni(route, contents, settings, duration, audio, policy)
         if contents.count("feature_video") + contents.count("base_video"):
             kind = catalogue.WITH_VIDEO
-    elif route.operation == catalogue.MOTION_CONTROL:
-        _motion(contents)
-        duration = catalogue.MOTION_SECONDS
+    motion = route.operation == catalogue.MOTION_CONTROL
+    length = _motion(contents, lookup) if motion else str(duration)
     frame = contents.frame_size
     shape = ratio or (f"{frame[0]}:{frame[1]}" if frame else "16:9")
     extra = {"aspect_ratio": shape, "resolution": resolution, "billing_kind": kind}
     if audio:
         extra["audio"] = audio
-    return Plan(route.model, resolution, str(duration), contents.prompt, extra)
+    return Plan(route.model, resolution, length, contents.prompt, extra)
 
 
 def options(body: Mapping[str, Any]) -> Options:
@@ -226,6 +226,7 @@ def _contents(route: ModelRoute, items: list[dict[str, Any]], lookup: Lookup, po
                 raise invalid_value(f"{where}.url is required for a {kind} item")
             if not is_url(url):
                 raise invalid_value(f"{where}.url must be an http(s) URL: videos are taken by URL only")
+            found.video = found.video or (f"{where}.url", url)
         elif kind == "element":
             if not item.get("element_id"):
                 raise invalid_value(f"{where}.element_id is required for an element item")
@@ -272,11 +273,13 @@ def _image_to_video(route: ModelRoute, contents: _Contents, resolution: str, aud
         raise invalid_value("settings.audio must not be off when contents has a voice item")
 
 
-def _motion(contents: _Contents) -> None:
-    if not contents.count("video"):
+def _motion(contents: _Contents, lookup: Lookup) -> str:
+    """The motion-control rules; the video lasts as long as its motion reference."""
+    if contents.video is None or not contents.count("video"):
         raise invalid_value("contents: a video item (the motion reference, by URL) is required")
     if not contents.count("image") and not contents.count("element"):
         raise invalid_value("contents: an image item (the appearance reference) or an element is required")
+    return source_video(*contents.video, lookup, by_id=False).duration
 
 
 def _omni(

@@ -378,21 +378,16 @@ def _video_extend(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
 def _lip_sync(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
     source = body["input"]
     video_id, video_url = source.get("video_id"), source.get("video_url")
-    extra: dict[str, Any] | None = None
-    if video_id:
-        parent = _parent_video("input.video_id", video_id, lookup)
-        if video_seconds(parent.duration) > catalogue.LIP_SYNC_MAX_SECONDS:
-            raise invalid_value(
-                f"input.video_id: lip sync takes videos of at most {catalogue.LIP_SYNC_MAX_SECONDS}s "
-                f"(this one lasts {parent.duration}s)"
-            )
-        duration, extra = parent.duration, _parent_extra(parent)
-    elif video_url:
-        if not is_url(video_url):
-            raise invalid_value("input.video_url must be an http(s) URL")
-        duration = catalogue.DEFAULT_DURATION  # the mock does not fetch the video to measure it
-    else:
+    if not (video_id or video_url):
         raise invalid_value("input.video_id and input.video_url cannot both be empty")
+    field = "input.video_id" if video_id else "input.video_url"
+    video = source_video(field, str(video_id or video_url), lookup, by_id=bool(video_id))
+    if video.seconds > catalogue.LIP_SYNC_MAX_SECONDS:
+        raise invalid_value(
+            f"{field}: lip sync takes videos of at most {catalogue.LIP_SYNC_MAX_SECONDS}s "
+            f"(this one lasts {video.duration}s)"
+        )
+    duration, extra = video.duration, video.extra()
     if source["mode"] == "text2video":
         for field in ("text", "voice_id"):
             if not source.get(field):
@@ -669,7 +664,7 @@ class SourceVideo(NamedTuple):
 
     @property
     def seconds(self) -> float:
-        return float(self.duration)
+        return _seconds(self.duration)
 
     def extra(self) -> dict[str, Any]:
         """What a task made from this video keeps of it (``_parent_extra``), or just its shape."""
@@ -693,6 +688,14 @@ def source_video(field: str, value: str, lookup: Lookup, *, by_id: bool) -> Sour
         return SourceVideo(str(catalogue.UNKNOWN_MEDIA_SECONDS), "16:9", "720p")
     aspect_ratio, resolution = catalogue.video_shape(parent)
     return SourceVideo(parent.duration or catalogue.DEFAULT_DURATION, aspect_ratio, resolution, parent)
+
+
+def _seconds(duration: str) -> float:
+    """A task's duration string in seconds, tenths kept ("5.1"); whole seconds if unreadable."""
+    try:
+        return float(duration)
+    except ValueError:
+        return float(video_seconds(duration))
 
 
 def _check_length(field: str, seconds: float, limits: tuple[float, float], what: str = "video") -> None:
@@ -1006,18 +1009,6 @@ def _one_of(body: dict[str, Any], first: str, second: str) -> tuple[str, str]:
     return a, b
 
 
-def _seconds_between(field: str, parent: Task, low: float, high: float) -> float:
-    try:
-        seconds = float(parent.duration)
-    except ValueError:
-        seconds = float(video_seconds(parent.duration))
-    if not low <= seconds <= high:
-        raise invalid_value(
-            f"{field}: the video must last {low:g} to {high:g} seconds (this one lasts {seconds:g}s)"
-        )
-    return seconds
-
-
 def _decimal_seconds(field: str, value: Any, low: float, high: float) -> float:
     """Seconds sent as a number or a numeric string, in [low, high], one decimal at most."""
     try:
@@ -1079,15 +1070,13 @@ def _text_to_audio(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
 
 def _video_to_audio(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
     video_id, video_url = _one_of(body, "video_id", "video_url")
-    extra: dict[str, Any] = {}
-    if video_id:
-        parent = _parent_video("video_id", video_id, lookup)
-        seconds = _seconds_between("video_id", parent, *catalogue.VIDEO_TO_AUDIO_SECONDS)
-        duration = parent.duration
-        extra.update(_parent_extra(parent))
-    else:
+    if video_url:
         _url("video_url", video_url, catalogue.VIDEO_SUFFIXES)
-        duration, seconds = catalogue.DEFAULT_DURATION, float(catalogue.DEFAULT_DURATION)  # not fetched
+    field = "video_id" if video_id else "video_url"
+    video = source_video(field, str(video_id or video_url), lookup, by_id=bool(video_id))
+    if video.parent is not None:
+        _check_length(field, video.seconds, catalogue.VIDEO_TO_AUDIO_SECONDS)
+    duration, seconds, extra = video.duration, video.seconds, video.extra()
     prompts = (body.get("sound_effect_prompt"), body.get("bgm_prompt"))
     extra["audio_seconds"] = seconds
     return Plan("", duration=duration, prompt=" ".join(p for p in prompts if p), extra=extra)
@@ -1103,7 +1092,7 @@ def _custom_voice(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
                 f"video_id: voices are cloned only from videos made by {catalogue.VOICE_SOURCE_MODEL} "
                 'with sound "on", by the avatar API or by lip sync'
             )
-        _seconds_between("video_id", parent, *catalogue.VOICE_SECONDS)
+        _check_length("video_id", _seconds(parent.duration), catalogue.VOICE_SECONDS)
     else:
         _url("voice_url", voice_url, catalogue.VOICE_FILE_SUFFIXES)
     return Plan("", prompt=body["voice_name"], extra={"voice_name": body["voice_name"]})

@@ -364,6 +364,25 @@ def test_video_to_audio_from_a_kling_video_shows_its_parent(
     assert decoded_seconds(client, clip["url_mp3"], "audio/mpeg")[0] == pytest.approx(10.008)
 
 
+@pytest.mark.parametrize("by", ["video_id", "video_url"])
+def test_a_kling_video_is_known_by_its_id_and_by_its_url(
+    backend: Backend, client: httpx.Client, auth: dict[str, str], by: str
+) -> None:
+    """Video-to-audio and lip sync: a result URL of the mock's own is the video it names (its
+    length and parent), as its id is; only other URLs are taken to last 5 s."""
+    task_id = created(client, auth, T2V, {"prompt": "a drum solo", "duration": "10"})["task_id"]
+    backend.advance(10)
+    (video,) = query(client, auth, T2V, task_id)["task_result"]["videos"]
+    name = video["id"] if by == "video_id" else video["url"]
+    audio = run(backend, client, auth, V2A, {by: name})
+    assert audio["task_info"]["parent_video"]["id"] == video["id"]
+    assert audio["task_result"]["audios"][0]["duration_wav"] == "10.0"
+    lip_sync = {"input": {by: name, "mode": "text2video", "text": "hello", "voice_id": "genshin_vindi2"}}
+    synced = run(backend, client, auth, "/v1/videos/lip-sync", lip_sync)
+    assert synced["task_result"]["videos"][0]["duration"] == "10"
+    assert synced["task_info"]["parent_video"]["id"] == video["id"]
+
+
 @pytest.mark.parametrize(
     ("body", "words"),
     [
@@ -395,7 +414,7 @@ def test_video_to_audio_takes_videos_of_3_to_20_seconds(
     backend.advance(10)
     twenty_five = query(client, auth, "/v1/videos/video-extend", long_id)["task_result"]["videos"][0]
     assert twenty_five["duration"] == "25"
-    assert "the video must last 3 to 20 seconds (this one lasts 25s)" in refusal(
+    assert "video_id: the video lasts 25s; it must last 3 to 20 seconds" in refusal(
         client, auth, V2A, {"video_id": twenty_five["id"]}
     )
 

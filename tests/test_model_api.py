@@ -202,7 +202,7 @@ EXAMPLES = [
             "settings": {"character_orientation": "video", "resolution": "1080p", "audio": "original"},
             "options": {"callback_url": "https://xxx/callback", "external_task_id": ""},
         },
-        catalogue.MOTION_SECONDS,
+        catalogue.UNKNOWN_MEDIA_SECONDS,  # a video URL not of the mock's own: not fetched
         "1080p",
         "6",
     ),
@@ -270,7 +270,7 @@ EXAMPLES = [
             "contents": [{"type": "image", "url": MOTION_IMAGE}, {"type": "video", "url": MOTION_VIDEO}],
             "settings": {"character_orientation": "image"},
         },
-        catalogue.MOTION_SECONDS,
+        catalogue.UNKNOWN_MEDIA_SECONDS,
         "720p",
         "1.5",
     ),
@@ -424,6 +424,24 @@ def test_the_task_records_its_design(backend: Backend, api: httpx.Client) -> Non
         "10",
     )
     assert catalogue.video_shape(task) == ("16:9", "4k")
+
+
+def test_motion_control_lasts_as_long_as_a_kling_reference_video(backend: Backend, api: httpx.Client) -> None:
+    """A motion reference that is one of the mock's own results is known: the video lasts as
+    long as it does, as on the legacy design."""
+    reference = create(api, T2V30, {"prompt": "a dancer", "settings": {"duration": 8}})["id"]
+    backend.advance(3600)
+    url = query(api, task_ids=reference)[0]["outputs"][0]["url"]
+    body = {
+        "contents": [{"type": "image", "url": MOTION_IMAGE}, {"type": "video", "url": url}],
+        "settings": {"character_orientation": "video"},
+    }
+    motion = create(api, MOTION30, body)["id"]
+    backend.advance(3600)
+    (task,) = query(api, task_ids=motion)
+    assert task["status"] == "succeeded" and probe(api.get(task["outputs"][0]["url"]).content)[
+        0
+    ] == pytest.approx(8, abs=0.05)
 
 
 # -- refusals --------------------------------------------------------------------------------------
