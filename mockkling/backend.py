@@ -171,6 +171,7 @@ class Backend:
         timing = self.config.timing_for(plan.model, plan.mode)
         # Progressing by polls, a task holds each status until it has been queried enough.
         processing = NEVER if self.config.polls_per_status else now + round(timing.queue_seconds * 1000)
+        external = validation.external_id("external_task_id", body.get("external_task_id"))
         outcome, message = self._outcome(plan.prompt)
         details = {**(plan.extra or {}), **(extra or {})}
         if body.get("callback_url"):
@@ -190,8 +191,7 @@ class Backend:
             done_ms=NEVER if processing >= NEVER else processing + round(timing.run_seconds * 1000),
             outcome=outcome,
             status_msg=message,
-            # The official examples send "external_task_id": "": no id of the client's own.
-            external_task_id=body.get("external_task_id") or None,
+            external_task_id=external,
             extra=details or None,
         )
         return self.add_task(task)

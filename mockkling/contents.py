@@ -25,7 +25,7 @@ from .catalogue import ModelRoute
 from .errors import invalid_value
 from .media import check_image, is_url
 from .tasks import SPELLINGS, Task
-from .validation import Lookup, Plan, check_element, check_voice, source_video
+from .validation import Lookup, Plan, check_element, check_voice, external_id, source_video
 
 # Images of the model-in-path design: up to 50 MB (the legacy design: 10 MB).
 MAX_IMAGE_BYTES: Final = 50 * 1024 * 1024
@@ -172,7 +172,8 @@ def options(body: Mapping[str, Any]) -> Options:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise invalid_value("options.callback_url must be an http or https URL")
     watermark = given.get("watermark_info") or {}
-    return Options(callback, given.get("external_task_id") or None, bool(watermark.get("enabled")))
+    external = external_id("options.external_task_id", given.get("external_task_id"))
+    return Options(callback, external, bool(watermark.get("enabled")))
 
 
 def _duration(route: ModelRoute, settings: Mapping[str, Any], policy: Policy) -> int:

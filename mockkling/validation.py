@@ -136,6 +136,22 @@ def _parent_video(field: str, video_id: str, lookup: Lookup) -> Task:
     return parent
 
 
+def external_id(field: str, value: Any) -> str | None:
+    """A create's ``external_task_id``: None for none ("" is none: the official examples send it).
+    One that could never be asked for again is refused: a "/" cannot sit in a query path's last
+    segment, a "," splits a ``GET /tasks?external_task_ids=`` list, surrounding spaces are trimmed
+    from that list."""
+    if not value:
+        return None
+    text = str(value)
+    if "/" in text or "," in text or text != text.strip():
+        raise invalid_value(
+            f"{field} must not hold '/' or ',' or start or end with a space: "
+            "the task could never be queried by it"
+        )
+    return text
+
+
 def check_voice(field: str, voice_id: Any, lookup: Lookup) -> str:
     """A voice_id from the official library or one of the account's custom voices; 400 / 1201
     naming the field otherwise (unknown, deleted and another account's alike). A number is read

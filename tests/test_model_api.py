@@ -769,6 +769,30 @@ def test_external_task_ids_are_unique_in_the_account(backend: Backend, api: http
     assert [t.task_id for t in backend.tasks if t.action in catalogue.MODEL_ROUTES] == [created["id"]]
 
 
+@pytest.mark.parametrize("external", ["order,42", " padded", "padded ", "shop/order-7"])
+def test_an_external_id_that_could_never_be_queried_is_refused(
+    backend: Backend, api: httpx.Client, external: str
+) -> None:
+    """A "," splits the /tasks list, spaces are trimmed from it, a "/" cannot be a path segment:
+    such an id is refused at create on both designs, naming the field, and nothing is stored."""
+    new = api.post(T2V30, json={"prompt": "a", "options": {"external_task_id": external}}).json()
+    legacy = api.post("/v1/videos/text2video", json={"prompt": "a", "external_task_id": external}).json()
+    assert (new["code"], legacy["code"]) == (1201, 1201)
+    assert new["message"].startswith("options.external_task_id must not hold")
+    assert legacy["message"].startswith("external_task_id must not hold")
+    assert [t for t in backend.tasks if t.action != catalogue.CUSTOM_ELEMENTS] == []
+
+
+def test_an_external_id_is_found_as_it_was_given(api: httpx.Client) -> None:
+    for external in ("order 42", "ORDER-42", "order.42:x"):
+        created = create(api, T2V30, {"prompt": "a", "options": {"external_task_id": external}})
+        assert [t["id"] for t in query(api, external_task_ids=external)] == [created["id"]]
+        legacy = api.post("/v1/videos/text2video", json={"prompt": "a", "external_task_id": external + "!"})
+        task_id = legacy.json()["data"]["task_id"]
+        found = api.get(f"/v1/videos/text2video/{external}!")
+        assert found.json()["data"]["task_id"] == task_id
+
+
 # -- auth ------------------------------------------------------------------------------------------
 
 
