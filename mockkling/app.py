@@ -95,7 +95,7 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
         Surface(control.PREFIXES, control.render_error),
         Surface(gateway.SURFACE_PREFIXES, gateway.render_error, gateway.claims(backend)),
         Surface(official.PREFIXES, official.render_error),
-        Surface(model_api.PREFIXES, model_api.render_error),
+        Surface(model_api.PREFIXES, model_api.render_error, model_api.claims),
         Surface(media.PREFIXES, media.render_error),
     )
 

@@ -748,6 +748,25 @@ def test_an_unknown_model_in_the_path_is_404_1203(api: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(
+    ("path", "design"),
+    [
+        ("/text-to-video", "model-in-path"),
+        ("/text-to-video/", "model-in-path"),
+        ("/tasks/x", "model-in-path"),
+        ("/tasksXYZ", "legacy"),
+        ("/text-to-videoX/kling-3.0", "legacy"),
+    ],
+)
+def test_an_unknown_path_answers_in_the_envelope_of_the_design_it_is_under(
+    api: httpx.Client, path: str, design: str
+) -> None:
+    """The model-in-path design owns whole first segments; any other path is legacy's (``data``)."""
+    answer = api.post(path, json={"prompt": "a"})
+    assert (answer.status_code, answer.json()["code"]) == (404, 1202)
+    assert ("data" in answer.json()) == (design == "legacy")
+
+
+@pytest.mark.parametrize(
     ("content", "words"),
     [(b"", "Request body is empty"), (b"[1]", "must be a JSON object"), (b"{", "not valid JSON")],
 )

@@ -23,9 +23,15 @@ from ..views import model_created_view, model_task_view
 from .official import SUCCESS_MESSAGE, envelope, result_base
 
 TASKS_PATH: Final = "/tasks"
-PREFIXES: Final = (*(f"/{operation}/" for operation in catalogue.MODEL_API_OPERATIONS), TASKS_PATH)
+PREFIXES: Final = (*(f"/{operation}" for operation in catalogue.MODEL_API_OPERATIONS), TASKS_PATH)
+_FIRST_SEGMENTS: Final = frozenset((*catalogue.MODEL_API_OPERATIONS, TASKS_PATH.strip("/")))
 LIST_OPERATION: Final = "listModelApiTasks"
 _CREATE_PATH: Final = re.compile(rf"^/({'|'.join(catalogue.MODEL_API_OPERATIONS)})/([^/]+)$")
+
+
+def claims(path: str) -> bool:
+    """This design owns whole first segments: /tasks and /tasks/..., not /tasksXYZ."""
+    return path.split("/", 2)[1] in _FIRST_SEGMENTS
 
 
 def render_error(backend: Backend, error: KlingError) -> Response:
