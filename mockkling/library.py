@@ -14,10 +14,9 @@ base URL) -> data``, and is a row of ``routes.official.CALLS``.
 from __future__ import annotations
 
 import hashlib
-import math
 from typing import Any, Final
 
-from . import catalogue, views
+from . import catalogue, validation, views
 from .backend import Backend
 from .errors import KlingError, invalid_value
 from .media import check_image, mp3_seconds, seconds_text
@@ -61,12 +60,7 @@ def speech(backend: Backend, account: str, body: dict[str, Any], base_url: str) 
         raise KlingError(1201, VOICE_NOT_FOUND)
     low, high = catalogue.TTS_SPEEDS
     given = body.get("voice_speed")
-    try:
-        wanted = 1.0 if given is None else float(given)
-    except ValueError:  # a string that is not a number
-        raise invalid_value("voice_speed must be a number") from None
-    if math.isnan(wanted):
-        raise invalid_value("voice_speed must be a number")
+    wanted = 1.0 if given is None else validation.number("voice_speed", given)
     speed = round(min(max(wanted, low), high), 1)
     seconds = round(max(1.0, len(text) / (catalogue.SPEECH_CHARS_PER_SECOND[language] * speed)), 1)
     extra = {"audio_seconds": seconds, "voice_id": voice_id, "voice_language": language, "voice_speed": speed}

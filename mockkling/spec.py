@@ -302,8 +302,12 @@ def describe(error: ValidationError, root: str = "body") -> str:
         # A field that may also be null (anyOf: [its schema, {type: null}]) and is not: the
         # complaint worth reading is its own schema's.
         branches = [e for e in error.context if e.schema != {"type": "null"}]
-        if branches and len({e.relative_schema_path[0] for e in branches}) == 1:
-            return describe(best_match(branches), root)
+        # A value of the type one branch takes (a string where a number or a numeric string
+        # goes): that branch's complaint, not "not valid under any of the given schemas".
+        typed = [e for e in branches if e.validator != "type"]
+        for candidates in (branches, typed):
+            if candidates and len({e.relative_schema_path[0] for e in candidates}) == 1:
+                return describe(best_match(candidates), root)
     path = _path(error.absolute_path, root)
     rule, value = error.validator, cast(Any, error.validator_value)
     if rule == "required":

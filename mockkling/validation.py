@@ -9,6 +9,7 @@ refusal is the official 400 / 1201 naming the field.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -1025,13 +1026,25 @@ def _one_of(body: dict[str, Any], first: str, second: str) -> tuple[str, str]:
     return a, b
 
 
+_DECIMAL: Final = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+
+
+def number(field: str, value: Any) -> float:
+    """A JSON number, or a string of decimal digits (openapi.yaml's NumericString): "1.5", not
+    the "1_5", "Infinity" or " 1.5 " that Python's float() would also read."""
+    if isinstance(value, str):
+        if not _DECIMAL.fullmatch(value):
+            raise invalid_value(f"{field} must be a number or a string of decimal digits")
+        return float(value)
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    raise invalid_value(f"{field} must be a number or a string of decimal digits")
+
+
 def _decimal_seconds(field: str, value: Any, low: float, high: float) -> float:
     """Seconds sent as a number or a numeric string, in [low, high], one decimal at most."""
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise invalid_value(f"{field} must be a number of seconds") from None
-    if not low <= seconds <= high:  # NaN and infinities ("nan" is a float to Python) included
+    seconds = number(field, value)
+    if not low <= seconds <= high:
         raise invalid_value(f"{field}: {seconds:g} is outside {low:.1f} to {high:.1f} seconds")
     if abs(seconds * 10 - round(seconds * 10)) > 1e-6:
         raise invalid_value(f"{field}: at most one decimal place ({seconds:g})")
