@@ -686,6 +686,15 @@ OMNI_VIDEO: Final = "omni-video"
 MOTION_CONTROL: Final = "motion-control"
 MODEL_API_OPERATIONS: Final = (TEXT_TO_VIDEO, IMAGE_TO_VIDEO, OMNI_VIDEO, MOTION_CONTROL)
 
+
+def model_in_path(path: str) -> str | None:
+    """The model a model-in-path create names (``/text-to-video/kling-3.0``), else None."""
+    parts = path.split("/")
+    if len(parts) == 3 and parts[0] == "" and parts[1] in MODEL_API_OPERATIONS and parts[2]:
+        return parts[2]
+    return None
+
+
 # contents[].type values, and the ones that carry an image (URL or Base64) or a video (URL).
 IMAGE_ITEMS: Final = frozenset({"first_frame", "last_frame", "refer_image", "image"})
 VIDEO_ITEMS: Final = frozenset({"feature_video", "base_video", "video"})

@@ -21,10 +21,14 @@ from typing import Any, Final, Protocol
 
 import anyio
 
+from . import catalogue
 from .errors import BUSINESS_CODES
 from .rules import RuleError, RuleRegistry, known_fields
 
 FAULT_KINDS: Final = ("drop", "malformed")
+# The surfaces a rule can name (the route modules that answer them; the control API is never
+# disturbed): the legacy official API, the gateways, the model-in-path design, result files.
+SURFACES: Final = ("official", "gateway", "model_api", "media")
 HTTP_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 MAX_DELAY_MS: Final = 600_000
 
@@ -50,8 +54,9 @@ class FaultRule:
     """Which requests to disturb, and how. Every match field left ``None`` matches anything.
 
     Match: ``method``; ``path``, a glob where ``*`` matches anything (``/`` included);
-    ``surface`` (``official``, ``gateway``, ...); ``model`` (the body's ``model_name`` or
-    ``model``); ``account``; ``prompt``, a case-insensitive substring of the body's prompt.
+    ``surface`` (one of SURFACES); ``model`` (the body's ``model_name`` or ``model``, or the
+    model in a model-in-path create's path); ``account``; ``prompt``, a case-insensitive
+    substring of the body's prompt.
 
     Act: ``code`` answers that official business code with its HTTP status (``status`` alone
     picks the code when the status has only one, and must agree with ``code`` otherwise),
@@ -93,6 +98,8 @@ class FaultRule:
                     f"method must be one of {', '.join(sorted(HTTP_METHODS))}, not {self.method!r}"
                 )
             object.__setattr__(self, "method", self.method.upper())
+        if self.surface is not None and self.surface not in SURFACES:
+            raise RuleError(f"surface must be one of {', '.join(SURFACES)}, not {self.surface!r}")
         if self.path is not None and not self.path.startswith(("/", "*")):
             raise RuleError(f"path must start with '/' (or '*'), not {self.path!r}")
         if self.fault is not None and self.fault not in FAULT_KINDS:
@@ -258,10 +265,12 @@ class ActiveFault:
             and (rule.surface is None or rule.surface == surface)
         )
 
-    def matches_body(self, body: Mapping[str, Any] | None) -> bool:
+    def matches_body(self, body: Mapping[str, Any] | None, path: str) -> bool:
         rule = self.rule
         if rule.model is not None:
-            model = None if body is None else body.get("model_name") or body.get("model")
+            model = catalogue.model_in_path(path)
+            if model is None and body is not None:
+                model = body.get("model_name") or body.get("model")
             if model != rule.model:
                 return False
         if rule.prompt is not None:
@@ -329,7 +338,7 @@ class FaultSet(RuleRegistry[FaultRule, ActiveFault]):
                 continue
             if active.rule.account is not None and exchange.account() != active.rule.account:
                 continue
-            if active.needs_body and not active.matches_body(await exchange.json_body()):
+            if active.needs_body and not active.matches_body(await exchange.json_body(), exchange.path):
                 continue
             if active.fire():
                 return active

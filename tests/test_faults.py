@@ -27,6 +27,7 @@ from mockkling import (
     make_jwt,
 )
 from mockkling.cli import _parser, build_config
+from mockkling.fault_rules import SURFACES as FAULT_SURFACES
 from mockkling.request_layer import DroppedConnection
 from mockkling.transport import SyncASGITransport
 
@@ -174,6 +175,16 @@ def test_match_on_model_and_prompt(backend: Backend, client: httpx.Client, auth:
     assert _create(client, auth, prompt="a cat").status_code == 200
 
 
+def test_a_model_rule_matches_the_model_in_a_model_in_path_create(
+    backend: Backend, client: httpx.Client
+) -> None:
+    backend.faults.add(model="kling-3.0", code=1303)
+    key = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
+    refused = client.post("/text-to-video/kling-3.0", json={"prompt": "a"}, headers=key)
+    assert (refused.status_code, refused.json()["code"]) == (429, 1303)
+    assert client.post("/text-to-video/kling-2.6", json={"prompt": "a"}, headers=key).status_code == 200
+
+
 def test_a_body_rule_does_not_lose_the_body(
     backend: Backend, client: httpx.Client, auth: dict[str, str]
 ) -> None:
@@ -202,6 +213,28 @@ def test_match_on_surface(backend: Backend, client: httpx.Client, auth: dict[str
     assert _create(client, auth).status_code == 503
     assert client.get("/openapi.yaml").status_code == 200  # not on the official surface
     assert client.get("/__mockkling/faults").status_code == 200  # the control API is never disturbed
+
+
+def test_every_surface_a_rule_can_name_is_one_requests_are_on(backend: Backend, client: httpx.Client) -> None:
+    """Each name a rule takes catches that surface's requests and no other's; other names
+    (the openapi tag "model-api", a typo) are refused when the rule is made."""
+    key = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
+    requests = {
+        "official": lambda: client.get(T2V, headers=key),
+        "gateway": lambda: client.get("/v1/video/generations/nope", headers=key),
+        "model_api": lambda: client.get("/tasks", params={"task_ids": "1"}, headers=key),
+        "media": lambda: client.get("/media/videos/nope.mp4"),
+    }
+    assert set(requests) == set(FAULT_SURFACES)
+    for name in requests:
+        rule = backend.faults.add(surface=name, code=5002)
+        assert {other: send_other().status_code == 504 for other, send_other in requests.items()} == {
+            other: other == name for other in requests
+        }
+        backend.faults.remove(rule.id)
+    for wrong in ("model-api", "nonsense", "control"):
+        with pytest.raises(RuleError, match="surface must be one of"):
+            backend.faults.add(surface=wrong, code=5000)
 
 
 def test_error_on_an_unknown_path_uses_the_official_envelope(backend: Backend, client: httpx.Client) -> None:
