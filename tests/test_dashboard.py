@@ -122,8 +122,33 @@ def test_a_page_of_another_origin_cannot_change_the_mock(backend: Backend, contr
         assert control.delete(f"{C}/faults/1", headers={"Origin": origin}).status_code == 403
     assert len(backend.faults) == 1
     # The page's own origin may; reading is left to the browser's same-origin policy.
-    assert control.delete(f"{C}/faults/1", headers={"Origin": "http://mock"}).status_code == 200
-    assert control.get(f"{C}/state", headers={"Origin": "http://evil.example"}).status_code == 200
+    own = {"Host": "127.0.0.1:8000", "Origin": "http://127.0.0.1:8000"}
+    assert control.delete(f"{C}/faults/1", headers=own).status_code == 200
+    other = {"Host": "127.0.0.1:8000", "Origin": "http://evil.example"}
+    assert control.get(f"{C}/state", headers=other).status_code == 200
+
+
+def test_a_rebound_host_name_cannot_reach_the_control_api(backend: Backend) -> None:
+    """DNS rebinding: evil.example now resolves to 127.0.0.1, so its page is "same origin" to the
+    browser, which still sends Host: evil.example. A browser's request is answered only under the
+    server's own names; other clients (no Origin, no Sec-Fetch-*) are not asked."""
+    backend.faults.add(code=1303)
+    with _client(backend) as client:
+        rebound = {"Host": "evil.example:8000", "Origin": "http://evil.example:8000"}
+        refused = client.post(f"{C}/reset", headers=rebound)
+        assert refused.status_code == 403 and "own host name" in refused.json()["message"]
+        reading = {"Host": "evil.example:8000", "Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors"}
+        for path in ("/journal", "/state", "/"):
+            assert client.get(f"{C}{path}", headers=reading).status_code == 403, path
+        assert len(backend.faults) == 1
+        for host in ("127.0.0.1:8000", "localhost:8000", "[::1]:8000", "LOCALHOST."):
+            assert client.get(f"{C}/state", headers={**reading, "Host": host}).status_code == 200, host
+        assert client.get(f"{C}/state", headers={"Host": "evil.example"}).status_code == 200  # curl
+    with _client(Backend(Config(public_url="http://mock.internal:9000"))) as client:
+        named = {"Host": "mock.internal:9000", "Sec-Fetch-Site": "same-origin"}
+        assert client.get(f"{C}/state", headers=named).status_code == 200
+    with _client(Backend(Config(control_remote=True))) as client:
+        assert client.get(f"{C}/state", headers=reading).status_code == 200
 
 
 # -- the state ----------------------------------------------------------------------------------------

@@ -81,6 +81,10 @@ def check_access(backend: Backend, request: Request) -> None:
     if request.method not in SAFE_METHODS and _cross_origin(request):
         # A page on any site can make a browser post to 127.0.0.1 (a form needs no CORS).
         raise KlingError(1103, "The control API takes no changes from a page of another origin")
+    if not backend.config.control_remote and _browser(request) and not _own_host(backend, request):
+        # DNS rebinding: a page of evil.example whose name now points at 127.0.0.1 is "same
+        # origin" to its browser; the Host it sends still names evil.example.
+        raise KlingError(1103, "The control API answers a browser only under this server's own host name")
     token = backend.config.admin_token
     if not token:
         return
@@ -104,6 +108,27 @@ def _basic_password(credentials: str) -> str | None:
         return None
     _user, colon, password = decoded.partition(":")
     return password if colon else None
+
+
+def _browser(request: Request) -> bool:
+    """Whether a browser sent the request: browsers add ``Origin`` to posts and ``Sec-Fetch-*``
+    to everything; other clients send neither."""
+    headers = request.headers
+    return "origin" in headers or any(name.startswith("sec-fetch-") for name in headers)
+
+
+def _own_host(backend: Backend, request: Request) -> bool:
+    """Whether the Host a request names is this server's: a loopback address, ``localhost``,
+    the host it was told to listen on, or its public URL's host."""
+    host = urlsplit("//" + request.headers.get("host", "")).hostname or ""
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return True
+    except ValueError:
+        pass
+    config = backend.config
+    own = {"localhost", config.host.lower(), urlsplit(config.public_url or "").hostname or "localhost"}
+    return host.rstrip(".") in own
 
 
 def _cross_origin(request: Request) -> bool:
