@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mockkling import BUSINESS_CODES, DEFAULT_ACCESS_KEY, Backend, Config, Timing, create_app
+from mockkling import BUSINESS_CODES, DEFAULT_ACCESS_KEY, Backend, Config, KlingMock, Timing, create_app
 from mockkling.cli import _parser, build_config
 from mockkling.spec import default_spec
 from mockkling.transport import SyncASGITransport
@@ -245,3 +245,25 @@ def test_the_spec_lists_every_business_code_a_rule_may_use() -> None:
     assert schemas["BusinessCode"]["enum"] == list(BUSINESS_CODES)
     statuses = {c.http_status for c in BUSINESS_CODES.values()}
     assert set(schemas["FaultRule"]["properties"]["status"]["enum"]) - {None} == statuses
+
+
+def test_an_account_named_by_its_raw_key_is_shown_masked() -> None:
+    """A key configured as an account of its own names that account: the control API and the
+    dashboard show it as the journal does ("sk-***-123"), never whole."""
+    key = "sk-own-account-secret-key-123"
+    limits = {"rate": 100, "accounts": {key: {"concurrency": 2}}}
+    with KlingMock.in_process(api_keys=[key], limits=limits) as mock:
+        mock.client.post(
+            "/v1/videos/text2video", json={"prompt": "x"}, headers={"Authorization": f"Bearer {key}"}
+        )
+        (task,) = mock.client.get(f"{C}/tasks").json()["tasks"]
+        shown = {
+            task["account"],
+            mock.client.get(f"{C}/tasks/{task['task_id']}").json()["account"],
+            *mock.client.get(f"{C}/limits").json()["usage"],
+            *mock.client.get(f"{C}/limits").json()["limits"]["accounts"],
+            mock.client.get(f"{C}/journal").json()["requests"][0]["account"],
+        }
+        state = mock.client.get(f"{C}/state").text
+    assert shown == {"sk-***-123"}
+    assert key not in state

@@ -148,11 +148,12 @@ def _bad(message: str) -> KlingError:
     return KlingError(1201, message)
 
 
-def task_detail(task: Task, now_ms: int) -> dict[str, Any]:
-    """A task as the control API shows it: its public status and the schedule behind it."""
+def task_detail(backend: Backend, task: Task, now_ms: int) -> dict[str, Any]:
+    """A task as the control API shows it: its public status and the schedule behind it (an
+    account named by a raw API key shown masked, as the journal shows it)."""
     return {
         "task_id": task.task_id,
-        "account": task.account,
+        "account": backend.account_label(task.account),
         "action": task.action,
         "model": task.model,
         "mode": task.mode,
@@ -247,7 +248,7 @@ class Tasks(ControlEndpoint):
                 and (action is None or task.action == action)
                 and (status is None or task.status(now) == status)
             ):
-                found.append(task_detail(task, now))
+                found.append(task_detail(backend, task, now))
                 if len(found) >= limit:
                     break
         return JSONResponse({"tasks": found})
@@ -259,7 +260,7 @@ class OneTask(ControlEndpoint):
         task = backend.tasks.get(request.path_params["task_id"])
         if task is None:
             raise KlingError(1203, f"task {request.path_params['task_id'][:100]} does not exist")
-        return JSONResponse(task_detail(task, backend.now_ms()))
+        return JSONResponse(task_detail(backend, task, backend.now_ms()))
 
 
 class TaskFate(ControlEndpoint):
@@ -272,7 +273,7 @@ class TaskFate(ControlEndpoint):
             raise KlingError(1201, str(exc), http_status=409) from None
         except RuleError as exc:
             raise _bad(str(exc)) from None
-        return JSONResponse(task_detail(task, backend.now_ms()))
+        return JSONResponse(task_detail(backend, task, backend.now_ms()))
 
 
 # -- the clock --------------------------------------------------------------------------------
@@ -369,9 +370,18 @@ class JournalEntryEndpoint(ControlEndpoint):
 
 def limits_view(backend: Backend) -> dict[str, Any]:
     limiter = backend.limits
+    configured = limiter.limits.to_dict()
+    if isinstance(configured.get("accounts"), dict):
+        configured["accounts"] = {
+            backend.account_label(account) or account: value
+            for account, value in configured["accounts"].items()
+        }
     return {
-        "limits": limiter.limits.to_dict(),
-        "usage": {account: limiter.usage(account) for account in limiter.accounts_in_use()},
+        "limits": configured,
+        "usage": {
+            backend.account_label(account) or account: limiter.usage(account)
+            for account in limiter.accounts_in_use()
+        },
     }
 
 

@@ -69,11 +69,10 @@ RETRY_MS: Final = 1000
 
 
 def task_card(backend: Backend, task: Task, now_ms: int) -> dict[str, Any]:
-    """A task as the page shows it: the control API's view with the account as the journal
-    names it (never a raw key), whether it is a record, and its result once it has succeeded
-    (``views.result_view``: every result kind of its endpoint, URLs on the media mirror)."""
-    card = task_detail(task, now_ms)
-    card["account"] = backend.account_label(task.account) or task.account
+    """A task as the page shows it: the control API's view, whether it is a record, and its
+    result once it has succeeded (``views.result_view``: every result kind of its endpoint, URLs
+    on the media mirror)."""
+    card = task_detail(backend, task, now_ms)
     record = is_record(task)
     card["record"] = record
     succeeded = card["status"] == SUCCEED and not record
