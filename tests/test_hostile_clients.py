@@ -360,3 +360,57 @@ def test_connections_past_the_bound_get_a_503(bounded_server: str) -> None:
     assert _raw(bounded_server, b"GET /v1/videos/text2video HTTP/1.1\r\nHost: m\r\n\r\n").startswith(
         b"HTTP/1.1 401 "
     )
+
+
+# -- decoding off the event loop ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/images/omni-image", {"model_name": "kling-image-o1", "prompt": "x", "image_list": "IMAGES"}),
+        ("/v1/videos/image2video", {"model_name": "kling-v1", "image": "IMAGE"}),
+        ("/kling/v1/videos/image2video", {"model_name": "kling-v1", "image": "IMAGE"}),
+        ("/image-to-video/kling-3.0", {"contents": "FRAME"}),
+    ],
+)
+def test_a_small_body_that_decodes_to_a_large_picture_is_decoded_off_the_loop(
+    monkeypatch: pytest.MonkeyPatch, path: str, body: dict[str, Any]
+) -> None:
+    """A 1-bit PNG of 4000 x 4000 pixels is 2.7 KB of Base64 and 16 ms of decoding: every
+    picture in a create is decoded in a worker thread, not on the loop the other clients wait on."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    png = io.BytesIO()
+    Image.new("1", (4000, 4000)).save(png, "PNG", optimize=True)
+    picture = base64.b64encode(png.getvalue()).decode()
+    assert len(picture) < 3000
+    values = {
+        "IMAGES": [{"image": picture}] * 2,
+        "IMAGE": picture,
+        "FRAME": [{"type": "prompt", "text": "x"}, {"type": "first_frame", "url": picture}],
+    }
+    filled = {
+        key: values.get(value, value) if isinstance(value, str) else value for key, value in body.items()
+    }
+    decoded_on: list[bool] = []
+    opened = Image.open
+
+    def spying_open(*args: Any, **kwargs: Any) -> Any:
+        decoded_on.append(threading.current_thread() is threading.main_thread())
+        return opened(*args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", spying_open)
+    auth = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
+
+    async def create() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(Backend()))
+        async with httpx.AsyncClient(transport=transport, base_url="http://mock") as client:
+            return await client.post(path, json=filled, headers=auth)
+
+    answer = asyncio.run(create())
+    assert answer.status_code == 200, answer.text
+    assert decoded_on and not any(decoded_on)  # decoded, and never on the loop's thread
