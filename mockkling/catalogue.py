@@ -446,6 +446,8 @@ def task_units(task: Task) -> str:
 # docs/endpoints-images-audio.md says what the mock does and why.
 
 TTS: Final = "tts"  # speech: answered at once, kept as a record (no query route)
+# Endpoints whose task has ended when it is answered: a fate reaches one only when it names it.
+INSTANT_ACTIONS: Final = frozenset({TTS})
 AI_MULTI_SHOT: Final = "ai-multi-shot"
 OMNI_RATIOS: Final = RATIOS | {"auto"}
 

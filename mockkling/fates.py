@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Final
 
+from . import catalogue
 from .rules import RuleError, RuleRegistry, known_fields
 from .tasks import FAILED, PROCESSING, RANK, SUBMITTED, SUCCEED, TERMINAL, Task
 
@@ -70,6 +71,12 @@ class Fate:
     def ending(self) -> str | None:
         """How the task ends under this fate (None: as planned)."""
         return self.status if self.status in TERMINAL else self.outcome
+
+    @property
+    def ends_at_once(self) -> bool:
+        """Whether a task that has ended when created keeps having ended: the fate holds no
+        status (an ``outcome`` alone keeps the timing, which for such a task is now)."""
+        return self.status is None or self.status in TERMINAL
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Fate:
@@ -136,6 +143,11 @@ class FateRule:
         times = self.times
         if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
             raise RuleError(f"times must be an integer >= 1 (or null for every task), not {times!r}")
+        if self.action in catalogue.INSTANT_ACTIONS and not self.fate.ends_at_once:
+            raise RuleError(
+                f"{self.action} is answered when it is created: its fate is succeed or failed, "
+                "not a status to hold (a client could never see it end)"
+            )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FateRule:
@@ -146,6 +158,10 @@ class FateRule:
         return cls(**values)
 
     def matches(self, task: Task) -> bool:
+        """Whether the rule is for ``task``. An instant task (speech) is only the fate of a rule
+        that names its endpoint: a rule for "the next task" is meant for one a client polls."""
+        if task.action in catalogue.INSTANT_ACTIONS and self.action != task.action:
+            return False
         return (
             (self.account is None or self.account == task.account)
             and (self.action is None or self.action == task.action)

@@ -150,6 +150,24 @@ def test_speech_obeys_fates_and_fail_words(
     assert "task_result" not in data and data["final_unit_deduction"] == "0"
 
 
+def test_a_fate_for_the_next_task_waits_for_a_task_a_client_polls(
+    backend: Backend, client: httpx.Client, auth: dict[str, str]
+) -> None:
+    """Speech is answered finished: a rule that names no endpoint is not used up by it, and a
+    status to hold is refused for it (the client could never see the clip)."""
+    backend.fates.add(Fate("failed", message="meant for the video"))
+    speech = {"text": "hello", "voice_id": "AOT", "voice_language": "en"}
+    assert ok(client.post(TTS, json=speech, headers=auth))["task_status"] == "succeed"
+    task_id = ok(client.post("/v1/videos/text2video", json={"prompt": "a"}, headers=auth))["task_id"]
+    video = ok(client.get(f"/v1/videos/text2video/{task_id}", headers=auth))
+    assert (video["task_status"], video["task_status_msg"]) == ("failed", "meant for the video")
+    held = client.post(
+        "/__mockkling/fates", json={"fate": {"status": "processing", "seconds": 30}, "action": "tts"}
+    )
+    assert held.status_code == 400 and "succeed or failed" in held.json()["message"]
+    assert ok(client.post(TTS, json=speech, headers=auth))["task_status"] == "succeed"
+
+
 # -- voices ---------------------------------------------------------------------------------------
 
 
