@@ -315,13 +315,14 @@ class Backend:
         # A model-in-path task is read through /tasks only, as the official service answers.
         if task is None or is_record(task) or is_deleted(task) or task.action in catalogue.MODEL_ROUTES:
             raise KlingError(1203, f"task {ident[:64]} does not exist")  # never echo a huge id back
-        if self.config.polls_per_status:
-            task = self._polled(task)
-        return task
+        return self.polled(task)
 
-    def _polled(self, task: Task) -> Task:
-        """Count a query of ``task`` when tasks progress by polls (``polls_per_status``): every
-        N-th query moves it one status on, as moto's state manager does, whatever the clock."""
+    def polled(self, task: Task) -> Task:
+        """``task`` as a query of it finds it. When tasks progress by polls (``polls_per_status``)
+        the query is counted: every N-th moves it one status on, as moto's state manager does,
+        whatever the clock. Every query route on every surface reads its task through here."""
+        if not self.config.polls_per_status:
+            return task
         status = task.status(self.clock.now_ms())
         if status in TERMINAL:
             return task
@@ -453,7 +454,7 @@ class Backend:
             raise invalid_value(f"options.external_task_id {options.external_task_id[:64]!r} already exists")
         now = self.clock.now_ms()
         timing = self.config.timing_for(plan.model, plan.mode)
-        processing = now + round(timing.queue_seconds * 1000)
+        processing = NEVER if self.config.polls_per_status else now + round(timing.queue_seconds * 1000)
         outcome, message = self._outcome(plan.prompt)
         details = dict(plan.extra or {})
         if options.callback_url:
@@ -469,7 +470,7 @@ class Backend:
             duration=plan.duration,
             created_ms=now,
             processing_ms=processing,
-            done_ms=processing + round(timing.run_seconds * 1000),
+            done_ms=NEVER if processing >= NEVER else processing + round(timing.run_seconds * 1000),
             outcome=outcome,
             status_msg=message,
             external_task_id=options.external_task_id,
@@ -484,7 +485,7 @@ class Backend:
         for ident in idents:
             task = self.tasks.get_external(account, ident) if external else self.tasks.get(ident)
             if task is not None and task.account == account and task.action in catalogue.MODEL_ROUTES:
-                found.append(task)
+                found.append(self.polled(task))
         return found
 
     def all_model_tasks(self, account: str) -> list[Task]:

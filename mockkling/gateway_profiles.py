@@ -215,7 +215,7 @@ class Profile(NamedTuple):
     channel_models: tuple[str, ...]  # models a request may name (else no channel is found)
     model_aliases: Mapping[str, str]  # mapped to a Kling model before the upstream call
     passthrough_default_model: str  # the model a /kling passthrough names when it names none
-    poll_seconds: int  # the poller's period: what a query shows lags behind by up to this
+    poll_seconds: int  # the poller's period: what a query shows lags behind by up to this (0: none)
     timeout_seconds: int | None  # an IN_PROGRESS task older than this is failed by the poller
     timeout_reason: str
     messages: Mapping[str, str]  # middleware refusals, str.format templates
@@ -662,9 +662,16 @@ def sighting(task: Task, now_ms: int, prof: Profile) -> Sighting:
     then every ``poll_seconds``: before its first run the task is NOT_START at 0%; each run
     copies Kling's status (KLING_TO_GATEWAY) and sets the progress (PROGRESS), start_time when
     it first sees processing and finish_time when it sees the end. A fork task still
-    IN_PROGRESS ``timeout_seconds`` after its submission is failed by the poller instead."""
+    IN_PROGRESS ``timeout_seconds`` after its submission is failed by the poller instead. With
+    ``poll_seconds`` 0 (tasks that progress by queries) there is no poller: the record is
+    Kling's status at ``now_ms``."""
     period = prof.poll_seconds * 1000
     created = task.created_ms
+    if period == 0:  # no poller: the record is Kling's status as it is now
+        status = KLING_TO_GATEWAY[task.status(now_ms)]
+        start_s = task.processing_ms // 1000 if task.processing_ms <= now_ms else 0
+        finish_s = task.done_ms // 1000 if task.done_ms <= now_ms else 0
+        return Sighting(status, PROGRESS[status], start_s, finish_s, now_ms, now_ms, False)
     done_polls = (now_ms - created) // period if now_ms > created else 0
     if done_polls < 1:
         return Sighting(NOT_START, PROGRESS[NOT_START], 0, 0, created, None, False)

@@ -257,6 +257,34 @@ def test_progressing_by_polls_keeps_the_planned_outcome(kling_mock: KlingMock) -
     assert statuses[1]["task_status_msg"] == "Failure to pass the risk control system"
 
 
+@pytest.mark.parametrize("gateway", ["ppwapi", "new-api"])
+def test_gateway_tasks_move_by_polls_too(gateway: str) -> None:
+    """A gateway's record follows its Kling task as queries move it: no poller tick to wait for."""
+    with KlingMock.in_process(polls_per_status=2, gateway=gateway) as mock:
+        key = {"Authorization": f"Bearer {mock.api_key}"}
+        body = {"model_name": "kling-v1", "prompt": "a"}
+        task_id = mock.client.post("/kling/v1/videos/text2video", json=body, headers=key).json()["task_id"]
+        mock.advance(3600)  # the clock alone moves nothing
+        seen = [
+            mock.client.get(f"/v1/video/generations/{task_id}", headers=key).json()["data"]["status"]
+            for _ in range(5)
+        ]
+    assert seen == ["SUBMITTED", "IN_PROGRESS", "IN_PROGRESS", "SUCCESS", "SUCCESS"]
+
+
+@pytest.mark.kling_mock(polls_per_status=2)
+def test_model_in_path_tasks_move_by_polls_too(kling_mock: KlingMock) -> None:
+    task_id = kling_mock.api_client.post("/text-to-video/kling-3.0", json={"prompt": "a"}).json()["data"][
+        "id"
+    ]
+    kling_mock.advance(3600)
+    seen = [
+        kling_mock.api_client.get("/tasks", params={"task_ids": task_id}).json()["data"][0]["status"]
+        for _ in range(5)
+    ]
+    assert seen == ["submitted", "processing", "processing", "succeeded", "succeeded"]
+
+
 def test_the_model_in_path_design_is_intercepted_too() -> None:
     """A client of Kling's newer design (model in the path, /tasks, an API key) under interception."""
     with (
