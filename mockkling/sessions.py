@@ -53,8 +53,7 @@ class _Lookup:
 def _source(backend: Backend, account: str, body: dict[str, Any]) -> validation.SourceVideo:
     """The video of an identify-face or init-selection body: ``video_id`` or ``video_url``, one."""
     video_id, video_url = body.get("video_id"), body.get("video_url")
-    if bool(video_id) == bool(video_url):
-        raise invalid_value("video_id and video_url: send exactly one of them")
+    validation.exactly_one("video_id", video_id, "video_url", video_url)
     lookup = _Lookup(backend, account)
     if video_id:
         return validation.source_video("video_id", video_id, lookup, by_id=True)

@@ -729,8 +729,7 @@ def audio_length(
     """Seconds of the audio an ``audio_id`` (a clip the account made: TTS, sound effects) or a
     ``sound_file`` (Base64, read by mutagen; a URL, not fetched: None) gives. Exactly one of the
     two must be sent; ``field`` prefixes both names in refusals."""
-    if bool(audio_id) == bool(sound_file):
-        raise invalid_value(f"{field}audio_id and {field}sound_file: send exactly one of them")
+    exactly_one(f"{field}audio_id", audio_id, f"{field}sound_file", sound_file)
     if audio_id:
         clip = lookup.audio(str(audio_id))
         if clip is None:
@@ -1018,11 +1017,15 @@ def _url(field: str, value: str, suffixes: tuple[str, ...]) -> str:
     return value
 
 
-def _one_of(body: dict[str, Any], first: str, second: str) -> tuple[str, str]:
-    """Exactly one of two fields (empty or null counts as absent), as the pages require."""
-    a, b = body.get(first) or "", body.get(second) or ""
+def exactly_one(first: str, a: Any, second: str, b: Any) -> None:
+    """Exactly one of two fields given (empty or null counts as absent), as the pages require."""
     if bool(a) == bool(b):
-        raise invalid_value(f"{first} and {second}: give exactly one of them (not both, not neither)")
+        raise invalid_value(f"{first} and {second}: send exactly one of them (not both, not neither)")
+
+
+def _one_of(body: dict[str, Any], first: str, second: str) -> tuple[str, str]:
+    a, b = body.get(first) or "", body.get(second) or ""
+    exactly_one(first, a, second, b)
     return a, b
 
 

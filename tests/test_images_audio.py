@@ -386,9 +386,9 @@ def test_a_kling_video_is_known_by_its_id_and_by_its_url(
 @pytest.mark.parametrize(
     ("body", "words"),
     [
-        ({}, "give exactly one of them"),
-        ({"video_id": "a", "video_url": URL}, "give exactly one of them"),
-        ({"video_url": "", "video_id": None}, "give exactly one of them"),
+        ({}, "send exactly one of them"),
+        ({"video_id": "a", "video_url": URL}, "send exactly one of them"),
+        ({"video_url": "", "video_id": None}, "send exactly one of them"),
         ({"video_url": "ftp://x/y.mp4"}, "video_url must be an http(s) URL"),
         ({"video_url": "https://x/y.avi"}, ".avi files are not supported"),
         ({"video_url": "http://[::1/v.mp4"}, "video_url is not a valid URL"),
@@ -476,8 +476,8 @@ def test_custom_voice_from_a_video_needs_a_qualifying_video(
 @pytest.mark.parametrize(
     ("body", "words"),
     [
-        ({"voice_name": "x"}, "give exactly one of them"),
-        ({"voice_name": "x", "voice_url": URL.replace(".jpg", ".mp3"), "video_id": "v"}, "give exactly one"),
+        ({"voice_name": "x"}, "send exactly one of them"),
+        ({"voice_name": "x", "voice_url": URL.replace(".jpg", ".mp3"), "video_id": "v"}, "send exactly one"),
         ({"voice_name": "x", "voice_url": "https://e.com/a.ogg"}, ".ogg files are not supported"),
         ({"voice_name": "x" * 21, "voice_url": "https://e.com/a.wav"}, "voice_name"),
         ({"voice_name": "x", "video_id": "nope-0"}, "video_id: video nope-0 does not exist"),
