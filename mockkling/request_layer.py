@@ -18,6 +18,7 @@ import orjson
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import namespaces
 from .backend import Backend
 from .errors import KlingError
 from .fault_rules import ActiveFault
@@ -325,12 +326,57 @@ class RequestLayer:
         self.backend = backend
         self.surface_of = surface_of
         self.render = render
+        # Shared by other processes (Redis): every request goes through _in_namespace.
+        self.shared = backend.state.kind == "redis"
         _quiet_uvicorn()
+
+    # -- namespaces and a shared state (issue 20; namespaces.py, state.py) ----------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        named = None
+        for name, value in scope["headers"]:
+            if name == namespaces.HEADER_BYTES:
+                named = value
+                break
+        if named is None and not self.shared:  # the common case: no work beyond that look
+            await self._serve(scope, receive, send)
+            return
+        await self._in_namespace(scope, receive, send, named)
+
+    async def _in_namespace(self, scope: Scope, receive: Receive, send: Send, named: bytes | None) -> None:
+        """Serve the request in the namespace it names (400 for a bad name), and on a shared
+        state with what it reads once per request; a store that cannot be reached is 503 / 5001
+        in the surface's envelope, wherever the layer meets it."""
+        token = None
+        if named is not None:
+            try:
+                name = namespaces.check(named.decode("latin-1"))
+            except namespaces.NamespaceError as exc:
+                await self.render(scope["path"], KlingError(1201, str(exc)))(scope, receive, send)
+                return
+            token = namespaces.CURRENT.set(name)
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            with self.backend.state.request():
+                await self._serve(scope, receive, watched)
+        except KlingError as error:
+            if started:
+                raise
+            await self.render(scope["path"], error)(scope, receive, send)
+        finally:
+            if token is not None:
+                namespaces.CURRENT.reset(token)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         backend = self.backend
         journal, faults, limits = backend.journal, backend.faults, backend.limits
         if not (journal.size or faults.live or limits.rate_on):

@@ -91,7 +91,7 @@ class State(Protocol):
         """128 bits for a new id: reproducible under a seed, never the same twice in one state."""
         ...
 
-    def reseed(self, seed: int | None) -> None:
+    def reseed(self, seed: int | str | None) -> None:
         """Draw ids from ``seed`` again (a reset of a state that may repeat them)."""
         ...
 
@@ -187,7 +187,7 @@ class MemoryState:
         with self._id_lock:
             return self._random.getrandbits(128)
 
-    def reseed(self, seed: int | None) -> None:
+    def reseed(self, seed: int | str | None) -> None:
         with self._id_lock:
             self._random.seed(seed)
 
