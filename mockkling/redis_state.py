@@ -320,7 +320,11 @@ class RedisState:
         space = self._spaces.get(name)
         if space is None:
             with self._lock:
-                space = self._spaces.setdefault(name, RedisSpace(self, name))
+                space = self._spaces.get(name)
+                if space is None:
+                    space = RedisSpace(self, name)
+                    space.make()  # as configured, unless a process made it already
+                    self._spaces[name] = space
         return space
 
     @store_call
@@ -496,6 +500,10 @@ class RedisSpace(Space):
                 pipe.hgetall(self.key(name))
             pipe.get(self.key("clock"))
             return _Head(pipe.execute())
+
+    @store_call
+    def make(self) -> None:
+        self._init()
 
     def _init(self) -> None:
         config = self.state.config
