@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from redis_server import RedisServer
 
 from mockkling import DEFAULT_ACCESS_KEY, Backend, Config, Timing, create_app, make_jwt
 from mockkling.fates import Fate
@@ -20,7 +21,6 @@ from mockkling.fault_rules import FaultSet
 from mockkling.namespaces import HEADER, using
 from mockkling.routes.dashboard import Watcher
 from mockkling.transport import SyncASGITransport
-from redis_server import RedisServer
 
 pytestmark = pytest.mark.slow  # each module starts a redis-server
 
@@ -47,9 +47,8 @@ class Replica:
         self.backend = Backend(Config(state_file=url, seed=11, **config))  # type: ignore[arg-type]
         transport = SyncASGITransport(create_app(self.backend))
         self.http = httpx.Client(transport=transport, base_url="http://mock")
-        self.auth = {
-            "Authorization": f"Bearer {make_jwt(DEFAULT_ACCESS_KEY, self.backend.auth.accounts[DEFAULT_ACCESS_KEY])}"
-        }
+        secret = self.backend.auth.accounts[DEFAULT_ACCESS_KEY]
+        self.auth = {"Authorization": f"Bearer {make_jwt(DEFAULT_ACCESS_KEY, secret)}"}
 
     def create(self, **body: object) -> httpx.Response:
         return self.http.post(T2V, json={"prompt": "a cat", **body}, headers=self.auth)
