@@ -1277,8 +1277,18 @@ def _constant(clock: Clock) -> Callable[[], Clock]:
     return lambda: clock
 
 
+def _due(status: str, notified: bytes | None) -> list[str]:
+    """The statuses to send to reach ``status``, after the last one sent."""
+    last = _text(notified)
+    done = RANK[last] if last is not None else -1
+    return [s for s in lifecycle_path(status) if RANK[s] > done]
+
+
 _WATCH: Final = "mk:callbacks:watch"  # "{namespace}\n{task_id}" -> callback URL
-_NOTIFIED: Final = "mk:callbacks:notified"  # the same -> the last status sent
+# "...:notified:{namespace}:{task_id}" -> the last status sent; kept a while after the last
+# one, so a process that read the task as watched just before still finds it all sent.
+_NOTIFIED: Final = "mk:callbacks:notified:"
+NOTIFIED_SECONDS: Final = 7 * 24 * 3600
 _LOG: Final = "mk:callbacks:log"
 
 
@@ -1340,7 +1350,7 @@ class SharedCallbackDispatcher(CallbackDispatcher):
         ]
         if fields:
             self.state.redis.hdel(_WATCH, *fields)
-            self.state.redis.hdel(_NOTIFIED, *fields)
+            self.state.redis.delete(*(self._notified(f) for f in fields))
 
     def _tick(self, client: Any, semaphore: Any) -> float | None:
         with self._lock:
@@ -1362,7 +1372,7 @@ class SharedCallbackDispatcher(CallbackDispatcher):
         if not watched:
             return POLL_SECONDS
         fields = list(watched)
-        notified = dict(zip(fields, redis_.hmget(_NOTIFIED, fields), strict=True))
+        notified = dict(zip(fields, redis_.mget([self._notified(f) for f in fields]), strict=True))
         wait = POLL_SECONDS
         for field, url in watched.items():
             namespace, _, task_id = field.decode().partition("\n")
@@ -1372,15 +1382,20 @@ class SharedCallbackDispatcher(CallbackDispatcher):
             task = space.tasks.get(task_id)
             if task is None:  # reset away
                 redis_.hdel(_WATCH, field)
-                redis_.hdel(_NOTIFIED, field)
+                redis_.delete(self._notified(field))
                 continue
             clock = space.clock
             now = clock.now_ms()
             status = task.status(now)
-            last = _text(notified.get(field))
-            done = RANK[last] if last is not None else -1
-            reached = [s for s in lifecycle_path(status) if RANK[s] > done]
-            if reached and redis_.set(self._lease(field), self.owner, nx=True, px=self.lease_ms):
+            if _due(status, notified.get(field)) and redis_.set(
+                self._lease(field), self.owner, nx=True, px=self.lease_ms
+            ):
+                # Under the lease, what was sent is read again: another process may have sent
+                # some between the first look and its letting go of the lease.
+                reached = _due(status, redis_.get(self._notified(field)))
+                if not reached:
+                    self.state.scripts["release"](keys=[self._lease(field)], args=[self.owner])
+                    continue
                 self._fields[task_id] = field.decode()
                 watch = _Watch(task, url.decode(), namespace, _constant(clock))
                 for each in reached:
@@ -1389,6 +1404,11 @@ class SharedCallbackDispatcher(CallbackDispatcher):
                 due = task.processing_ms if now < task.processing_ms else task.done_ms
                 wait = min(wait, max(due - now, 0) / 1000 + 0.001)
         return wait
+
+    @staticmethod
+    def _notified(field: bytes | str) -> str:
+        text = field.decode() if isinstance(field, bytes) else field
+        return _NOTIFIED + text.replace("\n", ":")
 
     @staticmethod
     def _lease(field: bytes | str) -> str:
@@ -1412,9 +1432,7 @@ class SharedCallbackDispatcher(CallbackDispatcher):
         with redis_.pipeline() as pipe:
             if status in TERMINAL:
                 pipe.hdel(_WATCH, field)
-                pipe.hdel(_NOTIFIED, field)
-            else:
-                pipe.hset(_NOTIFIED, field, status)
+            pipe.set(self._notified(field), status, ex=NOTIFIED_SECONDS)
             pipe.execute()
         self.state.scripts["renew"](keys=[self._lease(field)], args=[self.owner, self.lease_ms])
 
