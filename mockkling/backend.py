@@ -41,6 +41,7 @@ class Backend:
         self.spec = spec or default_spec()
         # Everything that changes, per namespace (state.py): in memory, SQLite or Redis.
         self.state: State = open_state(self.config, clock)
+        self._spaces: dict[str, Space] = {}  # the state's spaces, as this backend has met them
         shared = self.state.accounts() is not None
         self.auth = Authenticator(
             self.config.accounts,
@@ -67,8 +68,15 @@ class Backend:
 
     # -- the state of the namespace in use (namespaces.py: the request's, or the default) ---------
 
-    def _space(self) -> Space:
-        return self.state.space(namespaces.CURRENT.get())
+    def space(self) -> Space:
+        """The state of the namespace in use: one look-up, for code that reads several parts."""
+        name = namespaces.CURRENT.get()
+        space = self._spaces.get(name)
+        if space is None:
+            space = self._spaces[name] = self.state.space(name)
+        return space
+
+    _space = space
 
     @property
     def namespace(self) -> str:

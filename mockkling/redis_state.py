@@ -76,7 +76,7 @@ POLL_SECONDS: Final = 0.5
 # The pack kinds a task can draw on (running slots are counted per account and kind).
 PACK_KINDS: Final = tuple(sorted({"video", *(e.pack for e in catalogue.ENDPOINTS.values())}))
 # Answers of a Redis that is up but cannot take writes now: the same 503 as a Redis gone.
-_BUSY_REPLIES: Final = ("MISCONF", "LOADING", "READONLY", "NOREPLICAS", "MASTERDOWN", "TRYAGAIN")
+_BUSY_REPLIES: Final = ("MISCONF", "LOADING", "READONLY", "NOREPLICAS", "MASTERDOWN", "TRYAGAIN", "OOM")
 
 
 def unavailable(exc: Exception) -> KlingError:
