@@ -7,19 +7,27 @@ The replicas as real ``mockkling serve`` processes: test_replicas.py."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 import redis
 from redis_server import RedisServer
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from mockkling import DEFAULT_ACCESS_KEY, Backend, Config, Timing, create_app, make_jwt
+from mockkling.config import CallbackSettings
 from mockkling.fates import Fate
 from mockkling.fault_rules import FaultSet
 from mockkling.namespaces import HEADER, using
 from mockkling.routes.dashboard import Watcher
+from mockkling.server import LiveServer
 from mockkling.transport import SyncASGITransport
 
 pytestmark = pytest.mark.slow  # each module starts a redis-server
@@ -259,3 +267,48 @@ def test_redis_away_is_503_then_the_mock_recovers(tmp_path: Path) -> None:
     finally:
         replica.close()
         server.stop()
+
+
+def test_a_callback_left_by_a_dead_replica_is_sent_by_another(url: str) -> None:
+    """Replica a takes a task's lease and dies mid-delivery (its lease left in Redis); once the
+    lease expires, replica b sends the notification again, then the rest, each once."""
+    received: list[str] = []
+    lock = threading.Condition()
+    hang = threading.Event()
+
+    async def hook(request: Request) -> Response:
+        body = await request.json()
+        with lock:
+            received.append(body["task_status"])
+            lock.notify_all()
+        if len(received) == 1:
+            await anyio.to_thread.run_sync(hang.wait, 10)  # the first attempt never gets an answer
+        return Response(status_code=200)
+
+    def wait_for(count: int) -> None:
+        with lock:
+            assert lock.wait_for(lambda: len(received) >= count, 15), received
+
+    settings = {"callbacks": CallbackSettings(attempts=1, timeout_seconds=1, backoff_seconds=0)}
+    with LiveServer(Starlette(routes=[Route("/hook", hook, methods=["POST"])])) as receiver:
+        a, b = Replica(url, **settings), Replica(url, **settings)
+        try:
+            a.backend.use_manual_clock(1_000_000)
+            a.backend.callbacks._lane_done = lambda task_id: None  # type: ignore[method-assign]  # dies holding it
+            made = a.create(callback_url=f"{receiver.url}/hook").json()["data"]["task_id"]
+            wait_for(1)  # a is sending "submitted", and gets no answer
+            a.backend.callbacks.close()  # a is gone; its lease stays until it expires
+            hang.set()
+            b.backend.callbacks.wake()  # b looks for work (every half second)
+            wait_for(2)
+            assert received == ["submitted", "submitted"]
+            b.backend.advance(10)
+            wait_for(4)
+            time.sleep(1.2)  # a few more looks: nothing more is sent
+            assert received == ["submitted", "submitted", "processing", "succeed"]
+            delivered = [d.status for d in b.backend.callbacks.deliveries(made) if d.outcome == "delivered"]
+            assert delivered == ["submitted", "processing", "succeed"]
+        finally:
+            hang.set()
+            a.close()
+            b.close()
