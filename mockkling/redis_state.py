@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, Final, ParamSpec, TypeVar
 
+import anyio
 import orjson
 import redis
 from redis.backoff import NoBackoff
@@ -833,7 +834,7 @@ class RedisFaultSet(FaultSet):
     ) -> None:
         # No FaultSet.__init__: it would reset the rules other processes are using.
         self.space = space
-        self.sleep = FaultSet().sleep
+        self.sleep = anyio.sleep
         self._seed = seed or 0
         self._configured = tuple(rules)
         self._store = _SharedRules(space, "faults")
@@ -1371,30 +1372,37 @@ class SharedCallbackDispatcher(CallbackDispatcher):
         watched = redis_.hgetall(_WATCH)
         if not watched:
             return POLL_SECONDS
-        fields = list(watched)
-        notified = dict(zip(fields, redis_.mget([self._notified(f) for f in fields]), strict=True))
+        entries = [(field, url, *field.decode().partition("\n")[::2]) for field, url in watched.items()]
+        entries = [entry for entry in entries if entry[3] not in self._lanes]  # this process sends those
+        # One round trip for what each watched task has been sent, one for the tasks, and a
+        # clock per namespace: a tick costs the same however many tasks are watched.
+        with redis_.pipeline(transaction=False) as pipe:
+            for field, _url, namespace, task_id in entries:
+                pipe.get(self._notified(field))
+                pipe.get(self.state.space(namespace).key(f"t:{task_id}"))
+            replies = pipe.execute()
+        clocks: dict[str, Clock] = {}
         wait = POLL_SECONDS
-        for field, url in watched.items():
-            namespace, _, task_id = field.decode().partition("\n")
-            if task_id in self._lanes:
-                continue  # this process is sending them
-            space = self.state.space(namespace)
-            task = space.tasks.get(task_id)
-            if task is None:  # reset away
+        for (field, url, namespace, task_id), notified, raw in zip(
+            entries, replies[::2], replies[1::2], strict=True
+        ):
+            if raw is None:  # reset away
                 redis_.hdel(_WATCH, field)
                 redis_.delete(self._notified(field))
                 continue
-            clock = space.clock
+            task = _decode_task(raw)
+            clock = clocks.get(namespace)
+            if clock is None:
+                clock = clocks[namespace] = self.state.space(namespace).clock
             now = clock.now_ms()
             status = task.status(now)
-            if _due(status, notified.get(field)) and redis_.set(
-                self._lease(field), self.owner, nx=True, px=self.lease_ms
-            ):
+            lease = self._lease(field)
+            if _due(status, notified) and redis_.set(lease, self.owner, nx=True, px=self.lease_ms):
                 # Under the lease, what was sent is read again: another process may have sent
                 # some between the first look and its letting go of the lease.
                 reached = _due(status, redis_.get(self._notified(field)))
                 if not reached:
-                    self.state.scripts["release"](keys=[self._lease(field)], args=[self.owner])
+                    self.state.scripts["release"](keys=[lease], args=[self.owner])
                     continue
                 self._fields[task_id] = field.decode()
                 watch = _Watch(task, url.decode(), namespace, _constant(clock))

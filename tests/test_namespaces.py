@@ -4,6 +4,7 @@ process, on the in-memory store and the SQLite file (the Redis store: test_redis
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -234,3 +235,35 @@ def test_a_layout_1_state_file_is_brought_up_to_date(tmp_path: Path) -> None:
         assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0] == SCHEMA_VERSION
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     db.close()
+
+
+# -- --state redis://... : how it is configured (the store itself: test_redis_state.py) --------
+
+
+def test_the_state_takes_a_redis_url_from_every_source(tmp_path: Path) -> None:
+    from mockkling.cli import _banner, _parser, build_config
+
+    url = "redis://:s3cret@127.0.0.1:6379/2"
+    config_file = tmp_path / "mockkling.toml"
+    config_file.write_text(f'state_file = "{url}"\n')
+    from_file = build_config(_parser().parse_args(["serve", "--config", str(config_file)]), environ={})
+    from_env = build_config(_parser().parse_args(["serve"]), environ={"MOCKKLING_STATE": url})
+    from_flag = build_config(_parser().parse_args(["serve", "--state", url]), environ={})
+    assert from_file.state_file == from_env.state_file == from_flag.state_file == url
+    banner = _banner(from_flag)
+    assert "in Redis at redis://***@127.0.0.1:6379/2" in banner
+    assert "s3cret" not in banner
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("redis://127.0.0.1:1/0", "cannot reach Redis at redis://127.0.0.1:1/0"),
+        ("redis://127.0.0.1:x/0", "--state"),
+    ],
+)
+def test_a_redis_that_cannot_be_used_stops_the_mock_at_start(url: str, says: str) -> None:
+    from mockkling.config import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        Backend(Config(state_file=url))
