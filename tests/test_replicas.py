@@ -266,3 +266,17 @@ def test_redis_going_away_is_503_and_the_replicas_recover(tmp_path: Path) -> Non
             assert http.post(T2V, json={"prompt": "after"}).json()["code"] == 0
     finally:
         redis_server.stop()
+
+
+def test_workers_share_a_redis_state_as_replicas_do(redis_server: RedisServer) -> None:
+    """``--workers 2`` on Redis: the workers are replicas on one port, sharing everything."""
+    with (
+        ServeProcess("--state", redis_server.url, *FLAGS, workers=2) as server,
+        httpx.Client(base_url=server.url, headers={**AUTH, HEADER: "workers"}, timeout=10) as http,
+    ):
+        http.post(f"{C}/clock/advance", json={"seconds": 0})
+        made = [http.post(T2V, json={"prompt": f"w{n}"}).json()["data"]["task_id"] for n in range(10)]
+        http.post(f"{C}/clock/advance", json={"seconds": 10})
+        statuses = {http.get(f"{T2V}/{task_id}").json()["data"]["task_status"] for task_id in made}
+        assert statuses == {"succeed"}
+        assert len(http.get(f"{C}/journal").json()["requests"]) == 20
