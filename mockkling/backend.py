@@ -76,8 +76,6 @@ class Backend:
             space = self._spaces[name] = self.state.space(name)
         return space
 
-    _space = space
-
     @property
     def namespace(self) -> str:
         """The namespace this backend acts in now (the request's, or ``namespaces.using``)."""
@@ -85,32 +83,32 @@ class Backend:
 
     @property
     def tasks(self) -> TaskStorage:
-        return self._space().tasks
+        return self.space().tasks
 
     @property
     def faults(self) -> FaultSet:
         """Fault rules in force (what tests and the control API configure; fault_rules.py)."""
-        return self._space().faults
+        return self.space().faults
 
     @property
     def fates(self) -> FateRules:
-        return self._space().fates
+        return self.space().fates
 
     @property
     def limits(self) -> Limiter:
-        return self._space().limits
+        return self.space().limits
 
     @property
     def journal(self) -> Journal:
-        return self._space().journal
+        return self.space().journal
 
     @journal.setter
     def journal(self, journal: Journal) -> None:
-        self._space().journal = journal
+        self.space().journal = journal
 
     @property
     def clock(self) -> Clock:
-        return self._space().clock
+        return self.space().clock
 
     def __repr__(self) -> str:
         return f"Backend(tasks={len(self.tasks)}, accounts={len(self.auth.accounts)}, clock={self.clock!r})"
@@ -170,11 +168,11 @@ class Backend:
     # -- the clock -------------------------------------------------------------------------------
 
     def now_ms(self) -> int:
-        return self._space().now_ms()
+        return self.space().now_ms()
 
     def use_manual_clock(self, start_ms: int | None = None) -> ManualClock:
         """Swap in a clock that moves only when told to (starting now, or at ``start_ms``)."""
-        space = self._space()
+        space = self.space()
         return space.use_manual_clock(space.now_ms() if start_ms is None else start_ms)
 
     def advance(self, seconds: float) -> int:
@@ -308,7 +306,7 @@ class Backend:
         """Store a new task. Every create on every surface ends here, so whatever must happen
         to each new task (callbacks, limits, persistence) hooks in at this one place."""
         self.callbacks.check(task)
-        space = self._space()
+        space = self.space()
         fate_rule = space.fates.apply(task, space.now_ms())
         try:
             space.limits.admit(task)
@@ -418,7 +416,7 @@ class Backend:
         """Forget every task, fate and recorded request of the namespace in use (the default
         one unless a request or ``namespaces.using`` names another); fault rules and limits go
         back to the configuration, ids to the configured seed (accounts and the clock stay)."""
-        space = self._space()
+        space = self.space()
         space.reset()
         self.callbacks.clear(space.name)
         self.auth.clear_cache()
