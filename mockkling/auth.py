@@ -59,17 +59,36 @@ class Authenticator:
         accept_key_pairs: bool = True,
         leeway_seconds: int = 10,
         now: Callable[[], float] = time.time,
+        reload: Callable[[], tuple[dict[str, str], dict[str, str]] | None] | None = None,
     ) -> None:
         self.accounts = dict(accounts)
         self.api_keys = dict(api_keys)
         self.accept_key_pairs = accept_key_pairs
         self.leeway = leeway_seconds
         self._now = now
+        # Accounts and keys other processes added (a shared state): read again when a credential
+        # is unknown or its signature fails, so one added or re-keyed anywhere works everywhere.
+        self._reload = reload
         # token -> (account, nbf, exp)
         self._cache: dict[str, tuple[str, float, float]] = {}
 
     def clear_cache(self) -> None:
         self._cache.clear()
+
+    def _reloaded(self) -> bool:
+        """Take in the accounts and keys added elsewhere; whether any changed."""
+        found = self._reload() if self._reload is not None else None
+        if found is None:
+            return False
+        accounts, api_keys = found
+        changed = any(self.accounts.get(k) != v for k, v in accounts.items()) or any(
+            self.api_keys.get(k) != v for k, v in api_keys.items()
+        )
+        if changed:
+            self.accounts.update(accounts)
+            self.api_keys.update(api_keys)
+            self._cache.clear()
+        return changed
 
     def add_account(self, access_key: str, secret_key: str, api_keys: Iterable[str] = ()) -> None:
         """Add (or re-key) an account; its raw API keys act for it too. Tokens verified under
@@ -126,6 +145,8 @@ class Authenticator:
         scheme, _, rest = value.partition(" ")
         key = rest.strip() if scheme.lower() == "bearer" else value
         account = self.api_keys.get(key)
+        if account is None and self._reload is not None and self._reloaded():
+            account = self.api_keys.get(key)
         if account is None:
             raise KlingError(1000, "Authentication failed: unknown API key")
         return account
@@ -141,6 +162,8 @@ class Authenticator:
         if scheme.lower() != "bearer" or not key:
             raise KlingError(1002, "Authorization must be 'Bearer <API key>'")
         account = self.api_keys.get(key)
+        if account is None and self._reload is not None and self._reloaded():
+            account = self.api_keys.get(key)
         if account is not None:
             return account
         if key.count(".") == 2 or "|" in key:
@@ -158,7 +181,12 @@ class Authenticator:
         raw_account = self.raw_key_account(token)
         if raw_account is not None:
             return raw_account
-        return self._verify_jwt(token)
+        try:
+            return self._verify_jwt(token)
+        except KlingError:
+            if self._reload is None or not self._reloaded():
+                raise
+        return self.raw_key_account(token) or self._verify_jwt(token)
 
     def raw_key_account(self, key: str) -> str | None:
         """The account of a raw key (an ``sk-`` key, or ``AK|SK`` when allowed), else None."""

@@ -8,23 +8,22 @@ app and a live server share the same object, as moto's backends do.
 from __future__ import annotations
 
 import base64
-import random
-import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import catalogue, contents, media, packs, validation, webhooks
+from . import catalogue, contents, media, namespaces, packs, validation, webhooks
 from .auth import Authenticator
-from .callbacks import CallbackDispatcher, official_renderer
-from .clock import Clock, ManualClock, SystemClock
-from .config import Config
+from .callbacks import CallbackDispatcher, Renderer, Secrets, official_renderer
+from .clock import Clock, ManualClock
+from .config import CallbackSettings, Config, is_redis_url
 from .errors import KlingError, invalid_value
 from .fates import NEVER, Fate, FateRules, as_fate, reschedule
 from .fault_rules import FaultSet
 from .journal import Journal
 from .limits import Limiter
 from .spec import Spec, default_spec
-from .tasks import FAILED, PROCESSING, SUBMITTED, SUCCEED, TERMINAL, Task, TaskStorage, TaskStore
+from .state import MemoryState, Space, State
+from .tasks import FAILED, PROCESSING, SUBMITTED, SUCCEED, TERMINAL, Task, TaskStorage
 from .validation import OFFICIAL_RULES, Rules
 
 
@@ -39,14 +38,17 @@ class Backend:
         spec: Spec | None = None,
     ) -> None:
         self.config = (config or Config()).with_defaults()
-        self.clock: Clock = clock or SystemClock()
         self.spec = spec or default_spec()
-        self.tasks: TaskStorage = _open_store(self.config)
+        # Everything that changes, per namespace (state.py): in memory, SQLite or Redis.
+        self.state: State = open_state(self.config, clock)
+        self._spaces: dict[str, Space] = {}  # the state's spaces, as this backend has met them
+        shared = self.state.accounts() is not None
         self.auth = Authenticator(
             self.config.accounts,
             self.config.api_keys,
             accept_key_pairs=self.config.accept_key_pairs,
             leeway_seconds=self.config.leeway_seconds,
+            reload=self.state.accounts if shared else None,
         )
         # The mock's address as callback receivers reach it: result URLs in callback bodies. A
         # test handle that learns where it is served sets it (when the configuration names none).
@@ -54,25 +56,59 @@ class Backend:
         # Where result URLs point when set (the real CDN's host, under interception); else they
         # use the address each client reached the mock at (callbacks: public_url).
         self.media_url = self.config.media_url.rstrip("/") if self.config.media_url else None
-        self._random = random.Random(self._id_seed(self.config.seed))
-        self._id_lock = threading.Lock()
-        # Webhook secrets signing callbacks: every account's, and accounts' own.
-        self._webhook_secrets = dict(self.config.webhook_secrets)
-        self._all_webhook_secrets = self.config.webhook_secret or ()
+        self.state.reseed(self._id_seed(self.config.seed))
         # Sends callback_url notifications; its thread starts with the first task that has one.
-        self.callbacks = CallbackDispatcher(
+        self.callbacks = make_dispatcher(
+            self.state,
             self.config.callbacks,
             lambda: self.clock,
             official_renderer(lambda: self.media_url or self.public_url),
             secrets=self.webhook_secrets,
         )
-        # What tests and the control API configure (logic in fault_rules.py, limits.py, journal.py).
-        self.faults = FaultSet(self.config.faults, seed=self.config.seed)
-        self.fates = FateRules()
-        self.limits = Limiter(self.config.limits, now=self.now_ms, tasks=self.tasks)
-        self.journal = Journal(
-            self.config.journal_size, self.config.journal_body_bytes, self.config.journal_header_bytes
-        )
+
+    # -- the state of the namespace in use (namespaces.py: the request's, or the default) ---------
+
+    def space(self) -> Space:
+        """The state of the namespace in use: one look-up, for code that reads several parts."""
+        name = namespaces.CURRENT.get()
+        space = self._spaces.get(name)
+        if space is None:
+            space = self._spaces[name] = self.state.space(name)
+        return space
+
+    @property
+    def namespace(self) -> str:
+        """The namespace this backend acts in now (the request's, or ``namespaces.using``)."""
+        return namespaces.CURRENT.get()
+
+    @property
+    def tasks(self) -> TaskStorage:
+        return self.space().tasks
+
+    @property
+    def faults(self) -> FaultSet:
+        """Fault rules in force (what tests and the control API configure; fault_rules.py)."""
+        return self.space().faults
+
+    @property
+    def fates(self) -> FateRules:
+        return self.space().fates
+
+    @property
+    def limits(self) -> Limiter:
+        return self.space().limits
+
+    @property
+    def journal(self) -> Journal:
+        return self.space().journal
+
+    @journal.setter
+    def journal(self, journal: Journal) -> None:
+        self.space().journal = journal
+
+    @property
+    def clock(self) -> Clock:
+        return self.space().clock
 
     def __repr__(self) -> str:
         return f"Backend(tasks={len(self.tasks)}, accounts={len(self.auth.accounts)}, clock={self.clock!r})"
@@ -82,15 +118,13 @@ class Backend:
     def new_id(self, *, numeric: bool = False) -> str:
         """A 22-character id in the style of Kling's task and request ids, or with ``numeric``
         an 18-digit one as the model-in-path design and element ids are; seeded by config.seed."""
-        with self._id_lock:
-            raw = self._random.getrandbits(128)
+        raw = self.state.draw_id()
         if numeric:
             return str(10**17 + raw % (9 * 10**17))
         return base64.urlsafe_b64encode(raw.to_bytes(16, "big")).rstrip(b"=").decode("ascii")
 
     def reseed(self, seed: int | None) -> None:
-        with self._id_lock:
-            self._random.seed(self._id_seed(seed))
+        self.state.reseed(self._id_seed(seed))
 
     def _id_seed(self, seed: int | None) -> int | str | None:
         """A seed stays reproducible, yet each store opened on a shared state file draws ids of
@@ -104,10 +138,12 @@ class Backend:
     def add_account(self, access_key: str, secret_key: str, api_keys: Iterable[str] = ()) -> None:
         """Add (or re-key) an account; its raw API keys act for it too."""
         self.auth.add_account(access_key, secret_key, api_keys)
+        self.state.add_account(access_key, secret_key, tuple(api_keys))
 
     def add_api_key(self, key: str, account: str | None = None) -> None:
         """Accept a raw key (``sk-...``); it acts for ``account``, or for an account of its own."""
         self.auth.add_api_key(key, account)
+        self.state.add_api_key(key, account or key)
 
     def account_of(self, authorization: bytes | None) -> str | None:
         """The account a raw ``Authorization`` value acts for, or None (never raises)."""
@@ -132,14 +168,12 @@ class Backend:
     # -- the clock -------------------------------------------------------------------------------
 
     def now_ms(self) -> int:
-        return self.clock.now_ms()
+        return self.space().now_ms()
 
     def use_manual_clock(self, start_ms: int | None = None) -> ManualClock:
         """Swap in a clock that moves only when told to (starting now, or at ``start_ms``)."""
-        current = self.clock.now_ms()
-        clock = ManualClock(current if start_ms is None else start_ms)
-        self.clock = clock
-        return clock
+        space = self.space()
+        return space.use_manual_clock(space.now_ms() if start_ms is None else start_ms)
 
     def advance(self, seconds: float) -> int:
         """Move a manual clock forward; return the new time in ms."""
@@ -272,13 +306,18 @@ class Backend:
         """Store a new task. Every create on every surface ends here, so whatever must happen
         to each new task (callbacks, limits, persistence) hooks in at this one place."""
         self.callbacks.check(task)
-        fate_rule = self.fates.apply(task, self.clock.now_ms())
-        self.limits.admit(task)
-        if not self.tasks.add(task):
-            self.limits.release(task)
-            raise invalid_value(f"external_task_id {task.external_task_id!r} already exists")
-        self.fates.consume(fate_rule)
-        self.callbacks.watch(task)
+        space = self.space()
+        fate_rule = space.fates.apply(task, space.now_ms())
+        try:
+            space.limits.admit(task)
+            if not space.tasks.add(task):
+                space.limits.release(task)
+                raise invalid_value(f"external_task_id {task.external_task_id!r} already exists")
+        except BaseException:
+            space.fates.cancel(fate_rule)  # a rule shared between processes gives its turn back
+            raise
+        space.fates.consume(fate_rule)
+        self.callbacks.watch(task, space.name, lambda: space.clock)
         return task
 
     def set_fate(self, task_id: str, fate: Fate | str | dict[str, Any] | None = None, **values: Any) -> Task:
@@ -375,24 +414,22 @@ class Backend:
         return task.status(self.clock.now_ms())
 
     def reset(self) -> None:
-        """Forget every task, fate and recorded request; fault rules and limits go back to the
-        configuration, ids to the configured seed (accounts and the clock stay)."""
-        self.tasks.clear()
-        self.callbacks.clear()
+        """Forget every task, fate and recorded request of the namespace in use (the default
+        one unless a request or ``namespaces.using`` names another); fault rules and limits go
+        back to the configuration, ids to the configured seed (accounts and the clock stay)."""
+        space = self.space()
+        space.reset()
+        self.callbacks.clear(space.name)
         self.auth.clear_cache()
-        self.faults.reset()
-        self.fates.reset()
-        self.limits.reset()
-        self.journal.clear()
         if self.config.seed is not None:
             self.reseed(self.config.seed)
 
     def close(self) -> None:
-        """Stop background work (callback deliveries) and flush the task store (a state file
+        """Stop background work (callback deliveries) and flush the task stores (a state file
         is closed, its write-ahead log folded in); the backend stays usable. The app calls this
         at shutdown for a backend it built itself."""
         self.callbacks.close()
-        self.tasks.close()
+        self.state.close()
 
     # -- instant tasks (issue 16: speech) ------------------------------------------------------
 
@@ -429,18 +466,14 @@ class Backend:
 
     def webhook_secrets(self, account: str) -> tuple[str, ...]:
         """The secrets that sign ``account``'s callbacks, the current one first (empty: unsigned)."""
-        return self._webhook_secrets.get(account, self._all_webhook_secrets)
+        return self.state.webhook_secrets(account)
 
     def set_webhook_secret(self, *secrets: str, account: str | None = None) -> None:
         """Sign ``account``'s callbacks (every account's, by default) with these ``whsec_``
         secrets from now on: one, several during a rotation, none to stop signing."""
         for secret in secrets:
             webhooks.key_of(secret)  # WebhookError (a ValueError) if it is not a whsec_ secret
-        if account is None:
-            self._all_webhook_secrets = tuple(secrets)
-            self._webhook_secrets.clear()
-        else:
-            self._webhook_secrets[account] = tuple(secrets)
+        self.state.set_webhook_secrets(account, tuple(secrets))
 
     def create_model_task(self, account: str, route: catalogue.ModelRoute, body: dict[str, Any]) -> Task:
         """Create a task on a model-in-path endpoint from a schema-valid body: its page's rules
@@ -525,10 +558,28 @@ class _AccountLookup:
         return self._backend.find_record(self._account, action, ident)
 
 
-def _open_store(config: Config) -> TaskStorage:
-    """In memory by default; the SQLite store when a state file is configured."""
-    if config.state_file is None:
-        return TaskStore(config.max_tasks)
-    from .storage import SQLiteTaskStore  # only a durable backend pays for sqlite3
+def open_state(config: Config, clock: Clock | None = None) -> State:
+    """The state ``config.state_file`` names: memory, a SQLite file, or a Redis URL."""
+    if is_redis_url(config.state_file):
+        from .redis_state import RedisState  # only a Redis-backed mock loads the client
 
-    return SQLiteTaskStore(config.state_file)
+        return RedisState(config, clock)
+    return MemoryState(config, clock)
+
+
+def make_dispatcher(
+    state: State,
+    settings: CallbackSettings,
+    clock: Callable[[], Clock],
+    render: Renderer,
+    *,
+    secrets: Secrets,
+) -> CallbackDispatcher:
+    """The callback sender: this process's own, or, on a shared state, one that shares the
+    work with every process on it (each status change sent once, by one of them)."""
+    if state.kind == "redis":
+        from .redis_state import RedisState, SharedCallbackDispatcher
+
+        assert isinstance(state, RedisState)
+        return SharedCallbackDispatcher(state, settings, clock, render, secrets=secrets)
+    return CallbackDispatcher(settings, clock, render, secrets=secrets)

@@ -35,6 +35,7 @@ from .clock import Clock, ManualClock
 from .config import CallbackSettings
 from .errors import KlingError, invalid_value
 from .journal import MASK, mask_query
+from .namespaces import DEFAULT as DEFAULT_NAMESPACE
 from .tasks import RANK, SUBMITTED, TERMINAL, TRANSITIONS, Task
 from .views import model_task_view, task_view
 
@@ -212,13 +213,16 @@ def official_renderer(base_url: Callable[[], str]) -> Renderer:
 
 
 class _Watch:
-    """A task with a callback URL whose final status has not been notified yet."""
+    """A task with a callback URL whose final status has not been notified yet, with the clock
+    of its namespace."""
 
-    __slots__ = ("last", "task", "url")
+    __slots__ = ("clock", "last", "namespace", "task", "url")
 
-    def __init__(self, task: Task, url: str) -> None:
+    def __init__(self, task: Task, url: str, namespace: str, clock: Callable[[], Clock]) -> None:
         self.task = task
         self.url = url
+        self.namespace = namespace
+        self.clock = clock
         self.last: str | None = None
 
 
@@ -302,26 +306,37 @@ class CallbackDispatcher:
         if any(is_listening_on(a, port, self.listening) for a in resolve(parsed.host, port)):
             raise invalid_value("callback_url points at the mock itself; callbacks go to your receiver")
 
-    def watch(self, task: Task) -> None:
-        """Follow ``task`` if it has a callback URL; its host must be allowed, else the
-        notification is logged as skipped and nothing is sent. Returns at once."""
-        url = callback_url(task)
+    def watch(
+        self, task: Task, namespace: str = DEFAULT_NAMESPACE, clock: Callable[[], Clock] | None = None
+    ) -> None:
+        """Follow ``task`` (of ``namespace``, whose clock ``clock`` gives) if it has a callback
+        URL; its host must be allowed, else the notification is logged as skipped and nothing is
+        sent. Returns at once."""
+        url = self.allowed_url(task)
         if url is None:
             return
+        with self._lock:
+            self._watched[task.task_id] = _Watch(task, url, namespace, clock or self._clock)
+        self.wake()
+
+    def allowed_url(self, task: Task) -> str | None:
+        """The task's callback URL if a callback may go there; a host that is not allowed is
+        logged as skipped (None)."""
+        url = callback_url(task)
+        if url is None:
+            return None
         try:
             host = parse_callback_url(url).host
         except KlingError:
-            return  # check() refuses these at create; nothing to send to.
+            return None  # check() refuses these at create; nothing to send to.
         if not host_allowed(host, self.settings.allowed_hosts):
             logger.info("callback for task %s skipped: host %r is not allowed", task.task_id, host)
             error = f"host {host!r} is not in the allowed callback hosts"
             self._record(
                 DeliveryAttempt(task.task_id, SUBMITTED, url, 0, "skipped", None, error, _wall_ms(), 0)
             )
-            return
-        with self._lock:
-            self._watched[task.task_id] = _Watch(task, url)
-        self.wake()
+            return None
+        return url
 
     def wake(self) -> None:
         """Tick now: send whatever the clock has made due. Starts the thread if needed."""
@@ -363,10 +378,15 @@ class CallbackDispatcher:
         with self._lock:
             self._listeners.append(listener)
 
-    def clear(self) -> None:
-        """Forget every watched task and drop notifications not sent yet (the log stays)."""
+    def clear(self, namespace: str | None = None) -> None:
+        """Forget every watched task (of ``namespace`` only, when given) and drop notifications
+        not sent yet (the log stays)."""
         with self._lock:
-            self._watched.clear()
+            if namespace is None:
+                self._watched.clear()
+            else:
+                for task_id in [t for t, w in self._watched.items() if w.namespace == namespace]:
+                    del self._watched[task_id]
             loop = self._loop
         if loop is not None:
             with contextlib.suppress(RuntimeError):
@@ -440,14 +460,15 @@ class CallbackDispatcher:
     def _tick(self, client: httpx.AsyncClient, semaphore: _HostLanes) -> float | None:
         """Queue every status reached since the last one notified; return seconds until the
         next transition is due (None: wait to be woken)."""
-        clock = self._clock()
-        now = clock.now_ms()
         with self._lock:
             self._dirty = False
             watched = list(self._watched.values())
         next_due: int | None = None
+        wall_due = time.time_ns() // 1_000_000
         for watch in watched:
             task = watch.task
+            clock = watch.clock()
+            now = clock.now_ms()
             status = task.status(now)
             # Only forward: a task rescheduled later never re-announces a status.
             notified = RANK[watch.last] if watch.last is not None else -1
@@ -460,14 +481,17 @@ class CallbackDispatcher:
                 with self._lock:
                     self._watched.pop(task.task_id, None)
                 continue
-            due = task.processing_ms if now < task.processing_ms else task.done_ms
+            if isinstance(clock, ManualClock):
+                continue  # it moves when told to, and wakes the dispatcher then
+            # When it is due, on the wall clock (a system clock's time is the wall clock's).
+            due = (task.processing_ms if now < task.processing_ms else task.done_ms) - now + wall_due
             next_due = due if next_due is None else min(next_due, due)
         with self._idle:
             self._idle.notify_all()
-        if next_due is None or isinstance(clock, ManualClock):
+        if next_due is None:
             return None
         # A millisecond late rather than early, so the wake-up finds the transition passed.
-        return min(max(next_due - now, 0) / 1000 + 0.001, _MAX_SLEEP_SECONDS)
+        return min(max(next_due - wall_due, 0) / 1000 + 0.001, _MAX_SLEEP_SECONDS)
 
     def _queue(self, client: httpx.AsyncClient, semaphore: _HostLanes, watch: _Watch, status: str) -> None:
         task = watch.task
@@ -502,6 +526,7 @@ class CallbackDispatcher:
                 note = lane[0]
                 try:
                     await self._deliver(client, semaphore, note)
+                    self._sent(note)
                 finally:
                     if lane and lane[0] is note:
                         lane.popleft()
@@ -511,6 +536,14 @@ class CallbackDispatcher:
                 del self._lanes[task_id]
             self._done(len(lane))
             lane.clear()
+            self._lane_done(task_id)
+
+    def _sent(self, note: _Notification) -> None:
+        """A notification was delivered, or given up after its last attempt (a dispatcher
+        that shares its work with other processes records it; here nothing to do)."""
+
+    def _lane_done(self, task_id: str) -> None:
+        """A task's lane has sent all it had (see :meth:`_sent`)."""
 
     async def _deliver(self, client: httpx.AsyncClient, semaphore: _HostLanes, note: _Notification) -> None:
         import httpx

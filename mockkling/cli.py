@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import socket
 import ssl
 import sys
@@ -21,6 +22,7 @@ from starlette.applications import Starlette
 
 from . import contract
 from .app import create_app
+from .backend import open_state
 from .catalogue import KLING_HOSTS, MEDIA_HOST, MEDIA_URL
 from .config import (
     DEFAULT_ACCESS_KEY,
@@ -32,6 +34,7 @@ from .config import (
     ConfigError,
     FailRule,
     Timing,
+    is_redis_url,
 )
 from .connections import Bounds, bounded, fastest_http, worker_protocol
 from .fault_rules import FaultRule
@@ -151,9 +154,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--seed", type=int, help="seed for task and request ids (reproducible ids)")
     serve.add_argument(
         "--state",
-        metavar="FILE",
-        help="keep tasks in this SQLite file, durable across restarts and shared by --workers "
-        "(default: in memory; $MOCKKLING_STATE)",
+        metavar="FILE|URL",
+        help="keep tasks in this SQLite file, durable across restarts and shared by --workers, or all "
+        "the state in Redis (redis://HOST:PORT/DB), shared by every process on it (default: in memory; "
+        "$MOCKKLING_STATE)",
     )
     serve.add_argument(
         "--workers", type=int, default=1, metavar="N", help="worker processes sharing --state (default 1)"
@@ -385,6 +389,9 @@ def _banner(
             "reset and steer the mock; set --admin-token TOKEN"
         )
     where = f"in the state file {config.state_file}" if config.state_file else "in memory"
+    if is_redis_url(config.state_file):
+        shown = re.sub(r"//[^@/]*@", "//***@", config.state_file or "")  # never a password
+        where = f"in Redis at {shown} (shared by every process on it)"
     lines.append(f"  stored {where}; {workers} worker{'s' if workers > 1 else ''}")
     if tls and tls.ca_file:
         lines.append(f"  HTTPS with a throwaway CA: {tls.ca_file}; have clients trust it with:")
@@ -524,10 +531,8 @@ def serve(
             uvicorn.Server(uvicorn.Config(app, **{**options, "port": config.port})).run(sockets=[sock])
         return
     if config.state_file is None:
-        raise ConfigError("--workers needs --state FILE: workers share their tasks through it")
-    from .storage import SQLiteTaskStore
-
-    SQLiteTaskStore(config.state_file).close()  # a bad state file stops us before any worker starts
+        raise ConfigError("--workers needs --state FILE or URL: workers share their tasks through it")
+    open_state(config).close()  # a bad state file, or no Redis, stops us before any worker starts
     os.environ[SERVE_ARGV_ENV] = json.dumps(list(argv))
     print(_banner(config, workers, tls), file=sys.stderr, flush=True)
     # The workers take their protocol by import path: a class made here cannot cross to them.

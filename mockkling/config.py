@@ -51,6 +51,15 @@ class ConfigError(ValueError):
     """A configuration value the mock cannot use; the message says which and why."""
 
 
+# -- shared state (issue 20): ``state_file`` may name a Redis server instead of a file --------
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def is_redis_url(state: str | None) -> bool:
+    """Whether a ``--state`` value names a Redis server (``redis://HOST:PORT/DB``) rather than a file."""
+    return state is not None and state.startswith(REDIS_SCHEMES)
+
+
 @dataclass(frozen=True, slots=True)
 class Timing:
     """Seconds a task spends in ``submitted`` and then in ``processing``."""
@@ -189,7 +198,8 @@ class Config:
     media_ttl_seconds: int = 0
     # Each account's resource packs (GET /account/costs); empty means the default packs.
     resource_packs: list[ResourcePack] = field(default_factory=list)
-    # Keep tasks in this SQLite file (durable, shareable by workers); None keeps them in memory.
+    # Keep tasks in this SQLite file (durable, shareable by workers), or all the state in Redis
+    # (redis://HOST:PORT/DB: shared by every process on it); None keeps it in memory.
     state_file: str | None = None
     # In memory, at most this many tasks are kept (the oldest go first; about 430 B each); 0: no
     # bound. A state file keeps every task.

@@ -228,6 +228,10 @@ class FateRules(RuleRegistry[FateRule, ActiveFate]):
                 active.remaining = max(0, active.remaining - 1)
             active.applied += 1
 
+    def cancel(self, active: ActiveFate | None) -> None:
+        """The task :meth:`apply` gave a fate to was not stored: here nothing was spent yet (a
+        store shared by processes spends a rule's turn in ``apply``, and gives it back here)."""
+
 
 def as_fate(fate: Fate | str | Mapping[str, Any] | None, values: Mapping[str, Any]) -> Fate:
     """A Fate from what ``Backend.set_fate`` accepts: a Fate, a status plus keywords, or a dict."""

@@ -281,7 +281,15 @@ class Journal:
                 time, method, path, query, headers, body[:keep], body_size, status, account,
                 fault, duration_ms, tuple(response_headers), response_body[:keep], response_size,
             )  # fmt: skip
-            self._entries.append((next(self._ids), kept))
+            self._append(kept)
+
+    def _append(self, kept: Recorded) -> None:
+        """Keep one entry, numbered (a journal shared by processes keeps it in their store)."""
+        self._entries.append((next(self._ids), kept))
+
+    def _rows(self) -> list[tuple[int, Recorded]]:
+        """Every entry held, oldest first, with its number: what every reader reads."""
+        return list(self._entries)
 
     def find(
         self,
@@ -330,12 +338,12 @@ class Journal:
         return found
 
     def last(self) -> JournalEntry | None:
-        rows = list(self._entries)
+        rows = self._rows()
         return JournalEntry(*rows[-1]) if rows else None
 
     def get(self, entry_id: int) -> JournalEntry | None:
         """The entry numbered ``entry_id``, while the journal still holds it."""
-        rows = list(self._entries)
+        rows = self._rows()
         # Ids rise along the ring: find it by bisection.
         at = bisect.bisect_left(rows, entry_id, key=lambda row: row[0])
         return JournalEntry(*rows[at]) if at < len(rows) and rows[at][0] == entry_id else None
@@ -343,7 +351,7 @@ class Journal:
     def newest(self, limit: int, *, after: int = 0) -> tuple[int | None, list[JournalEntry]]:
         """The id of the oldest entry held (None when empty), and the newest ``limit`` entries
         numbered above ``after``, oldest first: what a watcher has not seen yet, in one copy."""
-        rows = list(self._entries)
+        rows = self._rows()
         start = bisect.bisect_right(rows, after, key=lambda row: row[0])
         newest = [JournalEntry(*row) for row in rows[max(start, len(rows) - limit) :]]
         return (rows[0][0] if rows else None), newest
@@ -352,7 +360,7 @@ class Journal:
         self._entries.clear()
 
     def __iter__(self) -> Iterator[JournalEntry]:
-        return (JournalEntry(*row) for row in list(self._entries))
+        return (JournalEntry(*row) for row in self._rows())
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -18,11 +18,14 @@ import orjson
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import namespaces
 from .backend import Backend
 from .errors import KlingError
 from .fault_rules import ActiveFault
 from .journal import Recorded
 
+# Marks a request the layer has put in its namespace (issue 20), so it is not looked at twice.
+_ENTERED: Final = "mockkling.namespace"
 # The surface whose requests the layer leaves alone (its own API must stay reachable).
 CONTROL_SURFACE: Final = "control"
 # The rate limit counts API calls. A result file is a CDN download, not an API call, even when
@@ -325,14 +328,28 @@ class RequestLayer:
         self.backend = backend
         self.surface_of = surface_of
         self.render = render
+        # Shared by other processes (Redis): every request goes through _in_namespace.
+        self.shared = backend.state.kind == "redis"
         _quiet_uvicorn()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # A request that names a namespace, or any on a shared state, is served in it (issue 20).
+        if _ENTERED not in scope:
+            named = self.shared
+            if not named:
+                for name, _value in scope["headers"]:
+                    if name == namespaces.HEADER_BYTES:
+                        named = True
+                        break
+            if named:
+                await self._in_namespace(scope, receive, send)
+                return
         backend = self.backend
-        journal, faults, limits = backend.journal, backend.faults, backend.limits
+        space = backend.space()
+        journal, faults, limits = space.journal, space.faults, space.limits
         if not (journal.size or faults.live or limits.rate_on):
             await self.app(scope, receive, send)
             return
@@ -409,6 +426,39 @@ class RequestLayer:
                 await self._handle(exchange, fired, recording.send)
         finally:
             recording.finish()  # if no answer was completed: a drop, a client gone, a crash
+
+    # -- namespaces and a shared state (issue 20; namespaces.py, state.py) ----------------------
+
+    async def _in_namespace(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the request in the namespace it names (400 for a bad name), and on a shared
+        state with what it reads once per request; a store that cannot be reached is 503 / 5001
+        in the surface's envelope, wherever the layer meets it."""
+        named = next((value for name, value in scope["headers"] if name == namespaces.HEADER_BYTES), None)
+        token = None
+        if named is not None:
+            try:
+                name = namespaces.check(named.decode("latin-1"))
+            except namespaces.NamespaceError as exc:
+                await self.render(scope["path"], KlingError(1201, str(exc)))(scope, receive, send)
+                return
+            token = namespaces.CURRENT.set(name)
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            with self.backend.state.request():
+                await self({**scope, _ENTERED: True}, receive, watched)
+        except KlingError as error:
+            if started:
+                raise
+            await self.render(scope["path"], error)(scope, receive, send)
+        finally:
+            if token is not None:
+                namespaces.CURRENT.reset(token)
 
     async def _handle(self, exchange: Exchange, fired: ActiveFault | None, send: Send) -> None:
         backend = self.backend

@@ -26,10 +26,12 @@ from typing import Any, Final, TypeVar
 import orjson
 
 from .config import ConfigError
+from .namespaces import DEFAULT as DEFAULT_NAMESPACE
 from .tasks import Task
 
-# Bump when the layout changes; a file of another version is refused, never misread.
-SCHEMA_VERSION: Final = 1
+# Bump when the layout changes; a file of another version is refused, never misread (version 1,
+# before namespaces, is brought up to date when opened: its tasks go to the default namespace).
+SCHEMA_VERSION: Final = 2
 # How long a write waits for another process's write to finish before giving up.
 BUSY_TIMEOUT_SECONDS: Final = 10.0
 T = TypeVar("T")
@@ -49,21 +51,23 @@ _COLUMNS: Final = (
     "external_task_id",
     "extra",
 )
-_SELECT: Final = f"SELECT {', '.join(_COLUMNS)} FROM tasks"
+# Every statement reads and writes one namespace's tasks (the first parameter).
+_SELECT: Final = f"SELECT {', '.join(_COLUMNS)} FROM tasks WHERE namespace = ?"
 _UPDATE: Final = (
     "UPDATE tasks SET processing_ms = ?, done_ms = ?, outcome = ?, status_msg = ?, extra = ?"
-    " WHERE task_id = ?"
+    " WHERE namespace = ? AND task_id = ?"
 )
-_INSERT: Final = f"INSERT INTO tasks ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_INSERT: Final = (
+    f"INSERT INTO tasks (namespace, {', '.join(_COLUMNS)}) VALUES (?, {', '.join('?' * len(_COLUMNS))})"
+)
 
 # seq keeps creation order (the order of a list page); AUTOINCREMENT never reuses a number, so
-# the order holds after a clear too. The unique index on (account, external_task_id) holds the
-# per-account uniqueness for every process (NULLs never collide).
-_SCHEMA: Final = (
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS tasks (
+# the order holds after a clear too. The unique index on (namespace, account, external_task_id)
+# holds the per-account uniqueness for every process (NULLs never collide).
+_TASKS: Final = """CREATE TABLE IF NOT EXISTS tasks (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        task_id TEXT NOT NULL UNIQUE,
+        namespace TEXT NOT NULL,
+        task_id TEXT NOT NULL,
         account TEXT NOT NULL,
         action TEXT NOT NULL,
         model TEXT NOT NULL,
@@ -75,12 +79,27 @@ _SCHEMA: Final = (
         outcome TEXT NOT NULL,
         status_msg TEXT NOT NULL,
         external_task_id TEXT,
-        extra TEXT
-    )""",
-    "CREATE UNIQUE INDEX IF NOT EXISTS tasks_external ON tasks (account, external_task_id)",
-    "CREATE INDEX IF NOT EXISTS tasks_owner ON tasks (account, action, seq)",
+        extra TEXT,
+        UNIQUE (namespace, task_id)
+    )"""
+_SCHEMA: Final = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    _TASKS,
+    "CREATE UNIQUE INDEX IF NOT EXISTS tasks_external ON tasks (namespace, account, external_task_id)",
+    "CREATE INDEX IF NOT EXISTS tasks_owner ON tasks (namespace, account, action, seq)",
     f"INSERT OR IGNORE INTO meta VALUES ('schema', {SCHEMA_VERSION})",
     "INSERT OR IGNORE INTO meta VALUES ('opens', 0)",
+)
+# Version 1 -> 2: the same tasks, in the default namespace.
+_FROM_V1: Final = (
+    "ALTER TABLE tasks RENAME TO tasks_v1",
+    "DROP INDEX IF EXISTS tasks_external",
+    "DROP INDEX IF EXISTS tasks_owner",
+    _TASKS,
+    f"INSERT INTO tasks (seq, namespace, {', '.join(_COLUMNS)})"
+    f" SELECT seq, 'default', {', '.join(_COLUMNS)} FROM tasks_v1 ORDER BY seq",
+    "DROP TABLE tasks_v1",
+    "UPDATE meta SET value = 2 WHERE key = 'schema'",
 )
 
 
@@ -89,8 +108,9 @@ class SQLiteTaskStore:
 
     salt: int
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], namespace: str = DEFAULT_NAMESPACE) -> None:
         self.path = Path(path)
+        self.namespace = namespace
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = self._open(first=True)
 
@@ -124,6 +144,11 @@ class SQLiteTaskStore:
     def _prepare(self, db: sqlite3.Connection, where: str) -> None:
         # One transaction, so that processes opening a new file together create it once.
         _patiently(lambda: db.execute("BEGIN IMMEDIATE"))
+        db.execute(_SCHEMA[0])
+        found = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if found is not None and found[0] == 1:
+            for statement in _FROM_V1:
+                db.execute(statement)
         for statement in _SCHEMA:
             db.execute(statement)
         version = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
@@ -144,7 +169,7 @@ class SQLiteTaskStore:
         return self._db
 
     def __repr__(self) -> str:
-        return f"SQLiteTaskStore({str(self.path)!r})"
+        return f"SQLiteTaskStore({str(self.path)!r}, namespace={self.namespace!r})"
 
     # -- the TaskStorage interface -------------------------------------------------------------
 
@@ -152,6 +177,7 @@ class SQLiteTaskStore:
         """Store and commit ``task``; False (and nothing stored) if its external_task_id is taken."""
         extra = None if task.extra is None else orjson.dumps(task.extra).decode()
         row = (
+            self.namespace,
             task.task_id,
             task.account,
             task.action,
@@ -177,23 +203,24 @@ class SQLiteTaskStore:
     def update(self, task: Task) -> None:
         """Write back what may change once a task is stored: its schedule, outcome and extra."""
         extra = None if task.extra is None else orjson.dumps(task.extra).decode()
-        row = (task.processing_ms, task.done_ms, task.outcome, task.status_msg, extra, task.task_id)
+        ns = self.namespace
+        row = (task.processing_ms, task.done_ms, task.outcome, task.status_msg, extra, ns, task.task_id)
         self._run(lambda db: db.execute(_UPDATE, row))
 
     def get(self, task_id: str) -> Task | None:
-        return self._one(f"{_SELECT} WHERE task_id = ?", (task_id,))
+        return self._one(f"{_SELECT} AND task_id = ?", (task_id,))
 
     def get_external(self, account: str, external_task_id: str) -> Task | None:
-        return self._one(f"{_SELECT} WHERE account = ? AND external_task_id = ?", (account, external_task_id))
+        return self._one(f"{_SELECT} AND account = ? AND external_task_id = ?", (account, external_task_id))
 
     def page(self, account: str, action: str, page_num: int, page_size: int) -> list[Task]:
         """Page ``page_num`` (from 1) of an account's tasks on one endpoint, newest first."""
-        query = f"{_SELECT} WHERE account = ? AND action = ? ORDER BY seq DESC LIMIT ? OFFSET ?"
+        query = f"{_SELECT} AND account = ? AND action = ? ORDER BY seq DESC LIMIT ? OFFSET ?"
         return self._all(query, (account, action, page_size, (page_num - 1) * page_size))
 
     def owned(self, account: str, action: str) -> list[Task]:
         """An account's tasks on one endpoint, oldest first."""
-        return self._all(f"{_SELECT} WHERE account = ? AND action = ? ORDER BY seq", (account, action))
+        return self._all(f"{_SELECT} AND account = ? AND action = ? ORDER BY seq", (account, action))
 
     def recent(self, limit: int) -> list[Task]:
         """The newest ``limit`` tasks, newest first."""
@@ -203,10 +230,11 @@ class SQLiteTaskStore:
         return iter(self._all(f"{_SELECT} ORDER BY seq", ()))
 
     def __len__(self) -> int:
-        return int(self._run(lambda db: db.execute("SELECT count(*) FROM tasks").fetchone()[0]))
+        query = "SELECT count(*) FROM tasks WHERE namespace = ?"
+        return int(self._run(lambda db: db.execute(query, (self.namespace,)).fetchone()[0]))
 
     def clear(self) -> None:
-        self._run(lambda db: db.execute("DELETE FROM tasks"))
+        self._run(lambda db: db.execute("DELETE FROM tasks WHERE namespace = ?", (self.namespace,)))
 
     def close(self) -> None:
         """Close the file (the last connection to close folds the WAL back into the database).
@@ -226,10 +254,12 @@ class SQLiteTaskStore:
         return _patiently(attempt)
 
     def _one(self, query: str, params: tuple[Any, ...]) -> Task | None:
+        params = (self.namespace, *params)
         row = self._run(lambda db: db.execute(query, params).fetchone())
         return None if row is None else _task(row)
 
     def _all(self, query: str, params: tuple[Any, ...]) -> list[Task]:
+        params = (self.namespace, *params)
         return [_task(row) for row in self._run(lambda db: db.execute(query, params).fetchall())]
 
 

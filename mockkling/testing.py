@@ -11,6 +11,7 @@ pytest, so unittest suites and scripts use the same objects::
 from __future__ import annotations
 
 import functools
+import itertools
 import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -32,6 +33,7 @@ from .fault_rules import FaultRule, FaultSet, as_rule
 from .journal import Journal
 from .jsonio import JSONResponse
 from .limits import Limiter, Limits
+from .namespaces import HEADER, HEADER_BYTES
 from .server import LiveServer
 from .tasks import Task
 from .tls import TLSFiles, trust_env
@@ -198,8 +200,11 @@ class KlingMock:
         base_url: str = IN_PROCESS_URL,
         live: bool = False,
         ca_file: Path | None = None,
+        namespace: str | None = None,
     ) -> None:
         self.backend = backend
+        # The namespace this test has on a shared server: its clients and transports send it.
+        self.namespace = namespace
         self.app: ASGIApp = app if app is not None else create_app(backend)
         self.base_url = base_url.rstrip("/")
         self.live = live
@@ -355,7 +360,7 @@ class KlingMock:
         """An httpx transport to this mock, to inject into the code under test; closed for you."""
         if self._transport is None:
             if self.live:
-                self._transport = httpx.HTTPTransport(verify=self.verify)
+                self._transport = _Namespaced(httpx.HTTPTransport(verify=self.verify), self.namespace)
             else:
                 self._transport = SyncASGITransport(self.app)
         return self._transport
@@ -365,7 +370,7 @@ class KlingMock:
         """A new async httpx transport to this mock (an async client closes it)."""
         if not self.live:
             return httpx.ASGITransport(app=self.app, client=("127.0.0.1", 50000))
-        return httpx.AsyncHTTPTransport(verify=self.verify)
+        return _AsyncNamespaced(httpx.AsyncHTTPTransport(verify=self.verify), self.namespace)
 
     @property
     def client(self) -> httpx.Client:
@@ -428,12 +433,75 @@ async def _idle(scope: Scope, receive: Receive, send: Send) -> None:
     await JSONResponse(body, status_code=503)(scope, receive, send)
 
 
+# -- one namespace per test on the shared server (issue 20) ------------------------------------
+
+# The namespaces the shared server gives its tests: "pytest-1", "pytest-2", ...
+TEST_NAMESPACE_PREFIX = "pytest-"
+_PREFIX_BYTES = TEST_NAMESPACE_PREFIX.encode()
+
+
+class _Namespaced(httpx.BaseTransport):
+    """A transport that sends a test's namespace with every request (unless it names one)."""
+
+    def __init__(self, inner: httpx.BaseTransport, namespace: str | None) -> None:
+        self.inner, self.namespace = inner, namespace
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.namespace is not None:
+            request.headers.setdefault(HEADER, self.namespace)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _AsyncNamespaced(httpx.AsyncBaseTransport):
+    """The async :class:`_Namespaced`."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, namespace: str | None) -> None:
+        self.inner, self.namespace = inner, namespace
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.namespace is not None:
+            request.headers.setdefault(HEADER, self.namespace)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def _gone_namespace(name: bytes) -> ASGIApp:
+    """What a shared server answers a request of a test that has ended: 503 / 5001."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        shown = name.decode("latin-1")[:64]
+        body = {
+            "code": 5001,
+            "message": f"the test of namespace {shown} has ended",
+            "request_id": "",
+            "data": None,
+        }
+        await JSONResponse(body, status_code=503)(scope, receive, send)
+
+    return app
+
+
 class SharedServer:
     """A live server that serves whichever app is mounted: started once per test session, with
-    each test's own mock mounted for the length of that test (pytest-httpserver's model)."""
+    each test's own mock mounted for the length of that test (pytest-httpserver's model).
+
+    Each mount is a namespace of its own (``pytest-N``): the test's clients and transports send
+    ``X-Mockkling-Namespace: pytest-N``, and the server hands such a request to that test's
+    mock only. A request of a test that has ended (a thread still polling, a late callback
+    receiver) is answered 503 instead of reaching the next test's mock, so nothing carries
+    over and no reset is needed between tests. A request without the header (the code under
+    test, on its own client) goes to the test mounted now, as before; any other namespace is
+    the mounted mock's own to serve."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, tls: TLSFiles | None = None) -> None:
         self.tls = tls
+        self._mounted: tuple[bytes, ASGIApp] | None = None
+        self._mounts = itertools.count(1)
         self._app: ASGIApp = _idle
         # uvicorn cannot tell a bound method's ASGI version; say it.
         options: dict[str, Any] = {"interface": "asgi3"}
@@ -442,7 +510,18 @@ class SharedServer:
         self.server = LiveServer(self._dispatch, host=host, port=port, **options)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._app(scope, receive, send)
+        app = self._app
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == HEADER_BYTES and value.startswith(_PREFIX_BYTES):
+                    mounted = self._mounted
+                    if mounted is None or mounted[0] != value:
+                        app = _gone_namespace(value)
+                    else:  # the test's own: its mock serves it in its default namespace
+                        headers = [(n, v) for n, v in scope["headers"] if n != HEADER_BYTES]
+                        scope = {**scope, "headers": headers}
+                    break
+        await app(scope, receive, send)
 
     @property
     def url(self) -> str:
@@ -462,16 +541,20 @@ class SharedServer:
     def mount(self, backend: Backend) -> KlingMock:
         """Serve ``backend`` from now on; return the handle a test uses."""
         backend.listening_on(self.server.host, self.server.port)
+        namespace = f"{TEST_NAMESPACE_PREFIX}{next(self._mounts)}"
         mock = KlingMock(
             backend,
             base_url=self.url,
             live=True,
             ca_file=self.tls.ca_file if self.tls is not None else None,
+            namespace=namespace,
         )
+        self._mounted = (namespace.encode(), mock.app)
         self._app = mock.app
         return mock
 
     def unmount(self) -> None:
+        self._mounted = None
         self._app = _idle
 
     def __enter__(self) -> SharedServer:

@@ -230,6 +230,9 @@ def check_command(argv: list[str], config_file: Path) -> None:
                 assert f'"{flag}"' in conftest, f"the contract kit has no {flag}"
     elif name in ("venv", ".", "source"):
         pass  # making and entering a virtualenv
+    elif name == "redis-server":  # docs/team-server.md: Redis for the replicas; its flags are directives
+        directives = {"--appendonly", "--appendfsync", "--port", "--bind", "--dir", "--save"}
+        assert set(args[::2]) <= directives, f"redis-server {' '.join(args)}: check these directives"
     else:
         raise AssertionError(f"{' '.join(argv)}: test_docs.py does not know how to check this command")
 

@@ -231,6 +231,20 @@ class Reset(ControlEndpoint):
         return JSONResponse({"reset": True})
 
 
+class Health(HTTPEndpoint):
+    """Readiness for a load balancer (issue 20): no access check, for it asks from anywhere
+    and it tells nothing but whether the mock and its state store can serve."""
+
+    async def get(self, request: Request) -> Response:
+        state = _backend(request).state
+        try:
+            state.ping()
+        except KlingError as error:
+            store = {"kind": state.kind, "reachable": False, "error": error.message}
+            return JSONResponse({"ready": False, "store": store}, status_code=503)
+        return JSONResponse({"ready": True, "store": {"kind": state.kind, "reachable": True}})
+
+
 class Tasks(ControlEndpoint):
     async def get(self, request: Request) -> Response:
         backend = _backend(request)
@@ -402,6 +416,7 @@ class LimitsEndpoint(ControlEndpoint):
 def routes() -> list[BaseRoute]:
     return [
         Route(f"{PREFIX}/reset", Reset),
+        Route(f"{PREFIX}/health", Health),
         Route(f"{PREFIX}/tasks", Tasks),
         Route(f"{PREFIX}/tasks/{{task_id}}", OneTask),
         Route(f"{PREFIX}/tasks/{{task_id}}/fate", TaskFate),
