@@ -326,13 +326,17 @@ class Backend:
 
         KlingError 1203 for an unknown task; FateError if the task has ended or the fate would
         move its status backwards."""
-        task = self.tasks.get(task_id)
+        new_fate, now = as_fate(fate, values), self.clock.now_ms()
+        outcomes: list[str] = []
+
+        def change(task: Task) -> None:
+            outcomes[:] = [task.outcome]
+            reschedule(task, new_fate, now)
+
+        task = self.tasks.modify(task_id, change)
         if task is None:
             raise KlingError(1203, f"task {task_id} does not exist")
-        old_outcome = task.outcome
-        reschedule(task, as_fate(fate, values), self.clock.now_ms())
-        self.tasks.update(task)  # a durable store holds a copy
-        self.limits.rescheduled(task, old_outcome)
+        self.limits.rescheduled(task, outcomes[0])
         self.callbacks.wake()  # notify the status changes the new schedule makes due
         return task
 
@@ -362,13 +366,18 @@ class Backend:
         whatever the clock. Every query route on every surface reads its task through here."""
         if not self.config.polls_per_status:
             return task
-        status = task.status(self.clock.now_ms())
-        if status in TERMINAL:
+        now = self.clock.now_ms()
+        if task.status(now) in TERMINAL:
             return task
-        polls = (task.extra or {}).get("polls", 0) + 1
-        task.extra = {**(task.extra or {}), "polls": polls}
-        self.tasks.update(task)
-        if polls % self.config.polls_per_status:
+
+        def count(stored: Task) -> None:
+            stored.extra = {**(stored.extra or {}), "polls": (stored.extra or {}).get("polls", 0) + 1}
+
+        counted = self.tasks.modify(task.task_id, count)
+        if counted is None:  # gone meanwhile (a reset)
+            return task
+        task, status = counted, counted.status(now)
+        if status in TERMINAL or (task.extra or {})["polls"] % self.config.polls_per_status:
             return task
         if status == SUBMITTED:
             return self.set_fate(task.task_id, Fate(PROCESSING))  # held until the next N polls

@@ -39,8 +39,10 @@ def _page(backend: Backend, operation: str, query: dict[str, Any]) -> slice:
 
 
 def _mark_deleted(backend: Backend, task: Task) -> dict[str, Any]:
-    task.extra = {**(task.extra or {}), "deleted": True}
-    backend.tasks.update(task)
+    def mark(stored: Task) -> None:
+        stored.extra = {**(stored.extra or {}), "deleted": True}
+
+    backend.tasks.modify(task.task_id, mark)
     # The page shows a deletion as a task of its own, {task_id, task_status}, with no way to
     # query it: it is done when the answer comes.
     return {"task_id": backend.new_id(), "task_status": "succeed"}

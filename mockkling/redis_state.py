@@ -658,6 +658,27 @@ class RedisTaskStore:
         self._redis.set(self._task_key(task.task_id), _encode_task(task), xx=True)
 
     @store_call
+    def modify(self, task_id: str, change: Callable[[Task], None]) -> Task | None:
+        """Read, change and write back under WATCH: a write by another replica in between
+        makes the transaction fail, and it runs again on the task as that write left it."""
+        key = self._task_key(task_id)
+        changed: list[Task | None] = [None]
+
+        def step(pipe: Any) -> None:
+            raw = pipe.get(key)
+            changed[0] = None
+            if raw is None:
+                return
+            task = _decode_task(raw)
+            change(task)
+            pipe.multi()
+            pipe.set(key, _encode_task(task), xx=True)
+            changed[0] = task
+
+        self._redis.transaction(step, key)
+        return changed[0]
+
+    @store_call
     def get(self, task_id: str) -> Task | None:
         raw = self._redis.get(self._task_key(task_id))
         return None if raw is None else _decode_task(raw)

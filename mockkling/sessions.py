@@ -12,6 +12,7 @@ masks 30 days, like every result. An unknown, expired or other account's session
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Any, Final
 
 from . import catalogue, media, validation
@@ -199,6 +200,15 @@ def _masks(extra: dict[str, Any], frame_index: int) -> list[dict[str, Any]]:
     return out
 
 
+def _changed(backend: Backend, session: Task, change: Callable[[Task], None]) -> Task:
+    """The session after ``change``, made as one step: two requests changing its selections at
+    once each keep their change (as they would not reading, changing and writing it apart)."""
+    changed = backend.tasks.modify(session.task_id, change)
+    if changed is None:  # gone meanwhile (a reset)
+        raise invalid_value(f"session_id: session {session.task_id[:64]} does not exist or has expired")
+    return changed
+
+
 def _points(body: dict[str, Any]) -> list[dict[str, float]]:
     return [{"x": float(point["x"]), "y": float(point["y"])} for point in body["points"]]
 
@@ -207,43 +217,50 @@ def add_selection(backend: Backend, account: str, body: dict[str, Any], base_url
     """``POST /v1/videos/multi-elements/add-selection``: one more object, selected by points on
     one frame; the answer holds the masks of every object selected on that frame."""
     session = _session(backend, account, catalogue.SELECTION_SESSIONS, body["session_id"])
-    extra = session.extra or {}
-    frame_index = body["frame_index"]
-    _frame(extra, frame_index)
-    extra["selections"].append(
-        {"frame_index": frame_index, "points": _points(body), "object_id": extra["next_object"]}
-    )
-    extra["next_object"] += 1
-    backend.tasks.update(session)
-    return _selection_data(
-        session, res={"frame_index": frame_index, "rle_mask_list": _masks(extra, frame_index)}
-    )
+    frame_index, points = body["frame_index"], _points(body)
+    _frame(session.extra or {}, frame_index)
+
+    def add(stored: Task) -> None:
+        extra = stored.extra or {}
+        extra["selections"].append(
+            {"frame_index": frame_index, "points": points, "object_id": extra["next_object"]}
+        )
+        extra["next_object"] += 1
+
+    session = _changed(backend, session, add)
+    masks = _masks(session.extra or {}, frame_index)
+    return _selection_data(session, res={"frame_index": frame_index, "rle_mask_list": masks})
 
 
 def delete_selection(backend: Backend, account: str, body: dict[str, Any], base_url: str) -> dict[str, Any]:
     """``POST /v1/videos/multi-elements/delete-selection``: drop the selection made on that frame
     with exactly these points (as add-selection sent them)."""
     session = _session(backend, account, catalogue.SELECTION_SESSIONS, body["session_id"])
-    extra = session.extra or {}
     frame_index, points = body["frame_index"], _points(body)
-    _frame(extra, frame_index)
-    kept = [s for s in extra["selections"] if not (s["frame_index"] == frame_index and s["points"] == points)]
-    if len(kept) == len(extra["selections"]):
-        raise invalid_value(f"points: no selection on frame {frame_index} has exactly these points")
-    extra["selections"] = kept
-    backend.tasks.update(session)
-    return _selection_data(
-        session, res={"frame_index": frame_index, "rle_mask_list": _masks(extra, frame_index)}
-    )
+    _frame(session.extra or {}, frame_index)
+
+    def delete(stored: Task) -> None:
+        extra = stored.extra or {}
+        kept = [
+            s for s in extra["selections"] if not (s["frame_index"] == frame_index and s["points"] == points)
+        ]
+        if len(kept) == len(extra["selections"]):
+            raise invalid_value(f"points: no selection on frame {frame_index} has exactly these points")
+        extra["selections"] = kept
+
+    session = _changed(backend, session, delete)
+    masks = _masks(session.extra or {}, frame_index)
+    return _selection_data(session, res={"frame_index": frame_index, "rle_mask_list": masks})
 
 
 def clear_selection(backend: Backend, account: str, body: dict[str, Any], base_url: str) -> dict[str, Any]:
     """``POST /v1/videos/multi-elements/clear-selection``: drop every selection of the session."""
     session = _session(backend, account, catalogue.SELECTION_SESSIONS, body["session_id"])
-    extra = session.extra or {}
-    extra["selections"] = []
-    backend.tasks.update(session)
-    return _selection_data(session)
+
+    def clear(stored: Task) -> None:
+        (stored.extra or {})["selections"] = []
+
+    return _selection_data(_changed(backend, session, clear))
 
 
 def preview_selection(backend: Backend, account: str, body: dict[str, Any], base_url: str) -> dict[str, Any]:

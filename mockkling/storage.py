@@ -202,10 +202,29 @@ class SQLiteTaskStore:
 
     def update(self, task: Task) -> None:
         """Write back what may change once a task is stored: its schedule, outcome and extra."""
-        extra = None if task.extra is None else orjson.dumps(task.extra).decode()
-        ns = self.namespace
-        row = (task.processing_ms, task.done_ms, task.outcome, task.status_msg, extra, ns, task.task_id)
+        row = _update_row(task, self.namespace)
         self._run(lambda db: db.execute(_UPDATE, row))
+
+    def modify(self, task_id: str, change: Callable[[Task], None]) -> Task | None:
+        """Read, change and write back in one write transaction: other threads wait on the lock,
+        other processes on the file's write lock (BEGIN IMMEDIATE)."""
+        params = (self.namespace, task_id)
+
+        def step(db: sqlite3.Connection) -> Task | None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute(f"{_SELECT} AND task_id = ?", params).fetchone()
+                task = None if row is None else _task(row)
+                if task is not None:
+                    change(task)
+                    db.execute(_UPDATE, _update_row(task, self.namespace))
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return task
+
+        return self._run(step)
 
     def get(self, task_id: str) -> Task | None:
         return self._one(f"{_SELECT} AND task_id = ?", (task_id,))
@@ -277,6 +296,12 @@ def _patiently(call: Callable[[], T]) -> T:
                 raise
         time.sleep(pause)
         pause = min(pause * 2, 0.005)
+
+
+def _update_row(task: Task, namespace: str) -> tuple[Any, ...]:
+    """_UPDATE's parameters: what may change of a stored task (MUTABLE_FIELDS), then its key."""
+    extra = None if task.extra is None else orjson.dumps(task.extra).decode()
+    return (task.processing_ms, task.done_ms, task.outcome, task.status_msg, extra, namespace, task.task_id)
 
 
 def _task(row: tuple[Any, ...]) -> Task:

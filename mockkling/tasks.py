@@ -7,9 +7,10 @@ and moving a controlled clock moves every task at once.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final, Protocol, runtime_checkable
 
 # The lifecycle, as data. Official spelling; surfaces translate with SPELLINGS.
@@ -25,6 +26,9 @@ TRANSITIONS: Final[dict[str, tuple[str, ...]]] = {
     FAILED: (),
 }
 TERMINAL: Final = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+# What may change once a task is stored (a fate, a poll count, a session's selections, a
+# deletion mark); the rest is fixed when it is created.
+MUTABLE_FIELDS: Final = ("processing_ms", "done_ms", "outcome", "status_msg", "extra")
 # Position in the lifecycle: a status only ever moves to a higher rank.
 RANK: Final = {SUBMITTED: 0, PROCESSING: 1, SUCCEED: 2, FAILED: 2}
 
@@ -87,6 +91,14 @@ class Task:
         # Surface-specific details (callback URL, gateway metadata, ...); None for most tasks.
         self.extra = extra
 
+    def copy(self) -> Task:
+        """A copy whose ``extra`` can be changed without touching this task's."""
+        twin = Task.__new__(Task)
+        for name in Task.__slots__:
+            setattr(twin, name, getattr(self, name))
+        twin.extra = copy.deepcopy(self.extra)
+        return twin
+
     def status(self, now_ms: int) -> str:
         if now_ms < self.processing_ms:
             return SUBMITTED
@@ -122,6 +134,14 @@ class TaskStorage(Protocol):
     def update(self, task: Task) -> None:
         """Keep the changes made to a stored task's schedule, outcome or extra (a fate that
         delays or fails it). Call it after changing a task: a durable store holds a copy."""
+        ...
+
+    def modify(self, task_id: str, change: Callable[[Task], None]) -> Task | None:
+        """Apply ``change`` to the stored task as one step no other writer can interleave with:
+        it is handed the task as stored now, and what it changes of the schedule, outcome and
+        extra is kept. If ``change`` raises, nothing is kept. The task after the change; None
+        (and ``change`` not called) for an unknown id. ``change`` may be called more than once
+        (a store that retries), so it must change only the task it is handed."""
         ...
 
     def get(self, task_id: str) -> Task | None: ...
@@ -197,6 +217,18 @@ class TaskStore:
 
     def update(self, task: Task) -> None:
         """Nothing to do: the stored task is the very object that was changed."""
+
+    def modify(self, task_id: str, change: Callable[[Task], None]) -> Task | None:
+        with self._lock:
+            task = self._by_id.get(task_id)
+            if task is None:
+                return None
+            # Changed on a copy, then kept: a change that raises halfway leaves no trace.
+            draft = task.copy()
+            change(draft)
+            for name in MUTABLE_FIELDS:
+                setattr(task, name, getattr(draft, name))
+            return task
 
     def get(self, task_id: str) -> Task | None:
         return self._by_id.get(task_id)

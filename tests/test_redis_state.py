@@ -28,6 +28,7 @@ from mockkling.fault_rules import FaultSet
 from mockkling.namespaces import HEADER, using
 from mockkling.routes.dashboard import Watcher
 from mockkling.server import LiveServer
+from mockkling.tasks import Task
 from mockkling.transport import SyncASGITransport
 
 pytestmark = pytest.mark.slow  # each module starts a redis-server
@@ -110,6 +111,28 @@ def test_external_ids_stay_unique_when_replicas_create_at_once(pair: tuple[Repli
         thread.join()
     assert sorted(results) == [200] * 20 + [400] * 20
     assert len(a.backend.tasks) == 20
+
+
+def test_a_task_changed_by_both_at_once_keeps_every_change(pair: tuple[Replica, Replica]) -> None:
+    """Each replica marks its polls of one task 100 times at once (read-modify-write of its
+    extra): WATCH makes the loser of a race run again on the winner's write."""
+    first, second = pair
+    task_id = first.create().json()["data"]["task_id"]
+
+    def count(stored: Task) -> None:
+        stored.extra = {**(stored.extra or {}), "n": (stored.extra or {}).get("n", 0) + 1}
+
+    def writer(replica: Replica) -> None:
+        for _ in range(100):
+            assert replica.backend.tasks.modify(task_id, count) is not None
+
+    threads = [threading.Thread(target=writer, args=(replica,)) for replica in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    stored = second.backend.tasks.get(task_id)
+    assert stored is not None and (stored.extra or {})["n"] == 200
 
 
 def test_seeded_ids_never_repeat_across_replicas(pair: tuple[Replica, Replica]) -> None:

@@ -224,6 +224,56 @@ def test_processes_writing_one_file_keep_external_ids_unique(tmp_path: Path) -> 
     store.close()
 
 
+def _count(stored: Task) -> None:
+    extra = stored.extra or {}
+    stored.extra = {**extra, "n": extra.get("n", 0) + 1}
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_changes_made_at_once_are_all_kept(kind: str, tmp_path: Path) -> None:
+    """Four threads change one stored task 100 times each, every change a read-modify-write of its
+    extra; on SQLite each thread has a store of its own on one file, as workers do. None is lost."""
+    import threading
+
+    shared = TaskStore()
+    stores: list[TaskStorage] = (
+        [shared] * 4 if kind == "memory" else [SQLiteTaskStore(tmp_path / "state.db") for _ in range(4)]
+    )
+    stores[0].add(task("t1", extra={"n": 0}))
+    start = threading.Barrier(4)
+
+    def writer(store: TaskStorage) -> None:
+        start.wait()
+        for _ in range(100):
+            assert store.modify("t1", _count) is not None
+
+    threads = [threading.Thread(target=writer, args=(store,)) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    got = stores[0].get("t1")
+    assert got is not None and got.extra == {"n": 400}
+    for store in stores:
+        store.close()
+
+
+def test_a_change_that_raises_keeps_nothing(store: TaskStorage) -> None:
+    store.add(task("t1", extra={"n": 1, "kept": ["a"]}))
+
+    def half_then_fail(stored: Task) -> None:
+        assert stored.extra is not None
+        stored.extra["kept"].append("b")
+        stored.outcome = "failed"
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError, match="refused"):
+        store.modify("t1", half_then_fail)
+    got = store.get("t1")
+    assert got is not None and (got.outcome, got.extra) == ("succeed", {"n": 1, "kept": ["a"]})
+    assert store.modify("nope", _count) is None
+
+
 @pytest.mark.parametrize(
     ("make", "words"),
     [
