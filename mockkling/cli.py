@@ -532,6 +532,12 @@ def serve(
         return
     if config.state_file is None:
         raise ConfigError("--workers needs --state FILE or URL: workers share their tasks through it")
+    if config.limits.any_limit and not is_redis_url(config.state_file):
+        # A state file shares tasks only: each worker would count its own requests and tasks.
+        raise ConfigError(
+            "limits (--rate-limit, --max-running, --balance) with --workers need --state redis://...: "
+            "on a state file each worker would enforce them on its own share of the requests"
+        )
     open_state(config).close()  # a bad state file, or no Redis, stops us before any worker starts
     os.environ[SERVE_ARGV_ENV] = json.dumps(list(argv))
     print(_banner(config, workers, tls), file=sys.stderr, flush=True)

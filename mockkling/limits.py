@@ -102,6 +102,12 @@ class Limits:
     def any_concurrency(self) -> bool:
         return self.concurrency is not None or any(o.concurrency is not None for o in self.accounts.values())
 
+    @property
+    def any_limit(self) -> bool:
+        """Whether any account is limited at all (rate, running tasks or balance)."""
+        balances = (self.balance, *(o.balance for o in self.accounts.values()))
+        return self.any_rate or self.any_concurrency or any(b is not None for b in balances)
+
 
 class _Bucket:
     """A token bucket in exact integer arithmetic: one token is ``period_ms`` units and every

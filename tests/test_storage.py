@@ -399,6 +399,18 @@ def test_workers_need_a_state_file(
     assert "at least 1" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("limit", [["--rate-limit", "5"], ["--max-running", "1"], ["--balance", "10"]])
+def test_workers_on_a_state_file_refuse_limits_they_could_not_hold(
+    limit: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Each worker would count its own share of the requests: --max-running 1 on 2 workers
+    would let 2 run. A state file shares the tasks only; Redis shares the limits too."""
+    monkeypatch.setattr("uvicorn.run", lambda *a, **k: pytest.fail("served limits it cannot hold"))
+    state = str(tmp_path / "state.db")
+    assert main(["serve", "--workers", "2", "--port", "0", "--state", state, *limit]) == 2
+    assert "need --state redis://" in capsys.readouterr().err
+
+
 def test_the_worker_factory_rebuilds_the_configuration(tmp_path: Path) -> None:
     from mockkling.cli import SERVE_ARGV_ENV, config_from_env, create_app_from_env
 
