@@ -200,7 +200,7 @@ class Backend:
         says what the task is; every action then schedules and stores its task the same way.
         ``rules`` are the surface's checks beyond its schema (a gateway skips the catalogue's).
         """
-        plan = validation.action(action).check(body, _AccountLookup(self, account), rules)
+        plan = validation.action(action).check(body, self.lookup(account), rules)
         now = self.clock.now_ms()
         timing = self.config.timing_for(plan.model, plan.mode)
         # Progressing by polls, a task holds each status until it has been queried enough.
@@ -229,6 +229,10 @@ class Backend:
             extra=details or None,
         )
         return self.add_task(task)
+
+    def lookup(self, account: str) -> validation.Lookup:
+        """What a request's checks may look up (its videos, clips, records), within ``account``."""
+        return _AccountLookup(self, account)
 
     def find_video(self, account: str, video_id: str) -> Task | None:
         """The task behind one of ``account``'s result videos, while it can still be used as a
@@ -488,7 +492,7 @@ class Backend:
         """Create a task on a model-in-path endpoint from a schema-valid body: its page's rules
         (contents.py) say what it is; it is scheduled and stored as every task is (add_task),
         with a numeric id, as the design's ids are."""
-        plan = contents.check(route, body, _AccountLookup(self, account), self.config.model_api)
+        plan = contents.check(route, body, self.lookup(account), self.config.model_api)
         options = contents.options(body)
         if options.external_task_id is not None and self.tasks.get_external(
             account, options.external_task_id

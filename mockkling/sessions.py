@@ -35,27 +35,11 @@ SELECTION_FILES: Final = {
 }
 
 
-class _Lookup:
-    """validation.Lookup within one account, for the checks these endpoints share with tasks."""
-
-    def __init__(self, backend: Backend, account: str) -> None:
-        self._backend, self._account = backend, account
-
-    def video(self, video_id: str) -> Task | None:
-        return self._backend.find_video(self._account, video_id)
-
-    def audio(self, audio_id: str) -> Task | None:
-        return self._backend.find_audio(self._account, audio_id)
-
-    def record(self, action: str, ident: str) -> Task | None:
-        return self._backend.find_record(self._account, action, ident)
-
-
 def _source(backend: Backend, account: str, body: dict[str, Any]) -> validation.SourceVideo:
     """The video of an identify-face or init-selection body: ``video_id`` or ``video_url``, one."""
     video_id, video_url = body.get("video_id"), body.get("video_url")
     validation.exactly_one("video_id", video_id, "video_url", video_url)
-    lookup = _Lookup(backend, account)
+    lookup = backend.lookup(account)
     if video_id:
         return validation.source_video("video_id", video_id, lookup, by_id=True)
     return validation.source_video("video_url", str(video_url), lookup, by_id=False)
