@@ -24,7 +24,7 @@ from .errors import KlingError
 from .request_layer import RequestLayer
 from .routes import control, dashboard, gateway, media, model_api, official
 from .routes.control import PREFIX as CONTROL_PREFIX
-from .routing import IndexedRouter
+from .routing import IndexedRouter, OnError
 
 logger = logging.getLogger("mockkling")
 
@@ -44,21 +44,18 @@ class Surface(NamedTuple):
 
 
 class _MockApp(Starlette):
-    """Starlette with the request layer (journal, fault rules, rate limits) outside its own
-    error handling, so the layer sees each request first and each final answer last, and a
-    router that finds a request's route by its path's start (routing.py)."""
+    """Starlette with the request layer (journal, fault rules, rate limits) outside everything,
+    so the layer sees each request first and each final answer last, and a router that finds a
+    request's route by its path's start and answers its errors itself (routing.py): no
+    exception middlewares between them."""
 
-    def __init__(self, *, layer: Callable[[ASGIApp], ASGIApp], **kwargs: Any) -> None:
+    def __init__(self, *, layer: Callable[[ASGIApp], ASGIApp], on_error: OnError, **kwargs: Any) -> None:
         self._layer = layer
         super().__init__(**kwargs)
-        # On the API _Tidy drops trailing slashes: no redirect is needed (the bare control
-        # prefix redirects to the dashboard by a route of its own).
-        self.router = IndexedRouter(
-            self.router.routes, lifespan=kwargs.get("lifespan"), redirect_slashes=False
-        )
+        self.router = IndexedRouter(self.router.routes, on_error=on_error, lifespan=kwargs.get("lifespan"))
 
     def build_middleware_stack(self) -> ASGIApp:
-        return self._layer(super().build_middleware_stack())
+        return self._layer(self.router)
 
 
 class _Tidy:
@@ -165,12 +162,19 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
         if owned:
             backend.close()
 
+    async def on_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, KlingError):
+            return await on_kling_error(request, exc)
+        if isinstance(exc, HTTPException):
+            return await on_http_error(request, exc)
+        return await on_crash(request, exc)
+
     app = _MockApp(
         layer=lambda inner: RequestLayer(
             _Tidy(inner, render_path), backend, surface_of=surface_name, render=render_path
         ),
+        on_error=on_error,
         routes=routes,
-        exception_handlers={KlingError: on_kling_error, HTTPException: on_http_error, Exception: on_crash},
         lifespan=lifespan,
     )
     app.state.backend = backend

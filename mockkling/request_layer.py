@@ -152,6 +152,11 @@ class Exchange:
         so a body over the limit is still refused by the app within a chunk of it."""
         return min(capture, self._backend.config.max_body_bytes + 1)
 
+    def prime(self, message: Message, capture_limit: int) -> None:
+        """Take a message the layer has read already, for the app to get first."""
+        self._buffered.append(message)
+        self._note(message, capture_limit)
+
     async def read_ahead(self, limit: int, capture_limit: int) -> None:
         """Read the body until ``limit`` bytes or its end, keeping it for the app."""
         while not self._complete and self.seen < limit:
@@ -364,20 +369,21 @@ class RequestLayer:
             # so none of the set-up below, which costs twice as much; only the journal entry.
             def record_bodyless(answer: _Recording) -> None:
                 journal.record(
-                    Recorded(
-                        time=backend.now_ms(),
-                        method=scope["method"],
-                        path=scope["path"],
-                        query=scope.get("query_string", b""),
-                        headers=scope["headers"],
-                        body=b"",
-                        body_size=0,
-                        status=answer.status,
-                        account=backend.account_label(backend.account_of(head.authorization)),
-                        duration_ms=(time.perf_counter() - started) * 1000,
-                        response_headers=answer.headers,
-                        response_body=answer.body,
-                        response_size=answer.size,
+                    Recorded(  # positional: keywords cost as much as the rest of this call
+                        backend.now_ms(),
+                        scope["method"],
+                        scope["path"],
+                        scope.get("query_string", b""),
+                        scope["headers"],
+                        b"",
+                        0,
+                        answer.status,
+                        backend.account_label(backend.account_of(head.authorization)),
+                        None,
+                        (time.perf_counter() - started) * 1000,
+                        answer.headers,
+                        answer.body,
+                        answer.size,
                     )
                 )
 
@@ -387,7 +393,18 @@ class RequestLayer:
             finally:
                 recording.finish()  # if no answer was completed: a client gone, a crash
             return
+        first: Message | None = None
+        if not (faults.live or limits.rate_on) and head.declared <= backend.config.max_body_bytes:
+            # The journal's share of the body, read before the app may answer unread (a 401).
+            first = await receive()
+            if first["type"] == "http.request" and not first.get("more_body", False):
+                # The whole body in one message (nearly every request): kept as it came, and
+                # handed to the app first; none of the Exchange's set-up below.
+                await self._journal_one(scope, receive, send, head, first, started)
+                return
         exchange = Exchange(scope, receive, surface, backend, head)
+        if first is not None:
+            exchange.prime(first, journal.body_bytes)
         fired: ActiveFault | None = None
 
         def record(answer: _Recording) -> None:
@@ -426,6 +443,44 @@ class RequestLayer:
                 await self._handle(exchange, fired, recording.send)
         finally:
             recording.finish()  # if no answer was completed: a drop, a client gone, a crash
+
+    async def _journal_one(
+        self, scope: Scope, receive: Receive, send: Send, head: RequestHead, first: Message, started: float
+    ) -> None:
+        """A request whose body came whole in ``first``, with only the journal to serve."""
+        backend = self.backend
+        journal = backend.space().journal
+        body: bytes = first.get("body", b"")
+        pending = [first]
+
+        async def replay() -> Message:
+            return pending.pop() if pending else await receive()
+
+        def record(answer: _Recording) -> None:
+            journal.record(
+                Recorded(  # positional, as in __call__
+                    backend.now_ms(),
+                    scope["method"],
+                    scope["path"],
+                    scope.get("query_string", b""),
+                    scope["headers"],
+                    body,
+                    max(len(body), head.declared),
+                    answer.status,
+                    backend.account_label(backend.account_of(head.authorization)),
+                    None,
+                    (time.perf_counter() - started) * 1000,
+                    answer.headers,
+                    answer.body,
+                    answer.size,
+                )
+            )
+
+        recording = _Recording(send, record, journal.body_bytes)
+        try:
+            await self.app(scope, replay, recording.send)
+        finally:
+            recording.finish()  # if no answer was completed: a client gone, a crash
 
     # -- namespaces and a shared state (issue 20; namespaces.py, state.py) ----------------------
 

@@ -43,14 +43,8 @@ def _linear(routes: list[BaseRoute], scope: dict[str, object]) -> tuple[BaseRout
 
 
 def _indexed(router: IndexedRouter, scope: dict[str, object]) -> tuple[BaseRoute | None, Match]:
-    partial = None
-    for route in router._candidates(str(scope["path"])):
-        match, _child = route.matches(scope)
-        if match is Match.FULL:
-            return route, Match.FULL
-        if match is Match.PARTIAL and partial is None:
-            partial = route
-    return partial, Match.PARTIAL if partial else Match.NONE
+    route, match, _child, _function = router.find(scope)
+    return route, match
 
 
 @pytest.mark.parametrize("profile", GATEWAY_PROFILES)
