@@ -22,7 +22,7 @@ from . import namespaces
 from .backend import Backend
 from .errors import KlingError
 from .fault_rules import ActiveFault
-from .journal import Recorded
+from .journal import Journal, Recorded
 
 # Marks a request the layer has put in its namespace (issue 20), so it is not looked at twice.
 _ENTERED: Final = "mockkling.namespace"
@@ -367,31 +367,7 @@ class RequestLayer:
         if head.bodyless and not (faults.live or limits.rate_on):
             # Most requests (queries, lists, downloads): nothing to capture, replay or match,
             # so none of the set-up below, which costs twice as much; only the journal entry.
-            def record_bodyless(answer: _Recording) -> None:
-                journal.record(
-                    Recorded(  # positional: keywords cost as much as the rest of this call
-                        backend.now_ms(),
-                        scope["method"],
-                        scope["path"],
-                        scope.get("query_string", b""),
-                        scope["headers"],
-                        b"",
-                        0,
-                        answer.status,
-                        backend.account_label(backend.account_of(head.authorization)),
-                        None,
-                        (time.perf_counter() - started) * 1000,
-                        answer.headers,
-                        answer.body,
-                        answer.size,
-                    )
-                )
-
-            recording = _Recording(send, record_bodyless, journal.body_bytes)
-            try:
-                await self.app(scope, receive, recording.send)
-            finally:
-                recording.finish()  # if no answer was completed: a client gone, a crash
+            await self._journal_only(scope, receive, send, journal, head, started, b"")
             return
         first: Message | None = None
         if not (faults.live or limits.rate_on) and head.declared <= backend.config.max_body_bytes:
@@ -400,7 +376,7 @@ class RequestLayer:
             if first["type"] == "http.request" and not first.get("more_body", False):
                 # The whole body in one message (nearly every request): kept as it came, and
                 # handed to the app first; none of the Exchange's set-up below.
-                await self._journal_one(scope, receive, send, head, first, started)
+                await self._journal_one(scope, receive, send, journal, head, first, started)
                 return
         exchange = Exchange(scope, receive, surface, backend, head)
         if first is not None:
@@ -445,20 +421,40 @@ class RequestLayer:
             recording.finish()  # if no answer was completed: a drop, a client gone, a crash
 
     async def _journal_one(
-        self, scope: Scope, receive: Receive, send: Send, head: RequestHead, first: Message, started: float
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        journal: Journal,
+        head: RequestHead,
+        first: Message,
+        started: float,
     ) -> None:
         """A request whose body came whole in ``first``, with only the journal to serve."""
-        backend = self.backend
-        journal = backend.space().journal
-        body: bytes = first.get("body", b"")
         pending = [first]
 
         async def replay() -> Message:
             return pending.pop() if pending else await receive()
 
+        await self._journal_only(scope, replay, send, journal, head, started, first.get("body", b""))
+
+    async def _journal_only(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        journal: Journal,
+        head: RequestHead,
+        started: float,
+        body: bytes,
+    ) -> None:
+        """Serve a request with no fault rule or rate limit in force, whose ``body`` is known
+        whole (b"" for none): the journal entry is all there is to do."""
+        backend = self.backend
+
         def record(answer: _Recording) -> None:
             journal.record(
-                Recorded(  # positional, as in __call__
+                Recorded(  # positional: keywords cost as much as the rest of this call
                     backend.now_ms(),
                     scope["method"],
                     scope["path"],
@@ -478,7 +474,7 @@ class RequestLayer:
 
         recording = _Recording(send, record, journal.body_bytes)
         try:
-            await self.app(scope, replay, recording.send)
+            await self.app(scope, receive, recording.send)
         finally:
             recording.finish()  # if no answer was completed: a client gone, a crash
 
