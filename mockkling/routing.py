@@ -88,6 +88,15 @@ class IndexedRouter(Router):
                 partial = (route, match, child_scope, function)
         return partial
 
+    def allowed(self, scope: Scope) -> list[str]:
+        """Every method the request's path is served with, over all its routes (a path may have
+        one route per method), in a stable order."""
+        methods: set[str] = set()
+        for _order, route, _function in self._candidates(scope["path"]):
+            if route.matches(scope)[0] is Match.PARTIAL:
+                methods.update(getattr(route, "methods", None) or ())
+        return sorted(methods)
+
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().app(scope, receive, send)
@@ -105,8 +114,7 @@ class IndexedRouter(Router):
                 await self._serve(route, scope, receive, send)
             return
         if match is Match.PARTIAL:
-            methods = getattr(route, "methods", None) or ()
-            error = HTTPException(405, headers={"Allow": ", ".join(methods)})
+            error = HTTPException(405, headers={"Allow": ", ".join(self.allowed(scope))})
         else:
             error = HTTPException(404)
         response = await self.on_error(Request(scope, receive, send), error)

@@ -61,3 +61,11 @@ def test_openapi_document_is_served(client: httpx.Client) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/yaml")
     assert response.text.startswith("openapi: 3.1")
+
+
+def test_allow_lists_the_methods_of_every_route_on_the_path(client: httpx.Client, auth: dict[str, str]) -> None:
+    """/v1/general/custom-elements is served by two routes (create and list): a method neither
+    takes answers 404 / 1202 with both in Allow (schemathesis' allow-header conformance)."""
+    response = client.patch("/v1/general/custom-elements", headers=auth, json={})
+    _error(response, 404, 1202)
+    assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}
