@@ -22,7 +22,7 @@ import binascii
 import hashlib
 import math
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, NamedTuple
 
@@ -221,6 +221,11 @@ class Profile(NamedTuple):
     messages: Mapping[str, str]  # middleware refusals, str.format templates
     middleware_code: bool  # whether a middleware refusal's error object carries "code"
     masks_upstream_urls: bool  # whether an upstream error naming post/dial/http is replaced
+    # Its answers, as the functions below make them (the routes only call these):
+    translate: Callable[..., Upstream]  # a create's body -> the official call made upstream
+    created: Callable[[Task, Upstream, int], dict[str, Any]]  # the answer to a create
+    task_view: Callable[[Task, int, str, Profile], dict[str, Any]]  # the answer to a task query
+    kling_id: Callable[[str], str | None]  # the Kling task behind an id it handed out
 
 
 SEED_OPERATIONS: Final = frozenset(
@@ -234,67 +239,6 @@ SEED_OPERATIONS: Final = frozenset(
     }
 )
 
-PROFILES: Final[dict[str, Profile]] = {
-    PPWAPI: Profile(
-        name=PPWAPI,
-        repo="pipiwei123/ppwapi",
-        # router/video-router.go, SetVideoRouter: no passthrough query route.
-        operations=frozenset(
-            {
-                "createVideoGeneration",
-                "getVideoGeneration",
-                "createGatewayText2Video",
-                "createGatewayImage2Video",
-            }
-        ),
-        # adaptor.go GetModelList, and the seed's third-party aliases (its Kling.md channel setup).
-        channel_models=("kling-v1", "kling-v1-6", "kling-v2-master", *seed.MODEL_ALIASES),
-        model_aliases=seed.MODEL_ALIASES,  # adaptor.go, convertToRequestPayload
-        passthrough_default_model="kling_video",  # middleware/kling_adapter.go, KlingRequestConvert
-        poll_seconds=15,  # controller/task.go, UpdateTaskBulk
-        timeout_seconds=20 * 60,  # common/constants.go TaskTimeoutDuration; controller/task.go
-        timeout_reason="任务执行超时",
-        messages={
-            # model/token.go ValidateUserToken; middleware/distributor.go Distribute, getModelRequest
-            "token_missing": "未提供令牌",
-            "token_invalid": "无效的令牌",
-            "invalid_request": "Invalid request, 无效的请求, {error}",
-            "no_channel": "当前分组 {group} 下对于模型 {model} 无可用渠道",
-        },
-        middleware_code=False,  # middleware/utils.go, abortWithOpenAiMessage
-        masks_upstream_urls=True,  # service/error.go, TaskErrorWrapper
-    ),
-    NEW_API: Profile(
-        name=NEW_API,
-        repo="QuantumNous/new-api",
-        # router/video-router.go, SetVideoRouter (the remix route is not served: Kling has none).
-        operations=SEED_OPERATIONS | {"createOpenAIVideo", "getOpenAIVideo", "getOpenAIVideoContent"},
-        # relay/channel/task/kling/adaptor.go, GetModelList; no aliases in mainline.
-        channel_models=(
-            "kling-v1",
-            "kling-v1-6",
-            "kling-v2-master",
-            "kling-v2-1-master",
-            "kling-v2-5-turbo",
-            "kling-v2-6",
-        ),
-        model_aliases={},
-        passthrough_default_model="",  # middleware/kling_adapter.go: model_name, else model
-        poll_seconds=15,  # service/task_polling.go, TaskPollingLoop
-        timeout_seconds=None,  # TASK_TIMEOUT_MINUTES: its default is deployment configuration
-        timeout_reason="",
-        messages={
-            # i18n/locales/en.yaml: token.*, distributor.*
-            "token_missing": "Token not provided",
-            "token_invalid": "Invalid token",
-            "invalid_request": "Invalid request: {error}",
-            "model_required": "Model name not specified, model name cannot be empty",
-            "no_channel": "No available channel for model {model} under group {group} (distributor)",
-        },
-        middleware_code=True,  # middleware/utils.go, abortWithOpenAiMessage
-        masks_upstream_urls=False,  # service/error.go masks URLs in place, keeping the text
-    ),
-}
 GROUP: Final = "default"  # the token's group when none is configured
 # new-api relay/relay_adaptor.go, GetTaskPlatform: a task's platform is its channel type (50: Kling).
 NEW_API_PLATFORM: Final = "50"
@@ -776,14 +720,19 @@ def kling_id(public: str) -> str | None:
     return rest
 
 
-def new_api_created(task: Task, model: str, now_ms: int) -> dict[str, Any]:
+def ppwapi_created(task: Task, upstream: Upstream, now_ms: int) -> dict[str, Any]:
+    """The answer to a create (adaptor.go, DoResponse: gin.H{"task_id"})."""
+    return {"task_id": task.task_id}
+
+
+def new_api_created(task: Task, upstream: Upstream, now_ms: int) -> dict[str, Any]:
     """The answer to a create (adaptor.go DoResponse; dto/openai_video.go NewOpenAIVideo)."""
     pid = public_id(task.task_id)
     return {
         "id": pid,
         "task_id": pid,
         "object": "video",
-        "model": model,
+        "model": upstream.model,
         "status": "queued",
         "progress": 0,
         "created_at": now_ms // 1000,
@@ -852,3 +801,75 @@ def new_api_video(task: Task, now_ms: int, base: str, prof: Profile) -> dict[str
         if videos[0].get("url"):
             video["metadata"] = {"url": videos[0]["url"]}
     return video
+
+
+# Last in the module: each profile names the functions above that make its answers.
+PROFILES: Final[dict[str, Profile]] = {
+    PPWAPI: Profile(
+        name=PPWAPI,
+        repo="pipiwei123/ppwapi",
+        # router/video-router.go, SetVideoRouter: no passthrough query route.
+        operations=frozenset(
+            {
+                "createVideoGeneration",
+                "getVideoGeneration",
+                "createGatewayText2Video",
+                "createGatewayImage2Video",
+            }
+        ),
+        # adaptor.go GetModelList, and the seed's third-party aliases (its Kling.md channel setup).
+        channel_models=("kling-v1", "kling-v1-6", "kling-v2-master", *seed.MODEL_ALIASES),
+        model_aliases=seed.MODEL_ALIASES,  # adaptor.go, convertToRequestPayload
+        passthrough_default_model="kling_video",  # middleware/kling_adapter.go, KlingRequestConvert
+        poll_seconds=15,  # controller/task.go, UpdateTaskBulk
+        timeout_seconds=20 * 60,  # common/constants.go TaskTimeoutDuration; controller/task.go
+        timeout_reason="任务执行超时",
+        messages={
+            # model/token.go ValidateUserToken; middleware/distributor.go Distribute, getModelRequest
+            "token_missing": "未提供令牌",
+            "token_invalid": "无效的令牌",
+            "invalid_request": "Invalid request, 无效的请求, {error}",
+            "no_channel": "当前分组 {group} 下对于模型 {model} 无可用渠道",
+        },
+        middleware_code=False,  # middleware/utils.go, abortWithOpenAiMessage
+        masks_upstream_urls=True,  # service/error.go, TaskErrorWrapper
+        translate=ppwapi_create,
+        created=ppwapi_created,
+        task_view=ppwapi_task,
+        kling_id=str,  # it hands out Kling's own task id
+    ),
+    NEW_API: Profile(
+        name=NEW_API,
+        repo="QuantumNous/new-api",
+        # router/video-router.go, SetVideoRouter (the remix route is not served: Kling has none).
+        operations=SEED_OPERATIONS | {"createOpenAIVideo", "getOpenAIVideo", "getOpenAIVideoContent"},
+        # relay/channel/task/kling/adaptor.go, GetModelList; no aliases in mainline.
+        channel_models=(
+            "kling-v1",
+            "kling-v1-6",
+            "kling-v2-master",
+            "kling-v2-1-master",
+            "kling-v2-5-turbo",
+            "kling-v2-6",
+        ),
+        model_aliases={},
+        passthrough_default_model="",  # middleware/kling_adapter.go: model_name, else model
+        poll_seconds=15,  # service/task_polling.go, TaskPollingLoop
+        timeout_seconds=None,  # TASK_TIMEOUT_MINUTES: its default is deployment configuration
+        timeout_reason="",
+        messages={
+            # i18n/locales/en.yaml: token.*, distributor.*
+            "token_missing": "Token not provided",
+            "token_invalid": "Invalid token",
+            "invalid_request": "Invalid request: {error}",
+            "model_required": "Model name not specified, model name cannot be empty",
+            "no_channel": "No available channel for model {model} under group {group} (distributor)",
+        },
+        middleware_code=True,  # middleware/utils.go, abortWithOpenAiMessage
+        masks_upstream_urls=False,  # service/error.go masks URLs in place, keeping the text
+        translate=new_api_create,
+        created=new_api_created,
+        task_view=new_api_task,
+        kling_id=kling_id,
+    ),
+}

@@ -364,6 +364,8 @@ def test_kling_limits_come_back_as_the_saturated_upstream(ppwapi: tuple[Backend,
     body = {"model": "kling-v1", "prompt": "a cat", "image": IMAGE}
     assert client.post(GEN, json=body, headers=KEY).status_code == 200
     message = task_error(client.post(GEN, json=body, headers=KEY), 429, "fail_to_fetch_task")
+    # controller/relay.go, RelayTask's error path (respondTaskError in later versions): a 429
+    # from upstream is answered with this message in place of Kling's.
     assert message == "当前分组上游负载已饱和\uff0c请稍后再试"
 
 

@@ -274,7 +274,6 @@ Handler = Callable[[Request, str], Awaitable[Response]]
 def _family_routes(backend: Backend, prof: Profile) -> list[BaseRoute]:
     """The routes the profile's gateway serves (Profile.operations), each answering as it does."""
     max_bytes = backend.config.max_body_bytes
-    new_api = prof.name == gateway_profiles.NEW_API
 
     def account_of(request: Request, rid: str) -> str:
         header = request.headers.get("authorization")
@@ -284,7 +283,7 @@ def _family_routes(backend: Backend, prof: Profile) -> list[BaseRoute]:
             raise gateway_profiles.token_refusal(prof, header, rid) from None
 
     def find(account: str, ident: str) -> Task | None:
-        task_id = gateway_profiles.kling_id(ident) if new_api else ident
+        task_id = prof.kling_id(ident)
         task = backend.tasks.get(task_id) if task_id else None
         if task is None or task.account != account or gateway_profiles.details(task, prof) is None:
             return None
@@ -306,25 +305,18 @@ def _family_routes(backend: Backend, prof: Profile) -> list[BaseRoute]:
             raise gateway_profiles.upstream_refusal(prof, error.http_status, answer) from None
 
     def creating(passthrough: bool) -> Handler:
-        translate = gateway_profiles.new_api_create if new_api else gateway_profiles.ppwapi_create
-
         async def create(request: Request, rid: str) -> Response:
             body = await _body(request, max_bytes)
             account = account_of(request, rid)
-            upstream = translate(prof, body, passthrough=passthrough, rid=rid)
+            upstream = prof.translate(prof, body, passthrough=passthrough, rid=rid)
             task = await off_loop(request, lambda: submit(account, upstream))
-            if new_api:
-                return _answer(
-                    200, gateway_profiles.new_api_created(task, upstream.model, backend.now_ms()), rid
-                )
-            return _answer(200, {"task_id": task.task_id}, rid)  # adaptor.go, DoResponse
+            return _answer(200, prof.created(task, upstream, backend.now_ms()), rid)
 
         return create
 
     async def query(request: Request, rid: str) -> Response:
         task = backend.polled(own(account_of(request, rid), request.path_params["task_id"]))
-        view = gateway_profiles.new_api_task if new_api else gateway_profiles.ppwapi_task
-        return _answer(200, view(task, backend.now_ms(), result_base(backend, request), prof), rid)
+        return _answer(200, prof.task_view(task, backend.now_ms(), result_base(backend, request), prof), rid)
 
     async def video(request: Request, rid: str) -> Response:
         task = backend.polled(own(account_of(request, rid), request.path_params["task_id"]))
