@@ -144,3 +144,47 @@ def test_paths_use_official_prefixes() -> None:
             r"^/((text-to-video|image-to-video|omni-video|motion-control)/kling-|tasks$)", path
         )
         assert legacy or model_in_path, path
+
+
+@pytest.mark.parametrize("profile", GATEWAY_PROFILES)
+def test_the_served_document_gives_the_profiles_own_shapes(profile: str) -> None:
+    """Each server documents its gateway's answers only (openapi.yaml's ``x-gateway`` marks):
+    its own create and query answers conform to what it serves, and another profile's do not,
+    so a schemathesis run against one profile catches an answer in another's shape."""
+    from jsonschema import Draft202012Validator
+
+    from mockkling import DEFAULT_API_KEY
+
+    answers: dict[str, tuple[dict[str, object], dict[str, object]]] = {}
+    body = {"model": "kling-v1", "prompt": "a cat", "image": "https://example.com/person.jpg", "duration": 5}
+    key = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
+    for name in GATEWAY_PROFILES:
+        with in_process(create_app(Backend(Config(gateway=name)))) as client:
+            created = client.post("/v1/video/generations", json=body, headers=key)
+            assert created.status_code == 200, created.text
+            task_id = created.json().get("id") or created.json()["task_id"]
+            queried = client.get(f"/v1/video/generations/{task_id}", headers=key)
+            assert queried.status_code == 200, queried.text
+            answers[name] = (created.json(), queried.json())
+    with in_process(create_app(Backend(Config(gateway=profile)))) as client:
+        served = yaml.safe_load(client.get("/openapi.yaml").content)
+    generations = served["paths"]["/v1/video/generations"]
+    assert ("multipart/form-data" in generations["post"]["requestBody"]["content"]) == (profile == "new-api")
+    for index, (path, method) in enumerate(
+        (("/v1/video/generations", "post"), ("/v1/video/generations/{task_id}", "get"))
+    ):
+        schema = served["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+        validator = Draft202012Validator({**schema, "components": served["components"]})
+        for name, answer in answers.items():
+            conforms = validator.is_valid(answer[index])
+            same_shape = name == profile or json_shape(answers[name][index]) == json_shape(
+                answers[profile][index]
+            )
+            assert conforms == same_shape, (name, path, answer[index])
+
+
+def json_shape(value: object) -> object:
+    """The keys of an answer, nested: two profiles that answer alike share it."""
+    if isinstance(value, dict):
+        return {key: json_shape(item) for key, item in value.items()}
+    return type(value).__name__

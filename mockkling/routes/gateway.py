@@ -74,6 +74,7 @@ def claims(backend: Backend) -> Callable[[str], bool]:
 
 
 PROFILE_TAG: Final = "gateway-"  # openapi.yaml tags a gateway operation by the profiles serving it
+GATEWAY_MARK: Final = "x-gateway"  # and marks the parts of one that only some profiles answer
 
 
 def served_document(backend: Backend) -> bytes:
@@ -81,7 +82,7 @@ def served_document(backend: Backend) -> bytes:
     of other profiles (an operation tagged ``gateway-<profile>`` is served under that profile)."""
     import yaml  # only when the document is asked for: start-up does not pay for the dump
 
-    document = dict(backend.spec.document)
+    document: dict[str, Any] = _for_profile(backend.spec.document, backend.config.gateway)
     mine = PROFILE_TAG + backend.config.gateway
     paths: dict[str, Any] = {}
     for path, item in document.get("paths", {}).items():
@@ -99,6 +100,28 @@ def served_document(backend: Backend) -> bytes:
     dumper = type("Dumper", (base,), {"ignore_aliases": lambda self, data: True})  # no &anchors
     text: str = yaml.dump(document, Dumper=dumper, sort_keys=False, allow_unicode=True, width=110)
     return text.encode()
+
+
+def _for_profile(node: Any, name: str) -> Any:
+    """``node`` as the profile ``name`` answers: a part marked ``x-gateway: [profiles]`` (a
+    response shape, a request media type) is kept only under those profiles, and an ``anyOf``
+    left with one shape becomes that shape."""
+
+    def answered(part: Any) -> bool:
+        return not isinstance(part, dict) or name in part.get(GATEWAY_MARK, (name,))
+
+    if isinstance(node, list):
+        return [_for_profile(item, name) for item in node if answered(item)]
+    if not isinstance(node, dict):
+        return node
+    kept = {
+        key: _for_profile(value, name)
+        for key, value in node.items()
+        if key != GATEWAY_MARK and answered(value)
+    }
+    if list(kept) == ["anyOf"] and len(kept["anyOf"]) == 1:
+        return kept["anyOf"][0]
+    return kept
 
 
 def _without_dangling_links(paths: dict[str, Any]) -> dict[str, Any]:
