@@ -604,6 +604,8 @@ def _check_prompt_and_shots(action: str, params: VideoParams, body: dict[str, An
     multi = flag(body.get("multi_shot")) and rules.capabilities
     if multi:
         _require_video(action, params, "multi_shot", rules)
+        if body.get("image_tail"):  # the page: then "first/end frame generation is not supported"
+            raise invalid_value("image_tail is not supported when multi_shot is true")
         shot_type = body.get("shot_type")
         if not shot_type:
             raise invalid_value("shot_type is required when multi_shot is true")

@@ -161,6 +161,15 @@ def test_intelligent_multi_shot_needs_only_the_prompt(
     run_to_end(backend, client, auth, T2V, {**body, "duration": "12"})
 
 
+def test_multi_shot_takes_no_end_frame(client: httpx.Client, auth: dict[str, str]) -> None:
+    """The Kling 3.0 image-to-video page, multi_shot: "When true: ... the first/end frame
+    generation is not supported"."""
+    body = {"model_name": "kling-v3", "image": URL, "multi_shot": True, "shot_type": "intelligence"}
+    assert refusal(client, auth, I2V, {**body, "prompt": "a heist", "image_tail": URL}) == (
+        "image_tail is not supported when multi_shot is true"
+    )
+
+
 def test_shot_prompts_are_read_by_fail_rules(auth: dict[str, str]) -> None:
     from mockkling import Config, FailRule, create_app
     from mockkling.transport import SyncASGITransport
