@@ -27,8 +27,9 @@ import warnings
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Final
+from urllib.parse import urlsplit
 
 from .errors import KlingError, invalid_value
 
@@ -39,16 +40,38 @@ MIN_ASPECT, MAX_ASPECT = 1 / 2.5, 2.5
 # 10 MB file can ask for. The real service's limit is not published.
 MAX_DECODED_PIXELS = 36_000_000
 IMAGE_FORMATS = frozenset({"JPEG", "PNG"})
+IMAGE_SUFFIXES: Final = (".jpg", ".jpeg", ".png")
+# The file types a URL may name and the pages speak of: a URL naming one an endpoint does not
+# take is refused; any other ending (none, ".php", ...) says nothing of the file and is taken.
+MEDIA_SUFFIXES: Final = frozenset(
+    {
+        *(".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"),
+        *(".svg", ".mp4", ".mov", ".avi", ".mkv", ".webm", ".flv", ".wmv", ".m4v", ".3gp", ".mpeg"),
+        *(".mpg", ".mp3", ".wav", ".m4a", ".aac", ".ogg", ".oga", ".flac", ".opus", ".wma", ".amr"),
+    }
+)
 
 
 def is_url(value: str) -> bool:
     return value.startswith(("http://", "https://"))
 
 
+def check_suffix(field: str, url: str, allowed: tuple[str, ...]) -> None:
+    """Refuse a URL whose path names a media file of a type not in ``allowed`` (the real
+    service refuses such a file once fetched; the mock never fetches)."""
+    try:
+        suffix = PurePosixPath(urlsplit(url).path).suffix.lower()
+    except ValueError:  # "http://[", say: an http(s) URL that does not parse
+        raise invalid_value(f"{field} is not a valid URL") from None
+    if suffix in MEDIA_SUFFIXES and suffix not in allowed:
+        raise invalid_value(f"{field}: {suffix} files are not supported; use {', '.join(allowed)}")
+
+
 def check_image(field: str, value: str, *, max_bytes: int = MAX_IMAGE_BYTES) -> tuple[int, int] | None:
     """Check an image field; return (width, height) for Base64 images, None for URLs. The
     legacy design takes images of up to 10 MB, the model-in-path design up to 50 MB."""
     if is_url(value):
+        check_suffix(field, value, IMAGE_SUFFIXES)
         return None
     if value[:5].lower() == "data:":
         raise invalid_value(f"{field}: send raw Base64 without the 'data:' prefix")

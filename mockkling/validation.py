@@ -13,9 +13,7 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any, Final, NamedTuple, Protocol
-from urllib.parse import urlsplit
 
 from . import catalogue
 from .errors import KlingError, invalid_value
@@ -24,6 +22,7 @@ from .media import (
     audio_seconds,
     check_base64_file,
     check_image,
+    check_suffix,
     fit,
     is_url,
     task_id_of_media_url,
@@ -701,6 +700,7 @@ def source_video(field: str, value: str, lookup: Lookup, *, by_id: bool) -> Sour
     else:
         if not is_url(value):
             raise invalid_value(f"{field} must be an http(s) URL")
+        check_suffix(field, value, catalogue.VIDEO_SUFFIXES)
         task_id = task_id_of_media_url(value)
         parent = lookup.video(video_id_for(task_id)) if task_id else None
     if parent is None:
@@ -741,6 +741,7 @@ def audio_length(
         except ValueError:
             return None
     if is_url(sound_file):
+        check_suffix(f"{field}sound_file", sound_file, tuple(f".{name}" for name in sorted(formats)))
         return None
     raw = check_base64_file(f"{field}sound_file", sound_file, MAX_AUDIO_BYTES, "an audio file")
     return audio_seconds(f"{field}sound_file", raw, formats)
@@ -1002,20 +1003,10 @@ def _check_elements(items: list[dict[str, Any]], images: int, lookup: Lookup) ->
     ]
 
 
-def _suffix_ok(field: str, url: str, suffixes: tuple[str, ...]) -> None:
-    """A URL that names a file must name one of ``suffixes`` (one that names none is taken)."""
-    try:
-        suffix = PurePosixPath(urlsplit(url).path).suffix.lower()
-    except ValueError:  # "http://[", say: an http(s) URL that does not parse
-        raise invalid_value(f"{field} is not a valid URL") from None
-    if suffix and suffix not in suffixes:
-        raise invalid_value(f"{field}: {suffix[:16]} files are not supported; use {', '.join(suffixes)}")
-
-
 def _url(field: str, value: str, suffixes: tuple[str, ...]) -> str:
     if not is_url(value):
         raise invalid_value(f"{field} must be an http(s) URL")
-    _suffix_ok(field, value, suffixes)
+    check_suffix(field, value, suffixes)
     return value
 
 

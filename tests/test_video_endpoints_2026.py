@@ -388,6 +388,47 @@ def test_motion_control_refusals(
     assert words in refusal(client, auth, MOTION, body)
 
 
+MOVE = {"character_orientation": "image", "mode": "std"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "words"),
+    [
+        (
+            MOTION,
+            {**MOVE, "image_url": "https://e.com/a.gif", "video_url": VIDEO_URL},
+            "image_url: .gif files",
+        ),
+        (MOTION, {**MOVE, "image_url": URL, "video_url": "https://e.com/d.avi"}, "video_url: .avi files"),
+        (
+            OMNI,
+            {"prompt": "a <<<image_1>>>", "image_list": [{"image_url": "https://e.com/a.webp"}]},
+            ".webp files",
+        ),
+        (
+            AVATAR,
+            {"image": URL, "sound_file": "https://e.com/a.ogg"},
+            "sound_file: .ogg files are not supported",
+        ),
+    ],
+    ids=["motion-image", "motion-video", "omni-image", "avatar-sound"],
+)
+def test_urls_naming_a_file_type_the_page_does_not_take_are_refused(
+    client: httpx.Client, auth: dict[str, str], path: str, body: dict[str, Any], words: str
+) -> None:
+    """The pages take JPG/PNG images, MP4/MOV videos and MP3/WAV/M4A/AAC sound; the mock never
+    fetches a URL, but one that names another media type is refused, as the real service does
+    once it has fetched it."""
+    assert words in refusal(client, auth, path, body)
+
+
+def test_urls_that_name_no_media_type_are_taken(
+    backend: Backend, client: httpx.Client, auth: dict[str, str]
+) -> None:
+    body = {"image_url": "https://e.com/photo.php?id=7", "video_url": "https://e.com/stream", "mode": "std"}
+    run_to_end(backend, client, auth, MOTION, {**body, "character_orientation": "image"})
+
+
 # -- avatar ----------------------------------------------------------------------------------------
 
 
