@@ -18,6 +18,7 @@ The fixtures import the server machinery (uvicorn, the certificate code) only wh
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -167,20 +168,13 @@ def kling_mock_https_server(
 def kling_mock(request: pytest.FixtureRequest, kling_mock_config: Config) -> Iterator[KlingMock]:
     """An in-process mock, fresh for this test: ``.client`` and ``.async_client()`` talk to it with
     no socket, ``.advance(s)`` moves its clock, ``.backend`` is everything else."""
-    import contextlib
-
     from .testing import KlingMock
 
     options = marker_options(request.node)
     harness = _harness(options)
     with contextlib.ExitStack() as stack:
         mock = stack.enter_context(KlingMock(_new_backend(request, kling_mock_config, options)))
-        if harness.get("sleep", "virtual") not in ("virtual", "real"):
-            pytest.fail(f"@pytest.mark.{MARKER}: sleep must be 'virtual' or 'real'", pytrace=False)
-        if harness.get("sleep", "virtual") == "virtual" and mock.manual_clock:
-            from .virtual_sleep import virtual_sleep
-
-            stack.enter_context(virtual_sleep(mock.advance))
+        _sleeps(stack, harness, mock)
         hosts = harness.get("intercept")
         if hosts:
             from .interception import route_hosts
@@ -190,17 +184,32 @@ def kling_mock(request: pytest.FixtureRequest, kling_mock_config: Config) -> Ite
         yield mock
 
 
+def _sleeps(stack: contextlib.ExitStack[Any], harness: dict[str, Any], mock: KlingMock) -> None:
+    """On a manual clock, the test's sleeps move the clock, unless the marker says sleep="real"."""
+    sleep = harness.get("sleep", "virtual")
+    if sleep not in ("virtual", "real"):
+        pytest.fail(f"@pytest.mark.{MARKER}: sleep must be 'virtual' or 'real'", pytrace=False)
+    if sleep == "virtual" and mock.manual_clock:
+        from .virtual_sleep import virtual_sleep
+
+        stack.enter_context(virtual_sleep(mock.advance))
+
+
 def _live(request: pytest.FixtureRequest, server: SharedServer, config: Config) -> Iterator[KlingMock]:
     options = marker_options(request.node)
-    if _harness(options):
+    harness = _harness(options)
+    if set(harness) - {"sleep"}:
         pytest.fail(
-            f"@pytest.mark.{MARKER}: intercept, other_hosts and sleep are options of the in-process "
+            f"@pytest.mark.{MARKER}: intercept and other_hosts are options of the in-process "
             "kling_mock fixture",
             pytrace=False,
         )
     mock = server.mount(_new_backend(request, config, options))
     try:
-        yield mock
+        with contextlib.ExitStack() as stack:
+            # The server's threads (mockkling-PORT) keep real sleeps: only the test's move the clock.
+            _sleeps(stack, harness, mock)
+            yield mock
     finally:
         server.unmount()
         mock.close()

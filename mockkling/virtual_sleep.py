@@ -3,10 +3,10 @@
 client that polls every 5 s for a 5-minute task finishes in milliseconds.
 
 The mock's own threads (the callback sender, live servers: threads named ``mockkling-...``)
-keep real sleeps, and so does whatever captured ``time.sleep`` or ``asyncio.sleep`` before the
-patch (``from time import sleep`` at import time). A client that waits on a wall-clock deadline
-(``time.monotonic()``) for a task a fate holds forever would spin: give such a test
-``sleep="real"``.
+and its fault delays (``anyio.sleep``) keep real sleeps, and so does whatever captured
+``time.sleep`` or ``asyncio.sleep`` before the patch (``from time import sleep`` at import
+time). A client that waits on a wall-clock deadline (``time.monotonic()``) for a task a fate
+holds forever would spin: give such a test ``sleep="real"``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,11 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Final, TypeVar
 from unittest import mock
+
+# anyio's asyncio backend binds asyncio.sleep when first imported: imported here, before any
+# patch, it keeps the real one, so anyio.sleep (the mock's fault delays) stays real time, inside
+# the block and after it.
+import anyio._backends._asyncio  # noqa: F401
 
 # Threads of the mock itself are named so; their sleeps are never virtual.
 THREAD_PREFIX: Final = "mockkling"

@@ -202,6 +202,17 @@ def test_sleep_real_keeps_the_clock_still() -> None:
         assert kling.backend.now_ms() == before
 
 
+def test_fault_delays_stay_real_under_virtual_sleeps() -> None:
+    """The mock's own delay fault waits in real time (a client's timeout must fire), inside the
+    block and in a later one: the virtual sleep never reaches anyio.sleep."""
+    for _ in range(2):
+        with mockkling.intercept(faults=["GET /v1/videos/* delay=300ms"]) as kling:
+            before, started = kling.backend.now_ms(), time.monotonic()
+            httpx.get(f"{apps.BASE_URL}/v1/videos/text2video", headers=kling.auth_headers())
+            assert time.monotonic() - started >= 0.3
+            assert kling.backend.now_ms() == before
+
+
 # -- the pytest fixture -----------------------------------------------------------------------------
 
 
@@ -231,6 +242,21 @@ def test_on_the_wall_clock_sleeps_are_real(kling_mock: KlingMock) -> None:
     started = time.monotonic()
     time.sleep(0.05)
     assert time.monotonic() - started >= 0.05
+
+
+def test_the_live_fixture_sleeps_on_the_mock_clock(kling_mock_live: KlingMock) -> None:
+    """A client polling the live server with time.sleep sees its task move, with no waiting."""
+    with httpx.Client(base_url=kling_mock_live.base_url, headers=kling_mock_live.auth_headers()) as client:
+        task_id = client.post("/v1/videos/text2video", json={"prompt": "a"}).json()["data"]["task_id"]
+        started = time.monotonic()
+        statuses = []
+        for _ in range(60):
+            status = client.get(f"/v1/videos/text2video/{task_id}").json()["data"]["task_status"]
+            statuses.append(status)
+            if status == "succeed":
+                break
+            time.sleep(5)
+    assert statuses[-1] == "succeed" and time.monotonic() - started < 30
 
 
 # -- progressing by polls ---------------------------------------------------------------------------
