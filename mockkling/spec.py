@@ -122,7 +122,8 @@ Step = str | None
 
 def _array_limits(schema: Any, path: tuple[Step, ...] = ()) -> Iterator[tuple[tuple[Step, ...], int]]:
     """(path, maxItems) of every array the schema bounds, outer arrays before inner ones,
-    following properties, items and allOf (anyOf/oneOf branches are left to validation)."""
+    following properties, items and allOf; where anyOf/oneOf branches bound an array, the
+    largest of their bounds (the other branches of our schemas are null or take no array)."""
     if not isinstance(schema, dict):
         return
     if isinstance(schema.get("maxItems"), int):
@@ -133,6 +134,12 @@ def _array_limits(schema: Any, path: tuple[Step, ...] = ()) -> Iterator[tuple[tu
         yield from _array_limits(schema["items"], (*path, None))
     for sub in schema.get("allOf") or ():
         yield from _array_limits(sub, path)
+    for key in ("anyOf", "oneOf"):
+        largest: dict[tuple[Step, ...], int] = {}
+        for branch in schema.get(key) or ():
+            for where, limit in _array_limits(branch, path):
+                largest[where] = max(limit, largest.get(where, limit))
+        yield from largest.items()
 
 
 def _too_long(

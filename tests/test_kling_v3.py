@@ -195,7 +195,7 @@ MULTI = {"model_name": "kling-v3", "multi_shot": True, "shot_type": "customize"}
     [
         # multi-shot
         (T2V, {**MULTI, "duration": "5", "multi_prompt": _shots("2", "2")}, "must add up to duration (5s)"),
-        (T2V, {**MULTI, "duration": "7", "multi_prompt": _shots(*"1111111")}, "at most 6 shots (got 7)"),
+        (T2V, {**MULTI, "duration": "7", "multi_prompt": _shots(*"1111111")}, "at most 6 items (got 7)"),
         (T2V, {**MULTI, "duration": "5", "multi_prompt": _shots("0", "5")}, "multi_prompt[0].duration: 0s"),
         (T2V, {**MULTI, "duration": "5", "multi_prompt": _shots("6")}, "multi_prompt[0].duration: 6s"),
         (

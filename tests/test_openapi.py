@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import httpx
+import orjson
 import pytest
 import yaml
 from starlette.applications import Starlette
@@ -188,3 +189,56 @@ def json_shape(value: object) -> object:
     if isinstance(value, dict):
         return {key: json_shape(item) for key, item in value.items()}
     return type(value).__name__
+
+
+def _arrays(schema: object, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], object]]:
+    """(path, maxItems) of every array node in a schema, through every keyword that nests one."""
+    found: list[tuple[tuple[str, ...], object]] = []
+    if isinstance(schema, list):
+        for sub in schema:
+            found += _arrays(sub, path)
+    elif isinstance(schema, dict):
+        if schema.get("type") == "array" or "items" in schema:
+            found.append((path, schema.get("maxItems")))
+        for name, sub in (schema.get("properties") or {}).items():
+            found += _arrays(sub, (*path, name))
+        if isinstance(schema.get("items"), dict):
+            found += _arrays(schema["items"], (*path, "[]"))
+        for key in ("allOf", "anyOf", "oneOf"):
+            found += _arrays(schema.get(key) or [], path)
+    return found
+
+
+def test_every_request_array_is_bounded_before_validation() -> None:
+    """Every array a request body may hold has a maxItems that the server checks before any
+    validator walks the array (issue 18: a million items must be refused by their count)."""
+    for operation, body in SPEC._bodies.items():
+        checked = {tuple("[]" if step is None else step for step in path) for path, _limit in body.limits}
+        for path, limit in _arrays(body.validator.schema):
+            assert isinstance(limit, int), f"{operation}: {'.'.join(path)} has no maxItems"
+            assert path in checked, f"{operation}: {'.'.join(path)} is not counted first"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "limit"),
+    [
+        ("/v1/videos/text2video", {"model_name": "kling-v3", "multi_shot": True}, "multi_prompt", 6),
+        ("/v1/videos/image2video", {"model_name": "kling-v3"}, "element_list", 7),
+        ("/v1/videos/advanced-lip-sync", {"session_id": "s"}, "face_choose", 10),
+        ("/v1/videos/multi-elements/add-selection", {"session_id": "s", "frame_index": 0}, "points", 100),
+        ("/v1/images/omni-image", {"model_name": "kling-image-o1"}, "image_list", 10),
+    ],
+    ids=["multi_prompt", "element_list", "face_choose", "points", "image_list"],
+)
+def test_a_long_array_is_refused_by_its_count(
+    path: str, body: dict[str, object], field: str, limit: int
+) -> None:
+    from mockkling import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, make_jwt
+
+    items = b",".join([b"{}"] * 100_000)
+    raw = orjson.dumps({**body, "prompt": "a"})[:-1] + b',"%s":[%s]}' % (field.encode(), items)
+    headers = {"Authorization": f"Bearer {make_jwt(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY)}"}
+    with in_process(create_app(Backend(Config()))) as client:
+        answer = client.post(path, content=raw, headers={**headers, "Content-Type": "application/json"})
+    assert (answer.status_code, answer.json()["code"]) == (400, 1201)
+    assert answer.json()["message"] == f"{field} must have at most {limit} items (got 100000)"

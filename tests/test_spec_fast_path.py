@@ -136,7 +136,7 @@ def test_the_compiled_check_agrees_with_jsonschema(operation: str) -> None:
     checks = SPEC._bodies[operation]
     accepted: list[bool] = []
 
-    @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     @given(bodies(checks.validator.schema))
     def agree(body: Any) -> None:
         fast = checks.passes_fast(body)
