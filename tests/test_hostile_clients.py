@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import subprocess
 import threading
@@ -194,14 +195,22 @@ def test_result_files_answer_odd_requests_as_a_cdn(api: tuple[Backend, httpx.Cli
 # -- 7. the command line ---------------------------------------------------------------------------
 
 
-def _serve(*flags: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
+def _serve(
+    *flags: str, config: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     extra = ["--config", str(config)] if config else []
     return subprocess.run(
         serve_command(*flags, *extra),
         capture_output=True,
         text=True,
         timeout=30,
+        env={**_clean_env(), **(env or {})},
     )
+
+
+def _clean_env() -> dict[str, str]:
+    """This process's environment without any MOCKKLING_* variable: only the test's own count."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("MOCKKLING_")}
 
 
 @pytest.mark.slow
@@ -223,6 +232,10 @@ def test_an_empty_admin_token_is_refused(tmp_path: Path) -> None:
     config = tmp_path / "mock.toml"
     config.write_text('admin_token = "  "\n')
     assert "admin_token cannot be empty" in _serve(config=config).stderr
+    for blank in ("", "  "):
+        env = _serve(env={"MOCKKLING_ADMIN_TOKEN": blank})
+        assert env.returncode == 2
+        assert env.stderr.strip() == "mockkling: MOCKKLING_ADMIN_TOKEN cannot be empty: unset it for no token"
 
 
 @pytest.mark.slow
