@@ -226,6 +226,31 @@ def test_the_banner_tells_the_real_port_and_a_taken_port_is_one_line() -> None:
 
 
 @pytest.mark.slow
+def test_with_workers_the_banner_tells_the_real_port_and_each_worker_knows_it(tmp_path: Path) -> None:
+    state = str(tmp_path / "w.db")
+    timing = ("--queue-seconds", "0", "--run-seconds", "0")
+    with ServeProcess("--state", state, *timing, workers=2) as server:
+        assert server.port != 0
+        assert f"the Kling API on http://127.0.0.1:{server.port}" in server.text()
+        headers = {"Authorization": f"Bearer {_token()}"}
+        home = f"http://127.0.0.1:{server.port}/__mockkling/reset"
+        # A new connection each time, so both workers take some of them.
+        answers = [
+            httpx.post(f"{server.url}{T2V}", json={"prompt": "a", "callback_url": home}, headers=headers)
+            for _ in range(16)
+        ]
+        assert {(a.status_code, a.json()["code"]) for a in answers} == {(400, 1201)}
+        created = httpx.post(f"{server.url}{T2V}", json={"prompt": "a"}, headers=headers).json()["data"]
+        task = httpx.get(f"{server.url}{T2V}/{created['task_id']}", headers=headers).json()["data"]
+        assert task["task_result"]["videos"][0]["url"].startswith(f"{server.url}/")  # not port 0
+        taken = _serve("--port", str(server.port), "--workers", "2", "--state", state)
+    assert taken.returncode == 1
+    assert (
+        taken.stderr.strip() == f"mockkling: cannot listen on 127.0.0.1:{server.port}: Address already in use"
+    )
+
+
+@pytest.mark.slow
 def test_an_empty_admin_token_is_refused(tmp_path: Path) -> None:
     flag = _serve("--admin-token", "")
     assert flag.returncode == 2 and "--admin-token cannot be empty" in flag.stderr
