@@ -383,6 +383,84 @@ def test_idle_and_half_sent_connections_are_closed(bounded_server: str) -> None:
     assert half.startswith(b"HTTP/1.1 408 ")
 
 
+def _half_body(path: str) -> bytes:
+    """A complete head announcing 100 bytes of body, then only 10 of them."""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer {_token()}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    )
+    return head.encode() + b'{"prompt":'
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("path", "answer"),
+    [
+        (T2V, b'{"code":1200,"message":"No complete request in 0.5 s","request_id":'),
+        (
+            "/text-to-video/kling-3.0-turbo",
+            b'{"code":1200,"message":"No complete request in 0.5 s","request_id":',
+        ),
+        (
+            "/v1/video/generations",
+            b'{"code":"http_408","message":"No complete request in 0.5 s","data":null}',
+        ),
+        ("/media/videos/x/1.mp4", b"408 Request Timeout"),
+    ],
+)
+def test_a_half_sent_body_gets_a_408_in_its_surface_envelope_and_is_closed(
+    bounded_server: str, path: str, answer: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    started = time.monotonic()
+    reply = _raw(bounded_server, _half_body(path))
+    assert time.monotonic() - started < 2  # the deadline, plus a sweep's period
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ") and b"connection: close" in head
+    assert body.startswith(answer)
+    time.sleep(0.1)  # the app, still waiting for the body, learns the client is gone
+    assert "unhandled error" not in caplog.text  # a closed connection is no crash
+
+
+@pytest.mark.slow
+def test_a_body_sent_in_parts_within_the_deadline_is_served(bounded_server: str) -> None:
+    host, _, port = bounded_server.partition(":")
+    body = b'{"prompt": "a"}'
+    head = (
+        _half_body(T2V)
+        .partition(b"\r\n\r\n")[0]
+        .replace(b"Content-Length: 100", b"Content-Length: %d" % len(body))
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head + b"\r\n\r\n" + body[:5])
+        time.sleep(0.3)
+        sock.sendall(body[5:])
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+
+
+@pytest.mark.slow
+def test_half_sent_bodies_lock_nobody_out(bounded_server: str) -> None:
+    """As many half-sent requests as the server takes connections: past the deadline they are
+    closed, and the next client is served."""
+    host, _, port = bounded_server.partition(":")
+    held = [socket.create_connection((host, int(port)), timeout=10) for _ in range(8)]
+    try:
+        for sock in held:
+            sock.sendall(_half_body(T2V))
+        time.sleep(0.1)  # let the server take them
+        assert _raw(bounded_server, b"GET /v1/videos/text2video HTTP/1.1\r\nHost: m\r\n\r\n").startswith(
+            b"HTTP/1.1 503 "
+        )
+        for sock in held:
+            assert sock.recv(65536).startswith(b"HTTP/1.1 408 ")
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.1)
+    assert _raw(bounded_server, b"GET /v1/videos/text2video HTTP/1.1\r\nHost: m\r\n\r\n").startswith(
+        b"HTTP/1.1 401 "
+    )
+
+
 @pytest.mark.slow
 def test_connections_past_the_bound_get_a_503(bounded_server: str) -> None:
     host, _, port = bounded_server.partition(":")
