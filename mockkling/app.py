@@ -49,8 +49,18 @@ class _MockApp(Starlette):
     request's route by its path's start and answers its errors itself (routing.py): no
     exception middlewares between them."""
 
-    def __init__(self, *, layer: Callable[[ASGIApp], ASGIApp], on_error: OnError, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        layer: Callable[[ASGIApp], ASGIApp],
+        on_error: OnError,
+        render_path: Callable[[str, KlingError], Response],
+        **kwargs: Any,
+    ) -> None:
         self._layer = layer
+        # How an error on a path is answered in its surface's envelope: also what the connection
+        # layer answers a request that never finished arriving with (connections.py).
+        self.render_path = render_path
         super().__init__(**kwargs)
         self.router = IndexedRouter(self.router.routes, on_error=on_error, lifespan=kwargs.get("lifespan"))
 
@@ -174,6 +184,7 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
             _Tidy(inner, render_path), backend, surface_of=surface_name, render=render_path
         ),
         on_error=on_error,
+        render_path=render_path,
         routes=routes,
         lifespan=lifespan,
     )

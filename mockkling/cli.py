@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -16,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from starlette.applications import Starlette
 
@@ -41,9 +42,15 @@ from .fault_rules import FaultRule
 from .proxy import KlingProxy
 from .tls import TLSFiles, make_self_signed
 
+if TYPE_CHECKING:
+    import uvicorn
+
 # How `mockkling serve --workers N` hands its flags to the workers, each of which builds its
 # configuration again (create_app_from_env below).
 SERVE_ARGV_ENV: Final = "MOCKKLING_SERVE_ARGV"
+# Where `mockkling serve --workers N` listens (a JSON [host, port]): callbacks are never sent there.
+LISTENING_ENV: Final = "MOCKKLING_LISTENING_ON"
+APP_FACTORY: Final = "mockkling.cli:create_app_from_env"
 # SIGTERM lets in-flight requests finish for at most this long before they are cancelled.
 GRACEFUL_SHUTDOWN_SECONDS: Final = 30
 DEFAULT_PROXY_PORT: Final = 8001
@@ -177,7 +184,7 @@ def _parser() -> argparse.ArgumentParser:
         "--request-timeout",
         type=float,
         metavar="SECONDS",
-        help="time to send a complete request head, closed past it (default 10)",
+        help="time to send a whole request, head and body; closed past it (default 10)",
     )
     limits.add_argument(
         "--max-connections",
@@ -359,7 +366,12 @@ def create_app_from_env() -> Starlette:
     """The app factory of ``mockkling serve --workers N``, whose workers each build their own app:
     the configuration comes from the environment (``MOCKKLING_*``, the config file), plus the
     flags the command passed on. ``uvicorn --factory mockkling.cli:create_app_from_env``."""
-    return create_app(config=config_from_env())
+    app = create_app(config=config_from_env())
+    listening = os.environ.get(LISTENING_ENV)
+    if listening:
+        host, port = json.loads(listening)
+        app.state.backend.listening_on(host, port)  # so each worker refuses callbacks to itself
+    return app
 
 
 def _banner(
@@ -539,13 +551,28 @@ def serve(
             "on a state file each worker would enforce them on its own share of the requests"
         )
     open_state(config).close()  # a bad state file, or no Redis, stops us before any worker starts
-    os.environ[SERVE_ARGV_ENV] = json.dumps(list(argv))
-    print(_banner(config, workers, tls), file=sys.stderr, flush=True)
-    # The workers take their protocol by import path: a class made here cannot cross to them.
-    parser = fastest_http() if http == "auto" else http
-    bounds = Bounds(config.max_header_bytes, config.request_timeout_seconds, config.max_connections)
-    options["http"] = worker_protocol(parser, bounds)
-    uvicorn.run("mockkling.cli:create_app_from_env", factory=True, workers=workers, **options)
+    sock = _bind(config.host, config.port)
+    with sock:
+        config = replace(config, port=sock.getsockname()[1])
+        # The workers rebuild the configuration from these flags: the real port last, so it wins.
+        os.environ[SERVE_ARGV_ENV] = json.dumps([*argv, "--port", str(config.port)])
+        os.environ[LISTENING_ENV] = json.dumps([config.host, config.port])
+        print(_banner(config, workers, tls), file=sys.stderr, flush=True)
+        # The workers take their protocol by import path: a class made here cannot cross to them.
+        parser = fastest_http() if http == "auto" else http
+        bounds = Bounds(config.max_header_bytes, config.request_timeout_seconds, config.max_connections)
+        options.update(port=config.port, http=worker_protocol(parser, bounds))
+        _run_workers(uvicorn.Config(APP_FACTORY, factory=True, workers=workers, **options), sock)
+
+
+def _run_workers(config: uvicorn.Config, sock: socket.socket) -> None:
+    """What ``uvicorn.run`` does for several workers, on the socket bound here: its own ``fd=``
+    would take the socket for a Unix one, which uvloop then serves as a pipe."""
+    from uvicorn.supervisors import Multiprocess
+
+    sock.set_inheritable(True)
+    with contextlib.suppress(KeyboardInterrupt):
+        Multiprocess(config, sockets=[sock]).run()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

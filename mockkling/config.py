@@ -394,6 +394,9 @@ class Config:
         data: dict[str, Any] = {}
         for name, key, kind in _ENV:
             raw = environ.get(name)
+            if name == "MOCKKLING_ADMIN_TOKEN" and raw is not None and not raw.strip():
+                # As the flag and the file: an empty token must not quietly mean no token.
+                raise ConfigError(f"{name} cannot be empty: unset it for no token")
             if raw is None or raw == "":
                 continue
             data[key] = _parse_env(name, raw, kind)

@@ -1,6 +1,7 @@
 """What one connection may ask of the server, so no client can exhaust it for the others: the
-bytes of a request's head (431 past them), the time to send a complete head (the connection is
-closed past it, with a 408 if it had started), and the connections open at once (503 past them).
+bytes of a request's head (431 past them), the time to send a complete request, head and body
+(the connection is closed past it, with a 408 if it had started), and the connections open at
+once (503 past them).
 
 uvicorn bounds none of these for its fast parser (httptools) and only the head's size for h11,
 so both of its protocols are extended here by the same few lines: :func:`bounded` makes the
@@ -11,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+from http import HTTPStatus
 from typing import Any, ClassVar, Final, NamedTuple
 
 import orjson
+
+from .errors import KlingError
 
 # What real clients need is a fraction of each: a Kling request's head is well under 2 KB.
 DEFAULT_MAX_HEADER_BYTES: Final = 16 * 1024
@@ -92,10 +96,10 @@ class _Coalesced:
 class _Bounded:
     """Mixed into a uvicorn HTTP protocol class (which provides the attributes used here).
 
-    A request's head must be complete ``request_timeout_seconds`` after it was awaited: each
-    connection notes that deadline, and one sweep per server, every quarter of the timeout (at
-    most a second), closes those past it. A timer per request cost more than the rest of this
-    class together."""
+    A request, head and body, must be complete ``request_timeout_seconds`` after it was awaited:
+    each connection notes that deadline, and one sweep per server, every quarter of the timeout
+    (at most a second), closes those past it. A timer per request cost more than the rest of
+    this class together."""
 
     bounds: ClassVar[Bounds]
     transport: asyncio.Transport
@@ -103,10 +107,12 @@ class _Bounded:
     connections: set[Any]
     server_state: Any
     cycle: Any
+    flow: Any
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(_Coalesced(transport, self.loop))  # type: ignore[misc]
-        self._head_deadline: float | None = None
+        self._deadline: float | None = None
+        self._in_head = True  # False once the head is complete and while its body is not
         if len(self.connections) > self.bounds.max_connections:
             message = f"More than {self.bounds.max_connections} connections are open; try again"
             self._close_with(_answer(503, "Service Unavailable", 5001, message))
@@ -122,13 +128,18 @@ class _Bounded:
         return max(0.05, min(1.0, cls.bounds.request_timeout_seconds / 4))
 
     def _await_head(self) -> None:
+        self._in_head = True
         self._head_bytes = 0
         self._head_tail = b""  # the last bytes seen, in case the blank line is split
-        self._head_deadline = self.loop.time() + self.bounds.request_timeout_seconds
+        self._deadline = self.loop.time() + self.bounds.request_timeout_seconds
 
     def data_received(self, data: bytes) -> None:
-        if self._head_deadline is None:  # a head is complete: its body is the app's business
+        if self._deadline is None:  # a whole request: the rest is the app's business
             super().data_received(data)  # type: ignore[misc]
+            return
+        if not self._in_head:  # the head is in, its body not yet: the deadline still runs
+            super().data_received(data)  # type: ignore[misc]
+            self._check_body()
             return
         size = self._head_bytes + len(data)
         if size > self.bounds.max_header_bytes:
@@ -146,7 +157,12 @@ class _Bounded:
         before = self.cycle
         super().data_received(data)  # type: ignore[misc]
         if self.cycle is not before:
-            self._head_deadline = None
+            self._in_head = False
+            self._check_body()
+
+    def _check_body(self) -> None:
+        if not self.cycle.more_body:
+            self._deadline = None
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # type: ignore[misc]
@@ -154,27 +170,51 @@ class _Bounded:
             self._await_head()  # the next request's head, on a kept-alive connection
 
     def _too_slow(self) -> None:
-        self._head_deadline = None
+        self._deadline = None
         if self.transport.is_closing():
             return
-        if self._head_bytes:  # it started a request and did not finish its head in time
-            message = f"No complete request in {self.bounds.request_timeout_seconds:g} s"
+        seconds = self.bounds.request_timeout_seconds
+        message = f"No complete request in {seconds:g} s"
+        if not self._in_head:  # a head, then not all of its body
+            if self.flow.read_paused:  # the app has not read what came: it is the one waiting
+                self._deadline = self.loop.time() + seconds
+            elif self.cycle.response_started:
+                self.transport.close()
+            else:
+                self._close_with(_timeout_answer(self.cycle.scope, message))
+        elif self._head_bytes:  # it started a request and did not finish its head in time
             self._close_with(_answer(408, "Request Timeout", 1200, message))
         else:
             self.transport.close()
 
     def _close_with(self, answer: bytes) -> None:
-        self._head_deadline = None
+        self._deadline = None
         self.transport.write(answer)
         self.transport.close()
 
 
+def _timeout_answer(scope: dict[str, Any], message: str) -> bytes:
+    """The 408 for a request whose head came but not all of its body, in the envelope of the
+    surface it went to, as the mock's app words it (``render_path``, set by app.create_app);
+    in the official envelope for any other app."""
+    render = getattr(scope.get("app"), "render_path", None)
+    if render is None:
+        return _answer(408, "Request Timeout", 1200, message)
+    try:
+        response = render(scope["path"], KlingError(1200, message, http_status=408))
+        head = [f"HTTP/1.1 {response.status_code} {HTTPStatus(response.status_code).phrase}\r\n".encode()]
+    except Exception:  # this runs in the sweep, which must go on for the other connections
+        return _answer(408, "Request Timeout", 1200, message)
+    head += [name + b": " + value + b"\r\n" for name, value in response.raw_headers if name != b"connection"]
+    return b"".join(head) + b"connection: close\r\n\r\n" + bytes(response.body)
+
+
 def _sweep(loop: asyncio.AbstractEventLoop, connections: set[Any], state: Any) -> None:
-    """Close the server's connections whose head is overdue; again while any is open."""
+    """Close the server's connections whose request is overdue; again while any is open."""
     now = loop.time()
     period = 1.0
     for connection in list(connections):
-        deadline = getattr(connection, "_head_deadline", None)
+        deadline = getattr(connection, "_deadline", None)
         if isinstance(connection, _Bounded):
             period = connection._sweep_period()
             if deadline is not None and deadline <= now:

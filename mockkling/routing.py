@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from starlette._utils import is_async_callable
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Message, Receive, Scope, Send
@@ -127,6 +127,8 @@ class IndexedRouter(Router):
         request = Request(scope, receive, send)
         try:
             response = await function(request)
+        except ClientDisconnect:
+            return  # gone before its body came (or closed for being too slow): nobody to answer
         except Exception as exc:
             response = await self.on_error(request, exc)
         await response(scope, receive, send)
@@ -143,6 +145,8 @@ class IndexedRouter(Router):
 
         try:
             await route.handle(scope, receive, watched)
+        except ClientDisconnect:
+            return
         except Exception as exc:
             if started:
                 raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import subprocess
 import threading
@@ -194,14 +195,22 @@ def test_result_files_answer_odd_requests_as_a_cdn(api: tuple[Backend, httpx.Cli
 # -- 7. the command line ---------------------------------------------------------------------------
 
 
-def _serve(*flags: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
+def _serve(
+    *flags: str, config: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     extra = ["--config", str(config)] if config else []
     return subprocess.run(
         serve_command(*flags, *extra),
         capture_output=True,
         text=True,
         timeout=30,
+        env={**_clean_env(), **(env or {})},
     )
+
+
+def _clean_env() -> dict[str, str]:
+    """This process's environment without any MOCKKLING_* variable: only the test's own count."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("MOCKKLING_")}
 
 
 @pytest.mark.slow
@@ -217,12 +226,41 @@ def test_the_banner_tells_the_real_port_and_a_taken_port_is_one_line() -> None:
 
 
 @pytest.mark.slow
+def test_with_workers_the_banner_tells_the_real_port_and_each_worker_knows_it(tmp_path: Path) -> None:
+    state = str(tmp_path / "w.db")
+    timing = ("--queue-seconds", "0", "--run-seconds", "0")
+    with ServeProcess("--state", state, *timing, workers=2) as server:
+        assert server.port != 0
+        assert f"the Kling API on http://127.0.0.1:{server.port}" in server.text()
+        headers = {"Authorization": f"Bearer {_token()}"}
+        home = f"http://127.0.0.1:{server.port}/__mockkling/reset"
+        # A new connection each time, so both workers take some of them.
+        answers = [
+            httpx.post(f"{server.url}{T2V}", json={"prompt": "a", "callback_url": home}, headers=headers)
+            for _ in range(16)
+        ]
+        assert {(a.status_code, a.json()["code"]) for a in answers} == {(400, 1201)}
+        created = httpx.post(f"{server.url}{T2V}", json={"prompt": "a"}, headers=headers).json()["data"]
+        task = httpx.get(f"{server.url}{T2V}/{created['task_id']}", headers=headers).json()["data"]
+        assert task["task_result"]["videos"][0]["url"].startswith(f"{server.url}/")  # not port 0
+        taken = _serve("--port", str(server.port), "--workers", "2", "--state", state)
+    assert taken.returncode == 1
+    assert (
+        taken.stderr.strip() == f"mockkling: cannot listen on 127.0.0.1:{server.port}: Address already in use"
+    )
+
+
+@pytest.mark.slow
 def test_an_empty_admin_token_is_refused(tmp_path: Path) -> None:
     flag = _serve("--admin-token", "")
     assert flag.returncode == 2 and "--admin-token cannot be empty" in flag.stderr
     config = tmp_path / "mock.toml"
     config.write_text('admin_token = "  "\n')
     assert "admin_token cannot be empty" in _serve(config=config).stderr
+    for blank in ("", "  "):
+        env = _serve(env={"MOCKKLING_ADMIN_TOKEN": blank})
+        assert env.returncode == 2
+        assert env.stderr.strip() == "mockkling: MOCKKLING_ADMIN_TOKEN cannot be empty: unset it for no token"
 
 
 @pytest.mark.slow
@@ -343,6 +381,84 @@ def test_idle_and_half_sent_connections_are_closed(bounded_server: str) -> None:
     assert _raw(bounded_server, b"") == b""  # nothing sent: closed without a word
     half = _raw(bounded_server, b"GET /v1/videos/text2video HTTP/1.1\r\nHost: m")
     assert half.startswith(b"HTTP/1.1 408 ")
+
+
+def _half_body(path: str) -> bytes:
+    """A complete head announcing 100 bytes of body, then only 10 of them."""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer {_token()}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    )
+    return head.encode() + b'{"prompt":'
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("path", "answer"),
+    [
+        (T2V, b'{"code":1200,"message":"No complete request in 0.5 s","request_id":'),
+        (
+            "/text-to-video/kling-3.0-turbo",
+            b'{"code":1200,"message":"No complete request in 0.5 s","request_id":',
+        ),
+        (
+            "/v1/video/generations",
+            b'{"code":"http_408","message":"No complete request in 0.5 s","data":null}',
+        ),
+        ("/media/videos/x/1.mp4", b"408 Request Timeout"),
+    ],
+)
+def test_a_half_sent_body_gets_a_408_in_its_surface_envelope_and_is_closed(
+    bounded_server: str, path: str, answer: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    started = time.monotonic()
+    reply = _raw(bounded_server, _half_body(path))
+    assert time.monotonic() - started < 2  # the deadline, plus a sweep's period
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ") and b"connection: close" in head
+    assert body.startswith(answer)
+    time.sleep(0.1)  # the app, still waiting for the body, learns the client is gone
+    assert "unhandled error" not in caplog.text  # a closed connection is no crash
+
+
+@pytest.mark.slow
+def test_a_body_sent_in_parts_within_the_deadline_is_served(bounded_server: str) -> None:
+    host, _, port = bounded_server.partition(":")
+    body = b'{"prompt": "a"}'
+    head = (
+        _half_body(T2V)
+        .partition(b"\r\n\r\n")[0]
+        .replace(b"Content-Length: 100", b"Content-Length: %d" % len(body))
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head + b"\r\n\r\n" + body[:5])
+        time.sleep(0.3)
+        sock.sendall(body[5:])
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+
+
+@pytest.mark.slow
+def test_half_sent_bodies_lock_nobody_out(bounded_server: str) -> None:
+    """As many half-sent requests as the server takes connections: past the deadline they are
+    closed, and the next client is served."""
+    host, _, port = bounded_server.partition(":")
+    held = [socket.create_connection((host, int(port)), timeout=10) for _ in range(8)]
+    try:
+        for sock in held:
+            sock.sendall(_half_body(T2V))
+        time.sleep(0.1)  # let the server take them
+        assert _raw(bounded_server, b"GET /v1/videos/text2video HTTP/1.1\r\nHost: m\r\n\r\n").startswith(
+            b"HTTP/1.1 503 "
+        )
+        for sock in held:
+            assert sock.recv(65536).startswith(b"HTTP/1.1 408 ")
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.1)
+    assert _raw(bounded_server, b"GET /v1/videos/text2video HTTP/1.1\r\nHost: m\r\n\r\n").startswith(
+        b"HTTP/1.1 401 "
+    )
 
 
 @pytest.mark.slow

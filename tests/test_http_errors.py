@@ -63,7 +63,9 @@ def test_openapi_document_is_served(client: httpx.Client) -> None:
     assert response.text.startswith("openapi: 3.1")
 
 
-def test_allow_lists_the_methods_of_every_route_on_the_path(client: httpx.Client, auth: dict[str, str]) -> None:
+def test_allow_lists_the_methods_of_every_route_on_the_path(
+    client: httpx.Client, auth: dict[str, str]
+) -> None:
     """/v1/general/custom-elements is served by two routes (create and list): a method neither
     takes answers 404 / 1202 with both in Allow (schemathesis' allow-header conformance)."""
     response = client.patch("/v1/general/custom-elements", headers=auth, json={})
