@@ -24,6 +24,7 @@ import struct
 import tempfile
 import threading
 import warnings
+import zlib
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from functools import cache
@@ -98,6 +99,8 @@ def check_image(field: str, value: str, *, max_bytes: int = MAX_IMAGE_BYTES) -> 
                 # Decoded in full, as the real service does: a file whose header looks right but
                 # whose pixels are missing or corrupt (no IDAT, bad zlib, no scan) is refused.
                 img.load()
+            if fmt == "PNG":
+                _check_png_rows(raw)
     except Image.DecompressionBombError:
         # A small file can declare a huge canvas; Pillow refuses to decode it, and says so.
         limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
@@ -107,6 +110,42 @@ def check_image(field: str, value: str, *, max_bytes: int = MAX_IMAGE_BYTES) -> 
     except Exception:  # any decoder failure (OSError, IndexError, zlib.error, ...) is bad input
         raise invalid_value(f"{field}: not a valid JPEG or PNG image") from None
     return width, height
+
+
+# PNG colour type -> samples per pixel (the PNG specification, IHDR).
+_PNG_SAMPLES: Final = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+# Adam7's passes: (first column, first row, column step, row step).
+_ADAM7: Final = (
+    (0, 0, 8, 8),
+    (4, 0, 8, 8),
+    (0, 4, 4, 8),
+    (2, 0, 4, 4),
+    (0, 2, 2, 4),
+    (1, 0, 2, 2),
+    (0, 1, 1, 2),
+)
+
+
+def _check_png_rows(raw: bytes) -> None:
+    """Raise ValueError unless the PNG's image data holds every row its header promises: Pillow
+    leaves the missing rows of a short (but valid zlib) stream blank without a word."""
+    width, height, depth, colour, _c, _f, interlace = struct.unpack(">IIBBBBB", raw[16:29])
+    bits = _PNG_SAMPLES[colour] * depth
+    passes = _ADAM7 if interlace else ((0, 0, 1, 1),)
+    expected = 0
+    for column, row, column_step, row_step in passes:
+        columns = max(0, (width - column + column_step - 1) // column_step)
+        rows = max(0, (height - row + row_step - 1) // row_step)
+        if columns and rows:
+            expected += rows * (1 + (columns * bits + 7) // 8)
+    stream, position, got = zlib.decompressobj(), 8, 0
+    while position + 8 <= len(raw) and got < expected:
+        length, kind = struct.unpack(">I4s", raw[position : position + 8])
+        if kind == b"IDAT":
+            got += len(stream.decompress(raw[position + 8 : position + 8 + length], expected - got + 1))
+        position += 12 + length
+    if got < expected:
+        raise ValueError(f"PNG image data ends after {got} of {expected} bytes")
 
 
 def _check_shape(field: str, fmt: str | None, width: int, height: int) -> None:

@@ -26,6 +26,7 @@ from mockkling import (
     create_app,
     make_jwt,
 )
+from mockkling.errors import KlingError
 from mockkling.spec import default_spec
 from mockkling.transport import SyncASGITransport
 
@@ -49,6 +50,10 @@ def _corpus() -> dict[str, bytes]:
         "png-idat-not-zlib": header + _chunk(b"IDAT", b"not zlib data") + _chunk(b"IEND", b""),
         "jpeg-without-scan": raw[: raw.index(b"\xff\xda")] + b"\xff\xd9",
         "jpeg-cut-short": raw[: len(raw) // 2],
+        # valid zlib, one row of 360: Pillow decodes it without a word, leaving the rest blank
+        "png-one-row": header
+        + _chunk(b"IDAT", zlib.compress(b"\x00" + b"\x10" * 640 * 3))
+        + _chunk(b"IEND", b""),
     }
 
 
@@ -214,3 +219,41 @@ def test_a_broken_image_is_refused_naming_its_field(
     refusal = answer.json()
     assert refusal["code"] == ("invalid_request" if gateway else 1201)
     assert _name(path) in refusal["message"] or path[-1] in refusal["message"], refusal
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGB", "RGBA", "I;16"])
+def test_whole_pngs_of_every_kind_are_taken(mode: str) -> None:
+    """The row count check knows every PNG colour type and bit depth Pillow writes."""
+    from mockkling.media import check_image
+
+    out = io.BytesIO()
+    Image.new(mode, (640, 360)).save(out, "PNG")
+    assert check_image("image", base64.b64encode(out.getvalue()).decode()) == (640, 360)
+
+
+def test_an_interlaced_png_is_judged_by_its_seven_passes() -> None:
+    """Adam7: each pass has rows of its own width; the whole stream is taken, one short is not."""
+    from mockkling.media import check_image
+
+    width, height = 641, 361  # sizes that leave partial blocks in every pass
+    passes = (
+        (0, 0, 8, 8),
+        (4, 0, 8, 8),
+        (0, 4, 4, 8),
+        (2, 0, 4, 4),
+        (0, 2, 2, 4),
+        (1, 0, 2, 2),
+        (0, 1, 1, 2),
+    )
+    size = sum(
+        -(-(height - row) // rstep) * (1 + 3 * -(-(width - col) // cstep))
+        for col, row, cstep, rstep in passes
+    )
+    head = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 1))
+
+    def png(data: bytes) -> str:
+        return base64.b64encode(head + _chunk(b"IDAT", zlib.compress(data)) + _chunk(b"IEND", b"")).decode()
+
+    assert check_image("image", png(bytes(size))) == (width, height)
+    with pytest.raises(KlingError, match="not a valid JPEG or PNG image"):
+        check_image("image", png(bytes(size - 1)))
