@@ -4,7 +4,7 @@ Every request outside the control API is recorded with its method, path, query, 
 body (the first ``body_bytes`` bytes), the account it acted for, the time on the backend's
 clock, and the answer: its status, headers and, when it is text (JSON, YAML, plain text), the
 first ``body_bytes`` bytes of its body. Secrets never leave it: every way of reading an entry
-masks credential headers and query parameters. The journal is a bounded ring (the oldest entries
+masks credential headers, query parameters and body members. The journal is a bounded ring (the oldest entries
 go first), and recording keeps the raw bytes the server handed over, so recording costs little
 per request; decoding and masking happen when someone reads an entry (masking on record was
 half the journal's cost: docs/benchmarks.md).
@@ -16,6 +16,7 @@ import bisect
 import fnmatch
 import itertools
 import marshal
+import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
@@ -80,6 +81,46 @@ def mask_query(query: bytes) -> bytes:
         decoded = unquote_plus(name.decode("latin-1")).lower().encode("latin-1", "replace")
         pairs.append(name + b"=" + MASK.encode() if sep and is_secret_name(decoded) else pair)
     return b"&".join(pairs)
+
+
+# In a body: a JSON member whose name says it holds a credential ("session" is left out: the
+# Kling bodies' session_id is an id, not a secret), and URL query parameters (a callback_url's
+# ?token=...), masked by the query rule. Patterns, not parsing: a truncated body is masked too.
+_BODY_SECRET_WORDS = (
+    b"auth",
+    b"token",
+    b"secret",
+    b"password",
+    b"signature",
+    b"api_key",
+    b"apikey",
+    b"access_key",
+)
+_JSON_MEMBER = re.compile(rb'"((?:[^"\\]|\\.){1,256})"(\s*:\s*)"(?:[^"\\]|\\.)*"')
+_URL_PARAMETER = re.compile(rb"(\A|[?&])([^=&\"\s#?]{1,256})=([^&\"\s#]*)")
+
+
+def mask_body(body: bytes) -> bytes:
+    """The body with credentials masked: JSON members named like one, and credential query
+    parameters of the URLs in it; everything else as the client sent it (cheap when no name
+    can be one)."""
+    lowered = body.lower()
+    if not any(word in lowered for word in _SECRET_WORDS_BYTES):
+        return body
+
+    def member(match: re.Match[bytes]) -> bytes:
+        name = match.group(1).lower()
+        if any(word in name for word in _BODY_SECRET_WORDS):
+            return b'"' + match.group(1) + b'"' + match.group(2) + b'"' + MASK.encode() + b'"'
+        return match.group(0)
+
+    def parameter(match: re.Match[bytes]) -> bytes:
+        name = unquote_plus(match.group(2).decode("latin-1")).lower().encode("latin-1", "replace")
+        if is_secret_name(name):
+            return match.group(1) + match.group(2) + b"=" + MASK.encode()
+        return match.group(0)
+
+    return _URL_PARAMETER.sub(parameter, _JSON_MEMBER.sub(member, body))
 
 
 def _cut(headers: tuple[tuple[bytes, bytes], ...], room: int) -> tuple[tuple[bytes, bytes], ...]:
@@ -169,8 +210,9 @@ class JournalEntry:
 
     @property
     def body(self) -> str:
-        """The body as text (the first ``body_bytes`` bytes; see ``body_truncated``)."""
-        return self._body.decode("utf-8", "replace")
+        """The body as text (the first ``body_bytes`` bytes; see ``body_truncated``), credentials
+        masked."""
+        return mask_body(self._body).decode("utf-8", "replace")
 
     @property
     def body_truncated(self) -> bool:
@@ -180,7 +222,7 @@ class JournalEntry:
         """The body parsed as JSON (ValueError if it is not JSON or was truncated)."""
         if self.body_truncated:
             raise ValueError(f"body of request {self.id} was truncated to {len(self._body)} bytes")
-        return orjson.loads(self._body)
+        return orjson.loads(mask_body(self._body))
 
     @property
     def response_headers(self) -> dict[str, str]:

@@ -76,6 +76,28 @@ def test_never_records_a_secret(backend: Backend, client: httpx.Client) -> None:
     assert fourth.headers["authorization"] == "Bearer ***"
 
 
+def test_credentials_in_a_body_are_masked(
+    backend: Backend, client: httpx.Client, auth: dict[str, str]
+) -> None:
+    """A callback URL's token and a member named like a credential never leave the journal;
+    the rest of the body reads as sent (session_id is an id, not a secret)."""
+    body = {
+        "prompt": "my token is safe",
+        "callback_url": "https://hooks.example/cb?token=cb-secret&run=7",
+        "webhook_secret": "wh-secret",
+        "session_id": "s-1",
+    }
+    client.post(T2V, json=body, headers=auth)
+    [entry] = backend.journal
+    assert entry.json() == {
+        **body,
+        "callback_url": "https://hooks.example/cb?token=***&run=7",
+        "webhook_secret": "***",
+    }
+    dumped = json.dumps([e.to_dict() for e in backend.journal])
+    assert "cb-secret" not in dumped and "wh-secret" not in dumped
+
+
 def test_a_percent_encoded_credential_name_is_masked_and_other_queries_kept_as_sent(
     backend: Backend, client: httpx.Client, auth: dict[str, str]
 ) -> None:
