@@ -45,7 +45,7 @@ class _Coalesced:
     """The connection's transport, writing an answer's head and a small body as one packet.
 
     uvicorn writes the head of an answer, then its body: two system calls and two packets per
-    answer, about a tenth of the server's time for a small JSON answer (docs/benchmarks.md). A
+    answer, a good part of the server's time for a small JSON answer (docs/benchmarks.md). A
     small write is held until the next write or the end of the event loop's turn, whichever
     comes first, so nothing waits longer than that; every other use goes to the transport."""
 

@@ -4,10 +4,10 @@ Every request outside the control API is recorded with its method, path, query, 
 body (the first ``body_bytes`` bytes), the account it acted for, the time on the backend's
 clock, and the answer: its status, headers and, when it is text (JSON, YAML, plain text), the
 first ``body_bytes`` bytes of its body. Secrets never leave it: every way of reading an entry
-masks credential headers, query parameters and body members. The journal is a bounded ring (the oldest entries
-go first), and recording keeps the raw bytes the server handed over, so recording costs little
-per request; decoding and masking happen when someone reads an entry (masking on record was
-half the journal's cost: docs/benchmarks.md).
+masks credential headers, query parameters and body members. The journal is a bounded ring
+(the oldest entries go first), and recording keeps the raw bytes the server handed over, so
+recording costs little per request; decoding and masking happen when someone reads an entry
+(masking on record cost much of the journal's time: docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -330,8 +330,8 @@ class Journal:
         In one bytes object (marshal): a thousand entries of a dozen small objects each would
         keep the allocator's small blocks cycling through a megabyte nobody reads, and every
         request after would find them cold; one block per entry, mostly over the small-object
-        size, leaves the small blocks to the requests (a quarter less time per query over
-        HTTP: docs/benchmarks.md)."""
+        size, leaves the small blocks to the requests (what that saves over HTTP:
+        docs/benchmarks.md)."""
         row: tuple[Any, ...] = tuple(kept)  # headers are tuples by now (record): marshal takes them
         self._entries.append((next(self._ids), marshal.dumps(row)))
 

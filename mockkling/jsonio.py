@@ -13,12 +13,12 @@ from starlette.responses import Response
 from .errors import KlingError
 
 # A body larger than this is parsed in a worker thread; below it, parsing costs less than the
-# thread hop (about 50 us).
+# hop to the thread (docs/benchmarks.md, thresholds).
 PARSE_OFF_LOOP_BYTES: Final = 64 * 1024
 # A body larger than this is checked (its images decoded) and made a task in a worker thread:
-# any body with a Base64 picture in it. What a smaller body can hold decodes in about 5 ms at
-# worst: deflate packs at most ~1032:1, so 1 KB of Base64 is a 1-bit PNG of ~6 megapixels at most,
-# where the byte count alone would let a 6 KB body carry a 36-megapixel picture (30 ms).
+# any body with a Base64 picture in it. What a smaller body can hold decodes quickly: deflate
+# packs at most ~1032:1, so 1 KB of Base64 is a 1-bit PNG of ~6 megapixels at most, where the
+# byte count alone would let a 6 KB body carry a 36-megapixel picture (docs/benchmarks.md).
 CHECK_OFF_LOOP_BYTES: Final = 1024
 T = TypeVar("T")
 # No Kling request nests deeper than 5 levels (dynamic_masks[].trajectories[].x). A deeper body

@@ -25,8 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+# Loaded with the package already (mockkling/__init__.py): importing them here costs nothing.
+from .config import Config, ConfigError
+from .webhooks import verify
+
 if TYPE_CHECKING:
-    from .config import Config
     from .testing import KlingMock, SharedServer
     from .tls import TLSFiles
 
@@ -70,7 +73,6 @@ def marker_options(node: pytest.Item) -> dict[str, Any]:
 
 
 def _new_backend(request: pytest.FixtureRequest, config: Config, options: dict[str, Any]) -> Any:
-    from .config import ConfigError
     from .testing import new_backend
 
     try:
@@ -97,8 +99,6 @@ def kling_verify_webhook() -> Any:
     ``v1`` signature under the secret (or any of a list). Returns the parsed body, raises
     ``mockkling.webhooks.WebhookError``. For a receiver's own tests, e.g. on what it stored; the
     mock's secret is ``kling_mock.webhook_secret``."""
-    from .webhooks import verify
-
     return verify
 
 
@@ -109,8 +109,6 @@ def kling_verify_webhook() -> Any:
 def kling_mock_config() -> Config:
     """The configuration each test's mock starts from (before its marker). Override it to give
     every test, say, your own accounts or timings."""
-    from .config import Config
-
     return Config()
 
 

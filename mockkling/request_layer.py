@@ -47,7 +47,7 @@ def dropped_connection(message: str) -> DroppedConnection:
     """The exception that drops a connection. Where httpx is loaded (an in-process httpx client,
     httpx's own ASGITransport, Starlette's TestClient), it is also ``httpx.RemoteProtocolError``,
     the error an httpx client on a socket gets; the server itself never imports httpx for it,
-    which would cost its start-up a tenth of a second."""
+    which would slow its start-up (docs/benchmarks.md)."""
     httpx = sys.modules.get("httpx")
     if httpx is None:
         return DroppedConnection(message)

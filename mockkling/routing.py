@@ -5,8 +5,7 @@ rest of a request; this one tries only the routes whose literal start of path ca
 request's, in the same order, with Starlette's own matching, so what matches, partial matches
 (405) and precedence are unchanged. It also calls a route's endpoint itself and answers what it
 raises with the app's error handlers, where Starlette passes each answer through three wrappers
-(two exception middlewares and the route's own), a sixth of a bare Starlette request
-(docs/benchmarks.md).
+(two exception middlewares and the route's own): what that saves is in docs/benchmarks.md.
 """
 
 from __future__ import annotations
