@@ -419,6 +419,13 @@ def test_the_layers_picture_is_the_layers_contract() -> None:
     assert len(modules) == len(set(modules)) >= 30
 
 
+def test_the_architecture_page_names_every_module() -> None:
+    """A newcomer finds each module of the package in the layer table, with its concern."""
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    modules = {path.name for path in (ROOT / "mockkling").glob("*.py") if path.name != "__init__.py"}
+    assert {name for name in modules if f"`{name}`" not in page} == set()
+
+
 def test_the_command_checker_refuses_what_it_cannot_vouch_for() -> None:
     with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
         check_command(["mockkling", "serve", "--no-such-flag"], Path("unused.toml"))
