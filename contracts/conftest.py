@@ -37,6 +37,41 @@ from mockkling.transport import SyncASGITransport
 PROBE_MODEL, PROBE_MODE, PROBE_DURATION = "kling-v1", "std", "5"
 # The model-in-path design's probe (with an API key): its cheapest endpoint, at its defaults.
 MODEL_API_PROBE = "/text-to-video/kling-2.5-turbo"
+# The families --kling-families can create a task of: (model, mode, duration) for the spend line,
+# and the create body, given the media URLs (MEDIA, or --kling-media). Lip sync and multi-element
+# editing are left out: their create needs a session made from one of the account's videos.
+MEDIA = {
+    "image": "https://example.com/mockkling-contract/portrait.jpg",
+    "video": "https://example.com/mockkling-contract/dance.mp4",
+    "audio": "https://example.com/mockkling-contract/speech.mp3",
+}
+FAMILY_PROBES: dict[str, tuple[str, tuple[str, str, str], Callable[[dict[str, str]], dict[str, Any]]]] = {
+    "omni-video": (
+        "omni-video",
+        ("kling-video-o1", "pro", "5"),
+        lambda media: {
+            "model_name": "kling-video-o1",
+            "prompt": "mockkling contract check: a paper boat on a pond",
+            "aspect_ratio": "16:9",
+            "duration": "5",
+        },
+    ),
+    "motion-control": (
+        "motion-control",
+        ("kling-v2-6", "std", "5"),
+        lambda media: {
+            "image_url": media["image"],
+            "video_url": media["video"],
+            "character_orientation": "image",
+            "mode": "std",
+        },
+    ),
+    "avatar": (
+        "avatar/image2video",
+        ("", "std", "5"),
+        lambda media: {"image": media["image"], "sound_file": media["audio"]},
+    ),
+}
 PROBE_PROMPT = "mockkling contract check: a calm sea at dawn, slow pan"
 
 # Checks on a response to a request the kit built itself (no re-sending, no generation).
@@ -89,6 +124,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(KLING_FAIL_PROMPT)",
     )
     add(
+        "--kling-families",
+        default=_env("KLING_FAMILIES"),
+        metavar="LIST",
+        help="one more task for each of these endpoint families (comma-separated: "
+        f"{', '.join(FAMILY_PROBES)}), checked through its lifecycle (KLING_FAMILIES)",
+    )
+    add(
+        "--kling-media",
+        default=_env("KLING_MEDIA"),
+        metavar="KIND=URL,...",
+        help="media those tasks send, which the server must be able to fetch: image=URL, video=URL, "
+        "audio=URL (KLING_MEDIA; example URLs otherwise, which only a mock takes)",
+    )
+    add(
         "--kling-examples",
         type=int,
         default=int(_env("KLING_EXAMPLES", "10") or 10),
@@ -137,6 +186,8 @@ class Settings:
     task_timeout: float
     ca_file: str | None
     seed: int
+    families: tuple[str, ...] = ()
+    media: dict[str, str] | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -155,6 +206,8 @@ class Settings:
             task_timeout=opt("kling_task_timeout"),
             ca_file=opt("kling_ca_file"),
             seed=opt("kling_seed"),
+            families=tuple(name.strip() for name in (opt("kling_families") or "").split(",") if name.strip()),
+            media=_media(opt("kling_media")),
         )
         settings.check()
         return settings
@@ -176,6 +229,11 @@ class Settings:
                 "or --kling-api-key KEY (mockkling's defaults are mockkling-access-key / "
                 "mockkling-secret-key-for-local-tests)"
             )
+        unknown = [name for name in self.families if name not in FAMILY_PROBES]
+        if unknown:
+            raise pytest.UsageError(
+                f"kling contract: no probe for {', '.join(unknown)}; families: {', '.join(FAMILY_PROBES)}"
+            )
         if self.max_tasks < 0 or self.examples < 1 or self.poll_interval < 0 or self.task_timeout <= 0:
             raise pytest.UsageError(
                 "kling contract: max-tasks >= 0, examples >= 1, poll-interval >= 0, task-timeout > 0"
@@ -194,29 +252,41 @@ class Settings:
             plan.append("fail-prompt probe")
         if self.api_key:
             plan.append("model-in-path probe")
+        plan += [f"{family} probe" for family in self.families]
         return plan[: self.max_tasks]
 
+    def probe_costs(self) -> list[tuple[str, str, float]]:
+        """(task, what it is, units at published prices) for each task the run plans."""
+        costs = []
+        for what in self.planned_tasks():
+            family = what.removesuffix(" probe")
+            if family in FAMILY_PROBES:
+                action, (model, mode, duration), _body = FAMILY_PROBES[family]
+                units = float(catalogue.units(model, mode, duration, action=action))
+                costs.append((what, f"{action} {model or 'default'} {mode} {duration}s", units))
+            elif what == "model-in-path probe":
+                route = catalogue.MODEL_ROUTES[MODEL_API_PROBE.lstrip("/")]
+                seconds, resolution = route.default_duration, route.default_resolution
+                units = route.rate(catalogue.SILENT, resolution) * seconds
+                costs.append((what, f"POST {MODEL_API_PROBE} ({resolution}, {seconds}s)", units))
+            else:
+                units = float(catalogue.units(PROBE_MODEL, PROBE_MODE, PROBE_DURATION))
+                costs.append((what, f"text2video {PROBE_MODEL} {PROBE_MODE} {PROBE_DURATION}s", units))
+        return costs
+
     def spend_lines(self) -> list[str]:
-        units = float(catalogue.units(PROBE_MODEL, PROBE_MODE, PROBE_DURATION))
         plan = self.planned_tasks()
         if self.read_only:
             lines = ["spend: --kling-read-only: sends no POST and creates no task"]
         else:
+            costs = self.probe_costs()
             lines = [
                 f"spend: creates at most {len(plan)} task(s) (limit --kling-max-tasks {self.max_tasks}), "
-                f"each text2video {PROBE_MODEL} {PROBE_MODE} {PROBE_DURATION}s: about {units:g} unit(s) "
-                f"each at published prices, {len(plan) * units:g} in all",
+                f"about {sum(units for *_, units in costs):g} unit(s) in all at published prices",
+                *(f"spend: the {what} is {kind}: about {units:g} unit(s)" for what, kind, units in costs),
                 "spend: plus a few invalid POSTs, which a compliant server refuses without creating a task",
             ]
-            if "model-in-path probe" in plan:
-                route = catalogue.MODEL_ROUTES[MODEL_API_PROBE.lstrip("/")]
-                seconds, resolution = route.default_duration, route.default_resolution
-                probe_units = route.rate(catalogue.SILENT, resolution) * seconds
-                lines.append(
-                    f"spend: the model-in-path probe is POST {MODEL_API_PROBE} ({resolution}, {seconds}s): "
-                    f"about {probe_units:g} unit(s)"
-                )
-            if len(plan) < 1 + bool(self.fail_prompt) + bool(self.api_key):
+            if len(plan) < 1 + bool(self.fail_prompt) + bool(self.api_key) + len(self.families):
                 lines.append("spend: the task limit is below the plan: checks beyond it are skipped")
         checks = len(read_checks())
         lines.append(
@@ -327,6 +397,21 @@ class Budget:
         self.created += 1
 
 
+def _media(option: str | None) -> dict[str, str]:
+    """--kling-media's KIND=URL pairs over the example URLs."""
+    media = dict(MEDIA)
+    for pair in (option or "").split(","):
+        if not pair.strip():
+            continue
+        kind, sep, url = pair.strip().partition("=")
+        if not sep or kind not in MEDIA or not url.startswith(("http://", "https://")):
+            raise pytest.UsageError(
+                f"kling contract: --kling-media takes image=URL,video=URL,audio=URL, not {pair!r}"
+            )
+        media[kind] = url
+    return media
+
+
 def _load_app(spec: str) -> Any:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
@@ -376,6 +461,11 @@ class Target:
         return {"Authorization": f"Bearer {self.token()}"}
 
     model_api_probe = MODEL_API_PROBE
+
+    def family_probe(self, family: str) -> tuple[str, dict[str, Any]]:
+        """The action and create body of a --kling-families probe, with the run's media URLs."""
+        action, _cost, body = FAMILY_PROBES[family]
+        return action, body(self.settings.media or MEDIA)
 
     def api_key_headers(self) -> dict[str, str]:
         """The model-in-path design's credential: the raw API key (skips the test without one)."""

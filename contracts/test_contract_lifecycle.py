@@ -48,24 +48,54 @@ class Watched:
         return self.views[-1]
 
 
-def create_and_watch(kling, conform, budget, what: str, prompt: str) -> Watched:
+def create_and_watch(
+    kling,
+    conform,
+    budget,
+    what: str,
+    prompt: str = "",
+    *,
+    action: str = ACTION,
+    body: dict[str, Any] | None = None,
+) -> Watched:
+    """Create one task (the text2video probe with ``prompt``, or ``body`` on ``action``), then
+    poll it until it finishes or the task timeout passes, checking every answer's schema."""
     budget.spend(what)
-    body = {**PROBE, "prompt": prompt, "external_task_id": f"mockkling-contract-{uuid.uuid4().hex}"}
-    response = kling.post(f"/v1/videos/{ACTION}", json=body)
-    conform(CREATE, response, body=body)
+    body = {**(body if body is not None else {**PROBE, "prompt": prompt})}
+    body["external_task_id"] = f"mockkling-contract-{uuid.uuid4().hex}"
+    create, get = _operations(action)
+    response = kling.post(f"/v1/videos/{action}", json=body)
+    conform(create, response, body=body)
     assert response.status_code == 200, f"create answered {response.status_code}: {response.text}"
     envelope = response.json()
     assert envelope["code"] == 0, f"create answered code {envelope['code']}: {envelope}"
     watched = Watched(body, envelope["data"])
     deadline = time.monotonic() + kling.settings.task_timeout
     while True:
-        response = kling.get(f"/v1/videos/{ACTION}/{watched.task_id}")
-        conform(GET, response, path_parameters={"task_id": watched.task_id})
+        response = kling.get(f"/v1/videos/{action}/{watched.task_id}")
+        conform(get, response, path_parameters={"task_id": watched.task_id})
         assert response.status_code == 200, f"query answered {response.status_code}: {response.text}"
         watched.views.append(response.json()["data"])
         if watched.last["task_status"] in TERMINAL or time.monotonic() > deadline:
             return watched
         time.sleep(kling.settings.poll_interval)
+
+
+def _operations(action: str) -> tuple[str, str]:
+    """The create and query operations of an action, named after its list operation."""
+    name = LISTS[action].removeprefix("list").removesuffix("Tasks")
+    return f"create{name}", f"get{name}Task"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One family-probe test per family named by --kling-families; none named: skipped, saying how."""
+    if "family" not in metafunc.fixturenames:
+        return
+    option = metafunc.config.getoption("kling_families") or ""
+    families = [name.strip() for name in option.split(",") if name.strip()]
+    reason = "give --kling-families (omni-video, motion-control, avatar) to follow their tasks' lifecycle"
+    params = families or [pytest.param("", marks=pytest.mark.skip(reason=reason))]
+    metafunc.parametrize("family", params, scope="module")
 
 
 # Module-scoped, and made once even if they fail: a test error must never cost another task.
@@ -175,3 +205,29 @@ def test_existing_tasks_are_lawful(kling, conform, action: str) -> None:
             assert found_id == task["task_id"], (
                 f"external_task_id {external} finds {found_id}, not {task['task_id']}"
             )
+
+
+@pytest.fixture(scope="module")
+def family_probe(kling, conform, budget, family: str) -> Watched:
+    action, body = kling.family_probe(family)
+    return budget.once(
+        f"{family} probe",
+        lambda: create_and_watch(kling, conform, budget, f"{family} probe", action=action, body=body),
+    )
+
+
+@pytest.mark.creates_tasks
+class TestFamilyProbe:
+    """--kling-families: a task of each named endpoint family, followed as the text2video probe is."""
+
+    def test_its_lifecycle_is_lawful(self, family_probe: Watched) -> None:
+        assert family_probe.created["task_status"] == "submitted"
+        assert_lawful([family_probe.created, *family_probe.views])
+
+    def test_it_finishes_and_succeeds_with_videos(self, family_probe: Watched, kling) -> None:
+        status = family_probe.last["task_status"]
+        assert status in TERMINAL, f"still {status} after {kling.settings.task_timeout:g}s"
+        assert status == "succeed", (
+            f"the {family_probe.body} task failed: {family_probe.last['task_status_msg']!r}"
+        )
+        assert_finished_well(family_probe.last)

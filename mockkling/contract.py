@@ -51,6 +51,17 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--fail-prompt", help="a prompt the server refuses: checks failed tasks (one more task)"
     )
+    parser.add_argument(
+        "--families",
+        metavar="LIST",
+        help="one more task for each of these endpoint families, checked through its lifecycle: "
+        "omni-video, motion-control, avatar (KLING_FAMILIES)",
+    )
+    parser.add_argument(
+        "--media",
+        metavar="KIND=URL,...",
+        help="fetchable media for those tasks: image=URL, video=URL, audio=URL (KLING_MEDIA)",
+    )
     parser.add_argument("--examples", type=int, help="generated requests per read check (default 10)")
     parser.add_argument("--poll-interval", type=float, help="seconds between polls of a task (default 5)")
     parser.add_argument("--task-timeout", type=float, help="seconds a task may take to finish (default 900)")
@@ -73,6 +84,8 @@ _VALUED = (
     "app",
     "max_tasks",
     "fail_prompt",
+    "families",
+    "media",
     "examples",
     "poll_interval",
     "task_timeout",
