@@ -351,6 +351,10 @@ class CallbackDispatcher:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nothing to wake
                 loop.call_soon_threadsafe(event.set)
 
+    def start(self) -> None:
+        """Called when the app starts serving. Here nothing to do: the thread starts with the
+        first watched task, and no other process leaves work for this one."""
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every notification due by now has been delivered or given up.
 

@@ -1348,6 +1348,11 @@ class SharedCallbackDispatcher(CallbackDispatcher):
         self.state.redis.hset(_WATCH, f"{namespace}\n{task.task_id}", url)
         self.wake()
 
+    def start(self) -> None:
+        """Look for work from start-up: a replica that has sent nothing yet must still carry on
+        the deliveries of one that died."""
+        self.wake()
+
     def wake(self) -> None:
         """Tick now; starts the thread (it also looks for other processes' work)."""
         with self._lock:
