@@ -166,9 +166,11 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # On a shared state, a replica that died may have left callbacks: look for them from now.
+        backend.callbacks.start()
+        yield
         # Runs after the server has let in-flight requests finish: a backend this app built is
         # closed, so a state file is left complete. A backend passed in belongs to its caller.
-        yield
         if owned:
             backend.close()
 

@@ -47,6 +47,10 @@ logger = logging.getLogger("mockkling.callbacks")
 # Deliveries in flight at once to one receiver host; the rest wait their turn. Each host has its
 # own lane, so a slow receiver holds up only its own callbacks.
 PER_HOST_CONCURRENT: Final = 8
+# Connections open at once to all receivers together: room for the full lanes of many hosts, so
+# the shared pool never makes one receiver wait on another's slowness, yet bounded, so no number
+# of receivers can take every socket of the process (docs/reliability.md).
+MAX_CONNECTIONS: Final = 32 * PER_HOST_CONCURRENT
 # Attempts kept in the delivery log; older ones are dropped first.
 LOG_SIZE: Final = 10_000
 # Upper bound of one timed sleep, so a far-off transition needs no huge timeout value.
@@ -351,6 +355,10 @@ class CallbackDispatcher:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nothing to wake
                 loop.call_soon_threadsafe(event.set)
 
+    def start(self) -> None:
+        """Called when the app starts serving. Here nothing to do: the thread starts with the
+        first watched task, and no other process leaves work for this one."""
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every notification due by now has been delivered or given up.
 
@@ -440,9 +448,13 @@ class CallbackDispatcher:
         wake, stop = self._wake, self._stop
         self._lanes, self._senders = {}, set()  # nothing carried over from a previous run
         semaphore = _HostLanes(PER_HOST_CONCURRENT)
-        timeout = httpx.Timeout(self.settings.timeout_seconds)
+        # Waiting for a free connection is not the receiver's fault: only its own answer is timed.
+        timeout = httpx.Timeout(self.settings.timeout_seconds, pool=None)
+        limits = httpx.Limits(max_connections=MAX_CONNECTIONS)
         # No proxies from the environment, no redirects: a request goes only where it was allowed.
-        async with httpx.AsyncClient(timeout=timeout, trust_env=False, follow_redirects=False) as client:
+        async with httpx.AsyncClient(
+            timeout=timeout, limits=limits, trust_env=False, follow_redirects=False
+        ) as client:
             stopping = asyncio.ensure_future(stop.wait())
             try:
                 while not stop.is_set():

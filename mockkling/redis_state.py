@@ -1336,6 +1336,7 @@ class SharedCallbackDispatcher(CallbackDispatcher):
         attempts, backoff = settings.attempts, settings.backoff_seconds
         self.lease_ms = round((attempts * settings.timeout_seconds + backoff * (2**attempts - 1) + 2) * 1000)
         self._fields: dict[str, str] = {}  # task id -> its watch field (the loop thread only)
+        self._store_away = False  # Redis was unreachable at the last tick (the loop thread only)
 
     @store_call
     def watch(
@@ -1345,6 +1346,11 @@ class SharedCallbackDispatcher(CallbackDispatcher):
         if url is None:
             return
         self.state.redis.hset(_WATCH, f"{namespace}\n{task.task_id}", url)
+        self.wake()
+
+    def start(self) -> None:
+        """Look for work from start-up: a replica that has sent nothing yet must still carry on
+        the deliveries of one that died."""
         self.wake()
 
     def wake(self) -> None:
@@ -1378,16 +1384,24 @@ class SharedCallbackDispatcher(CallbackDispatcher):
         with self._lock:
             self._dirty = False
         try:
-            return self._shared_tick(client, semaphore)
-        except KlingError:
-            return POLL_SECONDS  # Redis is away: look again soon
+            wait = self._shared_tick(client, semaphore)
+        except KlingError as exc:  # Redis is away: say so once, and look again soon
+            if not self._store_away:
+                self._store_away = True
+                logger.warning("callbacks paused: %s", exc.message)
+            return POLL_SECONDS
         except Exception:
             logger.exception("callback tick failed")
             return POLL_SECONDS
         finally:
             with self._idle:
                 self._idle.notify_all()
+        if self._store_away:
+            self._store_away = False
+            logger.warning("callbacks resumed: Redis is reachable again")
+        return wait
 
+    @store_call
     def _shared_tick(self, client: Any, semaphore: Any) -> float:
         redis_ = self.state.redis
         watched = redis_.hgetall(_WATCH)

@@ -31,7 +31,7 @@ from mockkling import (
     create_app,
     make_jwt,
 )
-from mockkling.callbacks import USER_AGENT, is_listening_on
+from mockkling.callbacks import PER_HOST_CONCURRENT, USER_AGENT, is_listening_on
 from mockkling.config import CallbackSettings
 from mockkling.connections import Bounds, bounded, fastest_http
 from mockkling.server import LiveServer
@@ -139,6 +139,93 @@ def test_a_slow_receiver_holds_up_only_its_own_callbacks() -> None:
             assert backend.callbacks.flush(30)
     finally:
         release.set()
+        backend.close()
+
+
+class SilentReceivers:
+    """Receivers on ``count`` loopback ports that read each request and never answer it (until
+    closed), each port a host of its own to the callback sender; ``requests`` counts those read."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.ports: list[int] = []
+        self.requests = 0
+        self._changed = threading.Condition()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._servers: list[asyncio.Server] = []
+
+    def __enter__(self) -> SilentReceivers:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._open(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def wait_for(self, count: int, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self.requests >= count, timeout)
+
+    async def _open(self) -> None:
+        self._servers = [await asyncio.start_server(self._hold, "127.0.0.1", 0) for _ in range(self.count)]
+        self.ports = [server.sockets[0].getsockname()[1] for server in self._servers]
+
+    async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            with self._changed:
+                self.requests += 1
+                self._changed.notify_all()
+            await asyncio.Event().wait()  # no answer, ever
+        finally:
+            writer.close()
+
+    async def _close(self) -> None:
+        for server in self._servers:
+            server.close()
+        held = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in held:
+            task.cancel()
+        await asyncio.gather(*held, return_exceptions=True)
+
+
+@pytest.mark.slow
+def test_many_slow_receivers_together_do_not_hold_up_another_receivers_callbacks() -> None:
+    """Fifteen receivers that never answer, each with a full lane of callbacks in flight (more
+    connections together than httpx's default pool of a hundred), delay neither each other's
+    deliveries nor a sixteenth receiver's first callback."""
+    fast_got = threading.Event()
+
+    async def fast(request: Request) -> Response:
+        fast_got.set()
+        return Response(status_code=200)
+
+    backend = Backend(Config(callbacks=CallbackSettings(attempts=1, timeout_seconds=30)))
+    backend.use_manual_clock()
+    headers = {"Authorization": f"Bearer {_token()}"}
+    fast_app = Starlette(routes=[Route("/", fast, methods=["POST"])])
+    try:
+        with (
+            SilentReceivers(15) as slow,
+            LiveServer(fast_app) as fast_server,
+            httpx.Client(transport=SyncASGITransport(create_app(backend)), base_url="http://mock") as api,
+        ):
+            for port in slow.ports:
+                for _ in range(PER_HOST_CONCURRENT):
+                    hook = f"http://127.0.0.1:{port}/"
+                    api.post(T2V, json={"prompt": "a", "callback_url": hook}, headers=headers)
+            in_flight = slow.count * PER_HOST_CONCURRENT
+            all_sent = slow.wait_for(in_flight, 5)
+            started = time.monotonic()
+            api.post(T2V, json={"prompt": "a", "callback_url": f"{fast_server.url}/"}, headers=headers)
+            assert fast_got.wait(10)
+            assert time.monotonic() - started < 2.0
+            assert all_sent, f"{slow.requests} of {in_flight} slow receivers' callbacks sent"
+    finally:
         backend.close()
 
 

@@ -6,6 +6,7 @@ The replicas as real ``mockkling serve`` processes: test_replicas.py."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -287,6 +288,33 @@ def test_redis_away_is_503_then_the_mock_recovers(tmp_path: Path) -> None:
         assert replica.http.get(f"{C}/health").json()["ready"] is True
         assert replica.query(made).json()["data"]["task_id"] == made
         assert replica.create().status_code == 200
+    finally:
+        replica.close()
+        server.stop()
+
+
+def test_redis_away_is_one_warning_in_the_log_not_a_traceback_per_look(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The callback sender looks at Redis twice a second: while Redis is away it says so once,
+    and once more when Redis is back, instead of logging a traceback at every look."""
+    caplog.set_level(logging.INFO, logger="mockkling")
+    server = RedisServer(tmp_path / "redis").start()
+    replica = Replica(server.url)
+    try:
+        replica.backend.callbacks.wake()  # its thread runs, looking for work
+        server.kill()
+        time.sleep(1.6)  # three looks or more
+        assert [r for r in caplog.records if r.exc_info] == []
+        paused = [r.getMessage() for r in caplog.records if "callbacks paused" in r.getMessage()]
+        assert len(paused) == 1, caplog.text
+        assert "Redis" in paused[0]
+        server = RedisServer(tmp_path / "redis", port=server.port).start()
+        deadline = time.monotonic() + 5
+        while "callbacks resumed" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert caplog.text.count("callbacks resumed") == 1
+        assert [r for r in caplog.records if r.exc_info] == []
     finally:
         replica.close()
         server.stop()

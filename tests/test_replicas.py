@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from redis_server import RedisServer
@@ -247,6 +248,48 @@ def test_a_replica_killed_in_a_burst_of_creates_loses_no_acknowledged_task(tmp_p
                 server.__exit__(None, None, None)
 
 
+class HoldingReceiver(Receiver):
+    """A receiver that leaves its first request unanswered until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    async def hook(self, request: Request) -> Response:
+        answer = await super().hook(request)
+        if len(self.got) == 1:
+            await anyio.to_thread.run_sync(self.release.wait, 30)
+        return answer
+
+
+def test_a_dead_replicas_callbacks_are_carried_on_by_a_replica_asked_nothing(tmp_path: Path) -> None:
+    """Replica a is SIGKILLed while it sends a task's first callback. Replica b, started before
+    the kill and asked nothing at all (no create, no clock move), sends that callback again once
+    a's lease has expired, then the task's other statuses: every replica on a shared state looks
+    for such work from start-up."""
+    flags = (*FLAGS, "--callback-attempts", "1", "--callback-timeout", "1")  # a lease of 4 s
+    receiver = HoldingReceiver()
+    with RedisServer(tmp_path / "redis") as redis_server, receiver.server:
+        a = ServeProcess("--state", redis_server.url, *flags).start()
+        b = ServeProcess("--state", redis_server.url, *flags)
+        try:
+            hook = f"{receiver.server.url}/hook"
+            created = httpx.post(
+                f"{a.url}{T2V}", json={"prompt": "orphan", "callback_url": hook}, headers=AUTH, timeout=10
+            )
+            made = created.json()["data"]["task_id"]
+            receiver.wait_for(1)  # a is sending "submitted" and gets no answer
+            b.start()
+            a.kill()
+            receiver.wait_for(4, timeout=10)
+            time.sleep(1.2)  # two more looks: nothing more is sent
+            assert receiver.got == [(made, s) for s in ("submitted", "submitted", "processing", "succeed")]
+        finally:
+            receiver.release.set()
+            for replica in (a, b):
+                replica.__exit__(None, None, None)
+
+
 def test_redis_going_away_is_503_and_the_replicas_recover(tmp_path: Path) -> None:
     redis_server = RedisServer(tmp_path / "redis").start()
     try:
@@ -259,9 +302,13 @@ def test_redis_going_away_is_503_and_the_replicas_recover(tmp_path: Path) -> Non
             refused = http.post(T2V, json={"prompt": "while away"})
             assert (refused.status_code, refused.json()["code"]) == (503, 5001)
             assert http.get(f"{C}/health").json()["ready"] is False
+            server.wait_for_log("callbacks paused")  # the callback sender's looks find it away
+            time.sleep(1.2)
             assert "Traceback" not in server.text()
+            assert server.text().count("callbacks paused") == 1
             redis_server = RedisServer(tmp_path / "redis", port=redis_server.port).start()
             assert http.get(f"{C}/health").json()["ready"] is True
+            server.wait_for_log("callbacks resumed")
             assert http.get(f"{T2V}/{made}").json()["data"]["task_id"] == made
             assert http.post(T2V, json={"prompt": "after"}).json()["code"] == 0
     finally:

@@ -171,6 +171,10 @@ def main() -> None:
             base_rate = figure(base, kind)[0]
             cells += [f"{rate:,.0f}", f"{rate / base_rate:.2f}", f"{cpu:,.0f} µs"]
         print("| " + " | ".join(cells) + " |")
+    print("\nEach round's creates/s and queries/s (the spread behind the medians):\n")
+    for name, _replicas, _fsync in runs:
+        each = {kind: ", ".join(f"{g[kind][0]:,.0f}" for g in samples[name]) for kind in ("create", "query")}
+        print(f"- {name}: creates {each['create']}; queries {each['query']}")
     print(
         "\nServers (mock processes and Redis) share one CPU, wrk has the other: more replicas add"
         " no CPU here, so their rows show what a shared state costs per request, not how far"
