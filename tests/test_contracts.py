@@ -260,26 +260,33 @@ def summary(result: pytest.RunResult) -> str:
 
 def test_the_mock_honours_the_contract_in_process(pytester: pytest.Pytester) -> None:
     args = ["--kling-app", f"{__name__}:good_mock", *KEYS, "--kling-api-key", DEFAULT_API_KEY]
-    result = run_kit(pytester, *args, "--kling-fail-prompt", f"a {FAIL_WORD} thing", "--kling-max-tasks", "3")
+    families = ["--kling-families", "omni-video,motion-control,avatar"]
+    result = run_kit(
+        pytester, *args, *families, "--kling-fail-prompt", f"a {FAIL_WORD} thing", "--kling-max-tasks", "6"
+    )
     assert result.ret == 0, result.stdout.str()
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0 and outcomes.get("skipped", 0) == 0 and outcomes["passed"] >= 45
     assert "kling contract: PASS" in summary(result)
-    # Exactly the three planned tasks were created (one on the model-in-path design), and the
-    # spend was stated before any test ran.
+    # Exactly the planned tasks were created (one on the model-in-path design, one per family),
+    # each followed to its end, and the spend was stated before any test ran.
     assert sorted(task.action for task in BACKENDS[-1].tasks) == [
+        "avatar",
+        "motion-control",
+        "omni-video",
         "text-to-video/kling-2.5-turbo",
         "text2video",
         "text2video",
     ]
     result.stdout.fnmatch_lines(
         [
-            "*spend: creates at most 3 task(s)*",
+            "*spend: creates at most 6 task(s)*",
             "*the model-in-path probe is POST /text-to-video/kling-2.5-turbo (720p, 5s): about 1.5 unit(s)*",
+            "*the omni-video probe is omni-video kling-video-o1 pro 5s: about * unit(s)*",
             "*test_contract_auth.py*",
         ]
     )
-    assert "created 3 task(s) of at most 3" in summary(result)
+    assert "created 6 task(s) of at most 6" in summary(result)
 
 
 def test_the_task_limit_is_never_exceeded(pytester: pytest.Pytester) -> None:
