@@ -88,11 +88,15 @@ class IndexedRouter(Router):
         return partial
 
     def allowed(self, scope: Scope) -> list[str]:
-        """Every method the request's path is served with, over all its routes (a path may have
-        one route per method), in a stable order."""
+        """The methods of the path that partly matched first, over every route declared with
+        that path (a path may have one route per method), in a stable order. A templated path
+        that also matches (``/.../{task_id}``) is another path: its methods are not this one's."""
         methods: set[str] = set()
+        first: str | None = None
         for _order, route, _function in self._candidates(scope["path"]):
-            if route.matches(scope)[0] is Match.PARTIAL:
+            path = getattr(route, "path", None)
+            if (first is None or path == first) and route.matches(scope)[0] is Match.PARTIAL:
+                first = path
                 methods.update(getattr(route, "methods", None) or ())
         return sorted(methods)
 

@@ -146,7 +146,14 @@ def test_fail_rules_read_each_endpoints_text(auth: dict[str, str]) -> None:
             client,
             auth,
             LIP_SYNC,
-            {"input": {"video_url": URL, "mode": "text2video", "text": "FORBIDDEN", "voice_id": "v"}},
+            {
+                "input": {
+                    "video_url": "https://example.com/v.mp4",
+                    "mode": "text2video",
+                    "text": "FORBIDDEN",
+                    "voice_id": "v",
+                }
+            },
         )["task_id"]
         backend.advance(10)
         for path, task_id in ((IMAGES, image), (LIP_SYNC, lips)):

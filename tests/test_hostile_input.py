@@ -36,6 +36,7 @@ SPEC = default_spec()
 KEY = {"Authorization": DEFAULT_API_KEY}
 JSON = {"Content-Type": "application/json"}
 URL = "https://example.com/cat.jpg"
+VIDEO_URL = "https://example.com/v.mp4"
 SURFACES = Path(__file__).resolve().parent.parent / "docs" / "surfaces.md"
 
 
@@ -433,7 +434,7 @@ FIELDS = {
         {
             "input": {
                 "mode": "audio2video",
-                "video_url": URL,
+                "video_url": VIDEO_URL,
                 "audio_type": "file",
                 "audio_file": "data:audio/mp3;base64,AAAA",
             }
@@ -446,7 +447,7 @@ FIELDS = {
         {
             "input": {
                 "mode": "audio2video",
-                "video_url": URL,
+                "video_url": VIDEO_URL,
                 "audio_type": "file",
                 "audio_file": "not*base64",
             }
@@ -849,7 +850,6 @@ HOSTILE_NUMBERS: list[Any] = [
     1e308,
     -1e308,
 ]
-VIDEO_URL = "https://example.com/v.mp4"
 VALID_BODIES: dict[str, dict[str, Any]] = {
     "/v1/videos/text2video": {"prompt": "x"},
     "/v1/videos/image2video": {"image": URL},

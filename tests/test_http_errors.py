@@ -71,3 +71,13 @@ def test_allow_lists_the_methods_of_every_route_on_the_path(
     response = client.patch("/v1/general/custom-elements", headers=auth, json={})
     _error(response, 404, 1202)
     assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}
+
+
+def test_allow_leaves_out_a_templated_path_that_also_matches(
+    client: httpx.Client, auth: dict[str, str]
+) -> None:
+    """/v1/videos/multi-elements/add-selection is its own path, though it also fits
+    /v1/videos/multi-elements/{task_id}: Allow gives its methods only."""
+    response = client.patch("/v1/videos/multi-elements/add-selection", headers=auth, json={})
+    _error(response, 404, 1202)
+    assert response.headers["allow"] == "POST"
