@@ -14,6 +14,8 @@ to agreeing on generated bodies.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from collections.abc import Iterable, Iterator
 from functools import cache
@@ -21,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final, cast
 
+import orjson
 import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
@@ -43,9 +46,34 @@ def spec_bytes() -> bytes:
     return (Path(__file__).resolve().parent.parent / "openapi.yaml").read_bytes()
 
 
+def cache_dir() -> Path:
+    """Where the parsed document is kept between processes ($XDG_CACHE_HOME/mockkling)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "mockkling"
+
+
 def _load(text: bytes) -> dict[str, Any]:
+    """The document from ``text``. PyYAML builds its objects slowly (most of a start-up, see
+    docs/benchmarks.md), so the result is also kept as JSON under the text's hash, which each
+    later process reads instead; a cache that is missing, unreadable or unwritable is skipped."""
+    cached = cache_dir() / f"openapi-{hashlib.sha256(text).hexdigest()[:32]}.json"
+    try:
+        document: dict[str, Any] = orjson.loads(cached.read_bytes())
+        return document
+    except (OSError, orjson.JSONDecodeError):
+        pass
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    document: dict[str, Any] = yaml.load(text, Loader=loader)
+    document = yaml.load(text, Loader=loader)
+    data = orjson.dumps(document)
+    if orjson.loads(data) != document:  # YAML gave what JSON cannot say (an int key): no cache
+        return document
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+        partial.write_bytes(data)
+        os.replace(partial, cached)  # whole or not at all, whoever writes at the same time
+    except OSError:
+        pass
     return document
 
 

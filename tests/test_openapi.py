@@ -4,6 +4,7 @@ answers to schemathesis-generated requests are checked by the fuzz runner, tests
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 import orjson
@@ -242,3 +243,30 @@ def test_a_long_array_is_refused_by_its_count(
         answer = client.post(path, content=raw, headers={**headers, "Content-Type": "application/json"})
     assert (answer.status_code, answer.json()["code"]) == (400, 1201)
     assert answer.json()["message"] == f"{field} must have at most {limit} items (got 100000)"
+
+
+def test_the_parsed_document_is_kept_for_the_next_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parsing openapi.yaml is most of a start-up: a process keeps the result (JSON, under the
+    text's hash) and the next one reads that; a damaged or unwritable cache is only skipped."""
+    from mockkling import spec as spec_module
+
+    raw = spec_module.spec_bytes()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    parsed = spec_module.Spec(raw).document
+    [kept] = (tmp_path / "mockkling").iterdir()
+
+    def no_yaml(*args: object, **kwargs: object) -> None:
+        raise AssertionError("parsed the YAML again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(spec_module.yaml, "load", no_yaml)
+        assert spec_module.Spec(raw).document == parsed
+    kept.write_bytes(b'{"openapi": "3.1.0", "paths": {')  # a cut-off write by someone else
+    assert spec_module.Spec(raw).document == parsed
+    assert orjson.loads(kept.read_bytes()) == parsed  # written whole again
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))  # no directory can be made there
+    assert spec_module.Spec(raw).document == parsed

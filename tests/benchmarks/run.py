@@ -570,7 +570,7 @@ def startup(repeats: int) -> list[Row]:
             return seconds
 
     def fresh_mock() -> Any:
-        default_spec.cache_clear()  # as in a new test session: openapi.yaml parsed and compiled
+        default_spec.cache_clear()  # as in a new test session: openapi.yaml loaded and compiled
         return create_app(Backend())
 
     serve(mock_server)  # warm-ups, untimed: bytecode cached as on an installed package
@@ -589,7 +589,7 @@ def startup(repeats: int) -> list[Row]:
         (
             "start-up: live server fixture",
             f"{med['live'] * 1000:.0f} ms vs {med['live base'] * 1000:.0f} ms to first answer"
-            f" (median of {repeats}, openapi.yaml parsed each time)",
+            f" (median of {repeats}, openapi.yaml loaded each time)",
             f"{med['live'] / med['live base']:.2f}",
             "<= 300 ms",
             ok(med["live"] <= 0.3),
