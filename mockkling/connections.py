@@ -96,8 +96,9 @@ class _Coalesced:
 class _Bounded:
     """Mixed into a uvicorn HTTP protocol class (which provides the attributes used here).
 
-    A request, head and body, must be complete ``request_timeout_seconds`` after it was awaited:
-    each connection notes that deadline, and one sweep per server, every quarter of the timeout
+    A request's head must be complete ``request_timeout_seconds`` after it was awaited, and its
+    body may pause no longer than that between two parts (a slow but steady upload goes on):
+    each connection notes its deadline, and one sweep per server, every quarter of the timeout
     (at most a second), closes those past it. A timer per request cost more than the rest of
     this class together."""
 
@@ -137,7 +138,8 @@ class _Bounded:
         if self._deadline is None:  # a whole request: the rest is the app's business
             super().data_received(data)  # type: ignore[misc]
             return
-        if not self._in_head:  # the head is in, its body not yet: the deadline still runs
+        if not self._in_head:  # the head is in, its body not yet: each part gives it more time
+            self._deadline = self.loop.time() + self.bounds.request_timeout_seconds
             super().data_received(data)  # type: ignore[misc]
             self._check_body()
             return
