@@ -23,7 +23,7 @@ import orjson
 from . import catalogue
 from .catalogue import ModelRoute
 from .errors import invalid_value
-from .media import check_image, is_url
+from .media import check_image, check_suffix, is_url
 from .tasks import SPELLINGS, Task
 from .validation import Lookup, Plan, check_element, check_voice, external_id, source_video
 
@@ -227,6 +227,7 @@ def _contents(route: ModelRoute, items: list[dict[str, Any]], lookup: Lookup, po
                 raise invalid_value(f"{where}.url is required for a {kind} item")
             if not is_url(url):
                 raise invalid_value(f"{where}.url must be an http(s) URL: videos are taken by URL only")
+            check_suffix(f"{where}.url", url, catalogue.VIDEO_SUFFIXES)
             found.video = found.video or (f"{where}.url", url)
         elif kind == "element":
             if not item.get("element_id"):

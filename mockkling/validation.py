@@ -421,6 +421,7 @@ def _lip_sync(body: dict[str, Any], lookup: Lookup, rules: Rules) -> Plan:
                 raise invalid_value("input.audio_url is required when input.audio_type is url")
             if not is_url(source["audio_url"]):
                 raise invalid_value("input.audio_url must be an http(s) URL")
+            check_suffix("input.audio_url", source["audio_url"], LIP_SYNC_AUDIO_SUFFIXES)
     return Plan("", "", duration, prompt=source.get("text") or "", extra=extra)
 
 
@@ -531,6 +532,7 @@ AVATAR_AUDIO_SECONDS = (2.0, 300.0)
 LIP_SYNC_AUDIO_SECONDS = (2.0, 60.0)
 AVATAR_AUDIO_FORMATS = frozenset({"mp3", "wav", "m4a", "aac"})
 LIP_SYNC_AUDIO_FORMATS = frozenset({"mp3", "wav", "m4a"})
+LIP_SYNC_AUDIO_SUFFIXES = (".mp3", ".wav", ".m4a", ".aac")  # the lip-sync page: mp3, wav, m4a, aac
 OMNI_VIDEO_SECONDS = {"kling-video-o1": (3.0, 10.0), "kling-v3-omni": (3.0, 15.5)}
 # Motion control: the reference video's length by character_orientation.
 MOTION_VIDEO_SECONDS = {"image": (3.0, 10.0), "video": (3.0, 30.0)}

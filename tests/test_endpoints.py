@@ -250,7 +250,7 @@ def test_unknown_unfinished_expired_and_foreign_videos_are_refused_alike(
 
 def test_lip_sync_on_a_kling_video(backend: Backend, client: httpx.Client, auth: dict[str, str]) -> None:
     parent = _finished_video(backend, client, auth, T2V, {"prompt": "a", "duration": "10"})
-    body = {"input": {"video_id": parent, "mode": "audio2video", "audio_type": "url", "audio_url": URL}}
+    body = {"input": {"video_id": parent, "mode": "audio2video", "audio_type": "url", "audio_url": "https://example.com/a.mp3"}}
     task_id = _created(client, auth, LIP_SYNC, body)["task_id"]
     backend.advance(5)
     data = _query(client, auth, LIP_SYNC, task_id)
@@ -287,6 +287,11 @@ HUG = {"effect_scene": "hug", "input": {"images": [URL, URL], "duration": "5"}}
         # lip sync
         (LIP_SYNC, {}, "input is required"),
         (LIP_SYNC, {"input": {"video_url": URL}}, "input.mode is required"),
+        (
+            LIP_SYNC,
+            {"input": {**AUDIO, "audio_type": "url", "audio_url": "https://example.com/a.ogg"}},
+            "input.audio_url: .ogg files are not supported",
+        ),
         (LIP_SYNC, {"input": {"mode": "text2video", "text": "a", "voice_id": "v"}}, "cannot both be empty"),
         (LIP_SYNC, {"input": {**TEXT, "text": ""}}, "input.text is required"),
         (LIP_SYNC, {"input": {**TEXT, "voice_id": ""}}, "input.voice_id is required"),

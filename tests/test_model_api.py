@@ -459,6 +459,12 @@ def element(ident: str, name: str) -> dict[str, str]:
 
 REFUSALS: list[tuple[str, str, dict[str, Any], str]] = [
     ("no prompt", T2V30, {"settings": {}}, "prompt is required"),
+    (
+        "a video item naming a picture",
+        OMNI,
+        {"prompt": "a", "contents": [{"type": "feature_video", "url": "https://example.com/v.png"}]},
+        "contents[0].url: .png files are not supported",
+    ),
     ("empty prompt", T2V30, {"prompt": ""}, "prompt must not be empty"),
     ("prompt too long", "/text-to-video/kling-2.6", {"prompt": "x" * 2501}, "prompt must be at most 2500"),
     (
