@@ -250,7 +250,14 @@ def test_unknown_unfinished_expired_and_foreign_videos_are_refused_alike(
 
 def test_lip_sync_on_a_kling_video(backend: Backend, client: httpx.Client, auth: dict[str, str]) -> None:
     parent = _finished_video(backend, client, auth, T2V, {"prompt": "a", "duration": "10"})
-    body = {"input": {"video_id": parent, "mode": "audio2video", "audio_type": "url", "audio_url": "https://example.com/a.mp3"}}
+    body = {
+        "input": {
+            "video_id": parent,
+            "mode": "audio2video",
+            "audio_type": "url",
+            "audio_url": "https://example.com/a.mp3",
+        }
+    }
     task_id = _created(client, auth, LIP_SYNC, body)["task_id"]
     backend.advance(5)
     data = _query(client, auth, LIP_SYNC, task_id)
