@@ -83,40 +83,41 @@ def mask_query(query: bytes) -> bytes:
     return b"&".join(pairs)
 
 
-# In a body: a JSON member whose name says it holds a credential ("session" is left out: the
-# Kling bodies' session_id is an id, not a secret), and URL query parameters (a callback_url's
-# ?token=...), masked by the query rule. Patterns, not parsing: a truncated body is masked too.
-_BODY_SECRET_WORDS = (
-    b"auth",
-    b"token",
-    b"secret",
-    b"password",
-    b"signature",
-    b"api_key",
-    b"apikey",
-    b"access_key",
-)
+# In a body: a JSON member whose name says it holds a credential, by the same words as headers,
+# but for two names of the Kling bodies that hold none: session_id (an id) and "key" (the field a
+# /tasks filter names); and URL query parameters (a callback_url's ?token=...), by the query
+# rule. Patterns, not parsing: a truncated body is masked too.
+_NOT_SECRET_MEMBERS = (b"session", b"key")
 _JSON_MEMBER = re.compile(rb'"((?:[^"\\]|\\.){1,256})"(\s*:\s*)"(?:[^"\\]|\\.)*"')
-_URL_PARAMETER = re.compile(rb"(\A|[?&])([^=&\"\s#?]{1,256})=([^&\"\s#]*)")
+_URL_PARAMETER = re.compile(rb"(\A|[?&])([^=&\"\s#?\\]{1,256})=([^&\"\s#\\]*)")
+
+
+def _unescaped(name: bytes) -> bytes:
+    """A name as JSON reads it (\\u0074oken is token), lower-case; as written if it is no JSON."""
+    try:
+        text = orjson.loads(b'"' + name + b'"') if b"\\" in name else name.decode("utf-8")
+    except (orjson.JSONDecodeError, UnicodeDecodeError):
+        return name.lower()
+    return str(text).lower().encode("utf-8", "replace")
 
 
 def mask_body(body: bytes) -> bytes:
     """The body with credentials masked: JSON members named like one, and credential query
     parameters of the URLs in it; everything else as the client sent it (cheap when no name
-    can be one)."""
+    can be one, even escaped)."""
     lowered = body.lower()
-    if not any(word in lowered for word in _SECRET_WORDS_BYTES):
+    if b"%" not in body and b"\\u" not in body and not any(word in lowered for word in _SECRET_WORDS_BYTES):
         return body
 
     def member(match: re.Match[bytes]) -> bytes:
-        name = match.group(1).lower()
-        if any(word in name for word in _BODY_SECRET_WORDS):
+        name = _unescaped(match.group(1))
+        if is_secret_name(name) and not name.startswith(_NOT_SECRET_MEMBERS):
             return b'"' + match.group(1) + b'"' + match.group(2) + b'"' + MASK.encode() + b'"'
         return match.group(0)
 
     def parameter(match: re.Match[bytes]) -> bytes:
-        name = unquote_plus(match.group(2).decode("latin-1")).lower().encode("latin-1", "replace")
-        if is_secret_name(name):
+        name = unquote_plus(_unescaped(match.group(2)).decode("utf-8", "replace")).lower()
+        if is_secret_name(name.encode("utf-8", "replace")):
             return match.group(1) + match.group(2) + b"=" + MASK.encode()
         return match.group(0)
 

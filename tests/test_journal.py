@@ -342,3 +342,19 @@ def test_entries_by_id_and_the_newest_since_an_id() -> None:
     assert journal.newest(10, after=5)[1] == []
     journal.clear()
     assert journal.newest(10) == (None, [])
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        (b'{"\\u0074oken": "t-secret"}', {"token": "***"}),  # an escaped name is still a name
+        (b'{"u": "https://h/cb?%74oken=t-secret"}', {"u": "https://h/cb?%74oken=***"}),
+        (b'{"private_key": "t-secret", "key": "status"}', {"private_key": "***", "key": "status"}),
+        (b'{"u": "https://h/cb?token=t-secret\\"&run=1"}', {"u": 'https://h/cb?token=***"&run=1'}),
+    ],
+)
+def test_body_masking_reads_names_as_json_does_and_keeps_json_whole(sent: bytes, kept: object) -> None:
+    from mockkling.journal import mask_body
+
+    masked = mask_body(sent)
+    assert orjson.loads(masked) == kept and b"t-secret" not in masked
