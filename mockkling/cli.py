@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from starlette.applications import Starlette
 
-from . import contract
+from . import callbacks, contract
 from .app import create_app
 from .backend import open_state
 from .catalogue import KLING_HOSTS, MEDIA_HOST, MEDIA_URL
@@ -48,8 +48,6 @@ if TYPE_CHECKING:
 # How `mockkling serve --workers N` hands its flags to the workers, each of which builds its
 # configuration again (create_app_from_env below).
 SERVE_ARGV_ENV: Final = "MOCKKLING_SERVE_ARGV"
-# Where `mockkling serve --workers N` listens (a JSON [host, port]): callbacks are never sent there.
-LISTENING_ENV: Final = "MOCKKLING_LISTENING_ON"
 APP_FACTORY: Final = "mockkling.cli:create_app_from_env"
 # SIGTERM lets in-flight requests finish for at most this long before they are cancelled.
 GRACEFUL_SHUTDOWN_SECONDS: Final = 30
@@ -366,11 +364,10 @@ def create_app_from_env() -> Starlette:
     """The app factory of ``mockkling serve --workers N``, whose workers each build their own app:
     the configuration comes from the environment (``MOCKKLING_*``, the config file), plus the
     flags the command passed on. ``uvicorn --factory mockkling.cli:create_app_from_env``."""
-    app = create_app(config=config_from_env())
-    listening = os.environ.get(LISTENING_ENV)
-    if listening:
-        host, port = json.loads(listening)
-        app.state.backend.listening_on(host, port)  # so each worker refuses callbacks to itself
+    config = config_from_env()
+    app = create_app(config=config)
+    if SERVE_ARGV_ENV in os.environ:  # started by mockkling serve, whose flags end with the real port
+        app.state.backend.listening_on(config.host, config.port)  # each worker refuses callbacks to itself
     return app
 
 
@@ -532,6 +529,7 @@ def serve(
     }
     if tls is not None:
         options.update(ssl_certfile=str(tls.certfile), ssl_keyfile=str(tls.keyfile))
+    _enough_open_files(config)
     if workers == 1:
         sock = _bind(config.host, config.port)
         with sock:
@@ -556,13 +554,42 @@ def serve(
         config = replace(config, port=sock.getsockname()[1])
         # The workers rebuild the configuration from these flags: the real port last, so it wins.
         os.environ[SERVE_ARGV_ENV] = json.dumps([*argv, "--port", str(config.port)])
-        os.environ[LISTENING_ENV] = json.dumps([config.host, config.port])
         print(_banner(config, workers, tls), file=sys.stderr, flush=True)
         # The workers take their protocol by import path: a class made here cannot cross to them.
         parser = fastest_http() if http == "auto" else http
         bounds = Bounds(config.max_header_bytes, config.request_timeout_seconds, config.max_connections)
         options.update(port=config.port, http=worker_protocol(parser, bounds))
         _run_workers(uvicorn.Config(APP_FACTORY, factory=True, workers=workers, **options), sock)
+
+
+# Files a server holds besides its clients' connections and its callbacks' (the listening
+# socket, the state file or Redis, result files being sent, the event loop's own).
+SPARE_FILES: Final = 64
+
+
+def _enough_open_files(config: Config) -> None:
+    """Raise the soft limit on open files to what the bounds need (client connections, callback
+    connections, spare), as far as the hard limit allows; say so when it does not, since past it
+    the server would stop accepting connections instead of answering 503."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX: the platform's own limits apply
+        return
+    needed = config.max_connections + callbacks.MAX_CONNECTIONS + SPARE_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    if soft < needed:
+        print(
+            f"WARNING: open files are limited to {soft}; --max-connections {config.max_connections} "
+            f"needs {needed} (raise `ulimit -n`, or lower --max-connections)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _run_workers(config: uvicorn.Config, sock: socket.socket) -> None:

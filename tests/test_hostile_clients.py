@@ -620,3 +620,45 @@ def test_a_small_body_that_decodes_to_a_large_picture_is_decoded_off_the_loop(
     answer = asyncio.run(create())
     assert answer.status_code == 200, answer.text
     assert decoded_on and not any(decoded_on)  # decoded, and never on the loop's thread
+
+
+@pytest.mark.slow
+def test_serve_raises_its_open_files_limit_to_what_its_bounds_need() -> None:
+    """Past its open-files limit a server stops accepting instead of answering 503: serve raises
+    the soft limit to max_connections + the callbacks' pool + spare, when the hard one allows."""
+    import resource
+
+    from mockkling.callbacks import MAX_CONNECTIONS
+    from mockkling.cli import SPARE_FILES
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = 1000 + MAX_CONNECTIONS + SPARE_FILES
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        pytest.skip(f"the hard limit here ({hard}) is below what serve needs ({needed})")
+    server = ServeProcess()
+    resource.setrlimit(resource.RLIMIT_NOFILE, (512, hard))  # inherited by the server
+    try:
+        server.start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        limits = Path(f"/proc/{server.proc.pid}/limits").read_text()
+        [line] = [line for line in limits.splitlines() if line.startswith("Max open files")]
+        assert int(line.split()[3]) == needed
+        assert "WARNING: open files" not in server.text()
+    finally:
+        server.__exit__(None, None, None)  # started above, under the lowered limit
+
+
+def test_serve_says_when_the_hard_limit_is_too_low(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import resource
+
+    from mockkling import cli
+
+    monkeypatch.setattr(resource, "getrlimit", lambda kind: (256, 300))
+    monkeypatch.setattr(resource, "setrlimit", lambda kind, limits: None)
+    cli._enough_open_files(Config(max_connections=1000))
+    warning = capsys.readouterr().err
+    assert "open files are limited to 300; --max-connections 1000 needs" in warning
