@@ -206,7 +206,7 @@ class Settings:
             task_timeout=opt("kling_task_timeout"),
             ca_file=opt("kling_ca_file"),
             seed=opt("kling_seed"),
-            families=tuple(name.strip() for name in (opt("kling_families") or "").split(",") if name.strip()),
+            families=families_of(opt("kling_families")),
             media=_media(opt("kling_media")),
         )
         settings.check()
@@ -311,14 +311,22 @@ def read_checks() -> list[tuple[str, str]]:
     return checks
 
 
+_STASH_SETTINGS = pytest.StashKey[Settings]()
+_STASH_BUDGET = pytest.StashKey["Budget"]()
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The read checks, one test each; one family-probe test per family of --kling-families
+    (none named: skipped, saying how)."""
     if "read_check" in metafunc.fixturenames:
         checks = read_checks()
         metafunc.parametrize("read_check", checks, ids=[f"{op}-{mode}" for op, mode in checks])
-
-
-_STASH_SETTINGS = pytest.StashKey[Settings]()
-_STASH_BUDGET = pytest.StashKey["Budget"]()
+    if "family" not in metafunc.fixturenames:
+        return
+    families = metafunc.config.stash[_STASH_SETTINGS].families
+    reason = f"give --kling-families ({', '.join(FAMILY_PROBES)}) to follow their tasks' lifecycle"
+    params = list(families) or [pytest.param("", marks=pytest.mark.skip(reason=reason))]
+    metafunc.parametrize("family", params, scope="module")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -395,6 +403,11 @@ class Budget:
         if self.created >= self.limit:
             pytest.skip(f"task limit reached ({self.limit}): not creating the {what}")
         self.created += 1
+
+
+def families_of(option: str | None) -> tuple[str, ...]:
+    """--kling-families' names, each once, in order."""
+    return tuple(dict.fromkeys(name.strip() for name in (option or "").split(",") if name.strip()))
 
 
 def _media(option: str | None) -> dict[str, str]:

@@ -87,17 +87,6 @@ def _operations(action: str) -> tuple[str, str]:
     return f"create{name}", f"get{name}Task"
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """One family-probe test per family named by --kling-families; none named: skipped, saying how."""
-    if "family" not in metafunc.fixturenames:
-        return
-    option = metafunc.config.getoption("kling_families") or ""
-    families = [name.strip() for name in option.split(",") if name.strip()]
-    reason = "give --kling-families (omni-video, motion-control, avatar) to follow their tasks' lifecycle"
-    params = families or [pytest.param("", marks=pytest.mark.skip(reason=reason))]
-    metafunc.parametrize("family", params, scope="module")
-
-
 # Module-scoped, and made once even if they fail: a test error must never cost another task.
 @pytest.fixture(scope="module")
 def probe(kling, conform, budget) -> Watched:
