@@ -40,8 +40,9 @@ HOST_ENV, PORT_ENV, HTTPS_PORT_ENV = (
     "MOCKKLING_PYTEST_HTTPS_PORT",
 )
 
-# Every shared server this process started, so none outlives the session.
-_servers: list[SharedServer] = []
+# The shared servers a session started, kept on that session's config: a session run in
+# process by another (pytester) must stop its own servers at its end, not the outer one's.
+_SERVERS = pytest.StashKey["list[SharedServer]"]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -55,9 +56,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """A safety net: stop any shared server a fixture teardown did not."""
-    while _servers:
-        _servers.pop().stop()
+    """A safety net: stop any shared server of this session a fixture teardown did not."""
+    servers = session.config.stash.get(_SERVERS, [])
+    while servers:
+        servers.pop().stop()
 
 
 def marker_options(node: pytest.Item) -> dict[str, Any]:
@@ -131,32 +133,35 @@ def kling_mock_tls(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
 # -- session servers -------------------------------------------------------------------------------
 
 
-def _serve(host: str, port: int, tls: TLSFiles | None) -> Iterator[SharedServer]:
+def _serve(config: pytest.Config, host: str, port: int, tls: TLSFiles | None) -> Iterator[SharedServer]:
     from .testing import SharedServer
 
+    servers = config.stash.setdefault(_SERVERS, [])
     server = SharedServer(host, port, tls).start()
-    _servers.append(server)
+    servers.append(server)
     try:
         yield server
     finally:
         server.stop()
-        if server in _servers:
-            _servers.remove(server)
+        if server in servers:
+            servers.remove(server)
 
 
 @pytest.fixture(scope="session")
-def kling_mock_server(kling_mock_listen_address: tuple[str, int]) -> Iterator[SharedServer]:
+def kling_mock_server(
+    request: pytest.FixtureRequest, kling_mock_listen_address: tuple[str, int]
+) -> Iterator[SharedServer]:
     """The session's live HTTP server (started on first use, stopped at the end)."""
-    yield from _serve(*kling_mock_listen_address, None)
+    yield from _serve(request.config, *kling_mock_listen_address, None)
 
 
 @pytest.fixture(scope="session")
 def kling_mock_https_server(
-    kling_mock_listen_address: tuple[str, int], kling_mock_tls: TLSFiles
+    request: pytest.FixtureRequest, kling_mock_listen_address: tuple[str, int], kling_mock_tls: TLSFiles
 ) -> Iterator[SharedServer]:
     """The session's live HTTPS server, on its own free port (MOCKKLING_PYTEST_HTTPS_PORT fixes it)."""
     host = kling_mock_listen_address[0]
-    yield from _serve(host, int(os.environ.get(HTTPS_PORT_ENV, "0")), kling_mock_tls)
+    yield from _serve(request.config, host, int(os.environ.get(HTTPS_PORT_ENV, "0")), kling_mock_tls)
 
 
 # -- the handles -----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import httpcore
+import httpx
 import pytest
 
 from mockkling import plugin
@@ -117,6 +118,19 @@ def anyio_backend():
 def test_in_process_fixture(pytester: pytest.Pytester) -> None:
     result = run(pytester, IN_PROCESS_TESTS)
     result.assert_outcomes(passed=5)
+
+
+@pytest.mark.slow
+def test_an_inner_session_leaves_the_outer_sessions_server_running(
+    pytester: pytest.Pytester, kling_mock_server: SharedServer
+) -> None:
+    """A session run in process by another (pytester, as a plugin's own tests do) stops only its
+    own servers when it ends: the outer session's server still answers."""
+    result = run(pytester, "def test_nothing(kling_mock_live):\n    assert kling_mock_live.base_url\n")
+    result.assert_outcomes(passed=1)
+    assert kling_mock_server.running
+    answer = httpx.get(kling_mock_server.url + "/v1/videos/text2video")  # no test mounted: 503
+    assert answer.status_code == 503 and answer.json()["code"] == 5001
 
 
 MARKER_TESTS = """
@@ -385,13 +399,14 @@ def test_record(kling_mock_live, n, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_sessionfinish_stops_a_leftover_server(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sessionfinish_stops_a_leftover_server(pytester: pytest.Pytester) -> None:
+    session = pytester.getpathnode(pytester.path).session  # a session of its own, not this one
     server = SharedServer().start()
-    monkeypatch.setattr(plugin, "_servers", [server])  # this session's own servers stay out of it
+    session.config.stash[plugin._SERVERS] = [server]
     port = int(server.url.rsplit(":", 1)[1])
-    plugin.pytest_sessionfinish(None)  # type: ignore[arg-type]
+    plugin.pytest_sessionfinish(session)
     assert not server.running and port_is_closed(port)
-    assert plugin._servers == []
+    assert session.config.stash[plugin._SERVERS] == []
 
 
 def test_the_handle_works_without_pytest() -> None:
