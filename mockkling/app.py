@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
 from .backend import Backend
 from .config import Config
@@ -52,7 +52,7 @@ class _MockApp(Starlette):
     def __init__(
         self,
         *,
-        layer: Callable[[ASGIApp], ASGIApp],
+        layer: Callable[[IndexedRouter], ASGIApp],
         on_error: OnError,
         render_path: Callable[[str, KlingError], Response],
         **kwargs: Any,
@@ -62,34 +62,26 @@ class _MockApp(Starlette):
         # layer answers a request that never finished arriving with (connections.py).
         self.render_path = render_path
         super().__init__(**kwargs)
-        self.router = IndexedRouter(self.router.routes, on_error=on_error, lifespan=kwargs.get("lifespan"))
+        # On the API, repeated slashes count as one and a trailing slash is dropped; the mock's
+        # own pages under /__mockkling/ keep their paths.
+        self.router = self._router = IndexedRouter(
+            self.router.routes,
+            on_error=on_error,
+            lifespan=kwargs.get("lifespan"),
+            keep_paths=(CONTROL_PREFIX,),
+            check=_several_authorizations,
+        )
 
     def build_middleware_stack(self) -> ASGIApp:
-        return self._layer(self.router)
+        return self._layer(self._router)
 
 
-class _Tidy:
-    """What every request passes before routing: on the API, repeated slashes count as one and a
-    trailing slash is dropped (a real Kling client builds ``text2video//{id}``, and the real
-    service answers it; the mock's own pages under /__mockkling/ keep their paths), and a request
-    with several ``Authorization`` headers is refused (400 / 1200), so the rate limit, the journal
-    and the authenticator can never read different ones."""
-
-    def __init__(self, app: ASGIApp, render: Callable[[str, KlingError], Response]) -> None:
-        self.app = app
-        self.render = render
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path: str = scope["path"]
-            if ("//" in path or (path.endswith("/") and path != "/")) and not path.startswith(CONTROL_PREFIX):
-                tidy = "/" + "/".join(part for part in path.split("/") if part)
-                scope = {**scope, "path": tidy, "raw_path": tidy.encode("utf-8", "surrogateescape")}
-            if sum(1 for name, _ in scope["headers"] if name == b"authorization") > 1:
-                error = KlingError(1200, "Send one Authorization header, not several")
-                await self.render(scope["path"], error)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+def _several_authorizations(scope: Scope) -> KlingError | None:
+    """A request with several ``Authorization`` headers is refused (400 / 1200), so the rate
+    limit, the journal and the authenticator can never read different ones."""
+    if sum(1 for name, _ in scope["headers"] if name == b"authorization") > 1:
+        return KlingError(1200, "Send one Authorization header, not several")
+    return None
 
 
 def create_app(backend: Backend | None = None, *, config: Config | None = None) -> Starlette:
@@ -182,9 +174,7 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
         return await on_crash(request, exc)
 
     app = _MockApp(
-        layer=lambda inner: RequestLayer(
-            _Tidy(inner, render_path), backend, surface_of=surface_name, render=render_path
-        ),
+        layer=lambda router: RequestLayer(router, backend, surface_of=surface_name, render=render_path),
         on_error=on_error,
         render_path=render_path,
         routes=routes,

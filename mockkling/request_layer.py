@@ -23,6 +23,7 @@ from .backend import Backend
 from .errors import KlingError
 from .fault_rules import ActiveFault
 from .journal import Journal, Recorded
+from .routing import IndexedRouter
 
 # Marks a request the layer has put in its namespace (issue 20), so it is not looked at twice.
 _ENTERED: Final = "mockkling.namespace"
@@ -282,6 +283,23 @@ class _Recording:
                 self.finish()
         await self._send(message)
 
+    async def answer(self, response: Response, scope: Scope, receive: Receive) -> None:
+        """Send ``response``. One whose whole body is in hand (any but a file or a stream, the
+        answer to nearly every request) is sent and kept from the object, not from its two
+        messages on their way through :meth:`send`."""
+        if type(response).__call__ is not Response.__call__ or response.background is not None:
+            await response(scope, receive, self.send)
+            return
+        body = bytes(response.body)  # the same object when it is bytes (no copy)
+        self.status = response.status_code
+        self.headers = response.raw_headers
+        if self._keep and _is_text(self.headers):
+            self.body = body[: self._keep]
+        self.size = len(body)
+        await self._send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        self.finish()
+        await self._send({"type": "http.response.body", "body": body})
+
     def finish(self) -> None:
         if not self.done:
             self.done = True
@@ -323,7 +341,7 @@ class RequestLayer:
 
     def __init__(
         self,
-        app: ASGIApp,
+        app: IndexedRouter,
         backend: Backend,
         *,
         surface_of: Callable[[str], str | None],
@@ -474,7 +492,9 @@ class RequestLayer:
 
         recording = _Recording(send, record, journal.body_bytes)
         try:
-            await self.app(scope, receive, recording.send)
+            response = await self.app.respond(scope, receive, recording.send)
+            if response is not None:
+                await recording.answer(response, scope, receive)
         finally:
             recording.finish()  # if no answer was completed: a client gone, a crash
 

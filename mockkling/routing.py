@@ -11,9 +11,9 @@ raises with the app's error handlers, where Starlette passes each answer through
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from starlette._utils import is_async_callable
+from starlette._utils import get_route_path, is_async_callable
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -25,6 +25,16 @@ DEPTH: Final = 3
 Key = tuple[str, ...]
 # Answers what a request raised: the app's error handlers, by exception type.
 OnError = Callable[[Request, Exception], Awaitable[Response]]
+# Why a request must not be routed at all (an exception for ``on_error`` to answer), or None.
+Check = Callable[[Scope], Exception | None]
+
+
+def tidy_path(path: str) -> str:
+    """Repeated slashes count as one and a trailing slash is dropped: a real Kling client builds
+    ``text2video//{id}``, and the real service answers it."""
+    if "//" in path or (path.endswith("/") and path != "/"):
+        return "/" + "/".join(part for part in path.split("/") if part)
+    return path
 
 
 def literal_start(route: BaseRoute) -> Key:
@@ -41,6 +51,48 @@ def literal_start(route: BaseRoute) -> Key:
     return tuple(key)
 
 
+def shape_of(route: BaseRoute) -> tuple[str | None, ...] | None:
+    """A plain Route's path as its segments, None for each parameter, when every parameter is a
+    whole segment of the default (``str``) kind: such a path is matched segment by segment,
+    exactly as its regular expression (``[^/]+`` per parameter) would, in a fraction of the time
+    over HTTP (docs/benchmarks.md). None for any other route (Starlette matches it)."""
+    if not isinstance(route, Route) or not route.path.startswith("/"):
+        return None
+    parts: list[str | None] = []
+    for segment in route.path.split("/")[1:]:
+        if segment.startswith("{") and segment.endswith("}") and segment.count("{") == 1:
+            name, _, kind = segment[1:-1].partition(":")
+            if kind not in ("", "str") or name not in route.param_convertors:
+                return None
+            parts.append(None)
+        elif "{" in segment or "}" in segment:
+            return None
+        else:
+            parts.append(segment)
+    return tuple(parts)
+
+
+def _match_shape(
+    route: Route, shape: tuple[str | None, ...], segments: list[str], scope: Scope
+) -> tuple[Match, Scope]:
+    """``Route.matches`` for a route with a shape, given the request's path split on "/"."""
+    if len(segments) != len(shape):
+        return Match.NONE, {}
+    values = []
+    for want, got in zip(shape, segments, strict=True):
+        if want is None:
+            if not got:
+                return Match.NONE, {}
+            values.append(got)
+        elif want != got:
+            return Match.NONE, {}
+    params = {**scope.get("path_params", {}), **dict(zip(route.param_convertors, values, strict=True))}
+    child_scope = {"endpoint": route.endpoint, "path_params": params}
+    return (
+        Match.FULL if not route.methods or scope["method"] in route.methods else Match.PARTIAL
+    ), child_scope
+
+
 def _function(route: BaseRoute) -> Callable[[Request], Awaitable[Response]] | None:
     """The async function a Route calls with a Request, or None (a class endpoint, an ASGI app,
     a sync function: served through the route, as Starlette does)."""
@@ -52,35 +104,64 @@ def _function(route: BaseRoute) -> Callable[[Request], Awaitable[Response]] | No
 
 class IndexedRouter(Router):
     """Starlette's Router, trying a request's candidate routes only and answering errors with
-    ``on_error`` (see the module's docstring)."""
+    ``on_error`` (see the module's docstring). Paths are tidied (:func:`tidy_path`) before they
+    are matched, but those under ``keep_paths``; ``check`` may refuse a request before any
+    route sees it."""
 
-    _index: dict[Key, list[tuple[int, BaseRoute, Any]]]
+    # literal start -> (declaration order, route, endpoint function or None, shape or None)
+    _index: dict[Key, list[tuple[int, BaseRoute, Any, Any]]]
     _indexed: int = -1
 
-    def __init__(self, routes: Sequence[BaseRoute], *, on_error: OnError, lifespan: Any = None) -> None:
-        # The app tidies paths (app._Tidy): no trailing-slash redirects.
+    def __init__(
+        self,
+        routes: Sequence[BaseRoute],
+        *,
+        on_error: OnError,
+        lifespan: Any = None,
+        keep_paths: tuple[str, ...] = (),
+        check: Check | None = None,
+    ) -> None:
+        # Paths are tidied instead: no trailing-slash redirects.
         super().__init__(list(routes), lifespan=lifespan, redirect_slashes=False)
         self.on_error = on_error
+        self.keep_paths = keep_paths
+        self.check = check
 
-    def _candidates(self, path: str) -> list[tuple[int, BaseRoute, Any]]:
+    def _candidates(self, path: str) -> list[tuple[int, BaseRoute, Any, Any]]:
         if self._indexed != len(self.routes):  # built on first use, again if routes were added
-            self._index = {}
-            for order, route in enumerate(self.routes):
-                self._index.setdefault(literal_start(route), []).append((order, route, _function(route)))
-            self._indexed = len(self.routes)
+            self._build_index()
         segments = tuple(path.split("/")[1 : DEPTH + 1])
-        found: list[tuple[int, BaseRoute, Any]] = []
         for length in range(len(segments), -1, -1):
-            found += self._index.get(segments[:length], ())
-        found.sort(key=lambda entry: entry[0])
-        return found
+            found = self._index.get(segments[:length])
+            if found is not None:
+                return found
+        return []
+
+    def _build_index(self) -> None:
+        """For each literal start of a route, the routes a path with that start can match: its
+        own and those of every shorter start, in declaration order; a path's candidates are then
+        those of its longest start in the index, with no list to build per request."""
+        own: dict[Key, list[tuple[int, BaseRoute, Any, Any]]] = {}
+        for order, route in enumerate(self.routes):
+            entry = (order, route, _function(route), shape_of(route))
+            own.setdefault(literal_start(route), []).append(entry)
+        self._index = {}
+        for key in own:
+            merged = [entry for length in range(len(key) + 1) for entry in own.get(key[:length], ())]
+            self._index[key] = sorted(merged, key=lambda entry: entry[0])
+        self._index.setdefault((), [])
+        self._indexed = len(self.routes)
 
     def find(self, scope: Scope) -> tuple[BaseRoute | None, Match, Scope, Any]:
         """The route Starlette's router would pick: the first full match, else the first partial
         one (the path is served, not the method); with its child scope and endpoint function."""
         partial: tuple[BaseRoute | None, Match, Scope, Any] = (None, Match.NONE, {}, None)
-        for _order, route, function in self._candidates(scope["path"]):
-            match, child_scope = route.matches(scope)
+        segments = get_route_path(scope).split("/")[1:]
+        for _order, route, function, shape in self._candidates(scope["path"]):
+            if shape is None:
+                match, child_scope = route.matches(scope)
+            else:
+                match, child_scope = _match_shape(cast(Route, route), shape, segments, scope)
             if match is Match.FULL:
                 return route, match, child_scope, function
             if match is Match.PARTIAL and partial[0] is None:
@@ -93,7 +174,7 @@ class IndexedRouter(Router):
         that also matches (``/.../{task_id}``) is another path: its methods are not this one's."""
         methods: set[str] = set()
         first: str | None = None
-        for _order, route, _function in self._candidates(scope["path"]):
+        for _order, route, _function, _shape in self._candidates(scope["path"]):
             path = getattr(route, "path", None)
             if (first is None or path == first) and route.matches(scope)[0] is Match.PARTIAL:
                 first = path
@@ -104,37 +185,45 @@ class IndexedRouter(Router):
         if scope["type"] != "http":
             await super().app(scope, receive, send)
             return
+        response = await self.respond(scope, receive, send)
+        if response is not None:
+            await response(scope, receive, send)
+
+    async def respond(self, scope: Scope, receive: Receive, send: Send) -> Response | None:
+        """The answer to an HTTP request, for the caller to send: its endpoint function's, or
+        what answers the error it raised. None when the request was served through ``send``
+        already (a route that is not a function) or nobody is left to answer."""
+        path: str = scope["path"]
+        tidy = path if path.startswith(self.keep_paths) else tidy_path(path)
+        if tidy != path:
+            scope = {**scope, "path": tidy, "raw_path": tidy.encode("utf-8", "surrogateescape")}
         scope.setdefault("router", self)
+        refused = None if self.check is None else self.check(scope)
+        if refused is not None:
+            return await self.on_error(Request(scope, receive, send), refused)
         route, match, child_scope, function = self.find(scope)
         if route is not None:
             scope["route"] = route
             scope.update(child_scope)
         if match is Match.FULL:
-            if function is not None:
-                await self._call(function, scope, receive, send)
-            else:
+            if function is None:
                 assert route is not None
                 await self._serve(route, scope, receive, send)
-            return
+                return None
+            # An endpoint function: what it raises comes before its answer, so it can be answered.
+            request = Request(scope, receive, send)
+            try:
+                response: Response = await function(request)
+            except ClientDisconnect:
+                return None  # gone before its body came (or closed for being too slow)
+            except Exception as exc:
+                return await self.on_error(request, exc)
+            return response
         if match is Match.PARTIAL:
             error = HTTPException(405, headers={"Allow": ", ".join(self.allowed(scope))})
         else:
             error = HTTPException(404)
-        response = await self.on_error(Request(scope, receive, send), error)
-        await response(scope, receive, send)
-
-    async def _call(
-        self, function: Callable[[Request], Awaitable[Response]], scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        """An endpoint function: what it raises comes before its answer, so it can be answered."""
-        request = Request(scope, receive, send)
-        try:
-            response = await function(request)
-        except ClientDisconnect:
-            return  # gone before its body came (or closed for being too slow): nobody to answer
-        except Exception as exc:
-            response = await self.on_error(request, exc)
-        await response(scope, receive, send)
+        return await self.on_error(Request(scope, receive, send), error)
 
     async def _serve(self, route: BaseRoute, scope: Scope, receive: Receive, send: Send) -> None:
         """Any other route (an HTTPEndpoint class): what it raises before its answer has started
