@@ -313,17 +313,24 @@ class Journal:
         ``header_bytes`` and its bodies to ``body_bytes``; an entry object is built, and masked,
         only when someone reads it."""
         if self.size:
-            (time, method, path, query, headers, body, body_size, status, account, fault, duration_ms,
-             response_headers, response_body, response_size) = request  # fmt: skip
-            headers = tuple(headers)
-            if sum(len(name) + len(value) for name, value in headers) > self.header_bytes:
-                headers = _cut(headers, self.header_bytes)
             keep = self.body_bytes
-            kept = Recorded(  # positional: NamedTuple._replace costs twice as much
-                time, method, path, query, headers, body[:keep], body_size, status, account,
-                fault, duration_ms, tuple(response_headers), response_body[:keep], response_size,
-            )  # fmt: skip
-            self._append(kept)
+            if (
+                len(request.body) > keep
+                or len(request.response_body) > keep
+                or sum(map(len, itertools.chain.from_iterable(request.headers))) > self.header_bytes
+            ):
+                request = self._bounded(request)
+            self._append(request)
+
+    def _bounded(self, request: Recorded) -> Recorded:
+        """``request`` with its headers and bodies cut to what the journal keeps."""
+        headers = tuple(request.headers)
+        if sum(len(name) + len(value) for name, value in headers) > self.header_bytes:
+            headers = _cut(headers, self.header_bytes)
+        keep = self.body_bytes
+        return request._replace(
+            headers=headers, body=request.body[:keep], response_body=request.response_body[:keep]
+        )
 
     def _append(self, kept: Recorded) -> None:
         """Keep one entry, numbered (a journal shared by processes keeps it in their store).
@@ -333,7 +340,7 @@ class Journal:
         request after would find them cold; one block per entry, mostly over the small-object
         size, leaves the small blocks to the requests (what that saves over HTTP:
         docs/benchmarks.md)."""
-        row: tuple[Any, ...] = tuple(kept)  # headers are tuples by now (record): marshal takes them
+        row: tuple[Any, ...] = tuple(kept)  # marshal takes a plain tuple, and lists of tuples
         self._entries.append((next(self._ids), marshal.dumps(row)))
 
     def _rows(self) -> list[tuple[int, Recorded]]:

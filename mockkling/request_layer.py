@@ -229,10 +229,11 @@ class RequestHead(NamedTuple):
     authorization: bytes | None
     declared: int  # Content-Length, or -1 (absent or not a number)
     chunked: bool
+    namespaced: bool = False  # it names a namespace (issue 20)
 
     @classmethod
     def read(cls, headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
-        authorization, declared, chunked = None, -1, False
+        authorization, declared, chunked, namespaced = None, -1, False, False
         for name, value in headers:
             if name == b"authorization":
                 # Several make the credentials unreadable: no account to limit or match; the app
@@ -242,7 +243,9 @@ class RequestHead(NamedTuple):
                 declared = int(value) if value.isdigit() else -1
             elif name == b"transfer-encoding":
                 chunked = True
-        return cls(authorization, declared, chunked)
+            elif name == namespaces.HEADER_BYTES:
+                namespaced = True
+        return cls(authorization, declared, chunked, namespaced)
 
     @property
     def bodyless(self) -> bool:
@@ -359,17 +362,11 @@ class RequestLayer:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        head = RequestHead.read(scope["headers"])
         # A request that names a namespace, or any on a shared state, is served in it (issue 20).
-        if _ENTERED not in scope:
-            named = self.shared
-            if not named:
-                for name, _value in scope["headers"]:
-                    if name == namespaces.HEADER_BYTES:
-                        named = True
-                        break
-            if named:
-                await self._in_namespace(scope, receive, send)
-                return
+        if (head.namespaced or self.shared) and _ENTERED not in scope:
+            await self._in_namespace(scope, receive, send)
+            return
         backend = self.backend
         space = backend.space()
         journal, faults, limits = space.journal, space.faults, space.limits
@@ -380,7 +377,6 @@ class RequestLayer:
         if surface == CONTROL_SURFACE:
             await self.app(scope, receive, send)
             return
-        head = RequestHead.read(scope["headers"])
         started = time.perf_counter()
         if head.bodyless and not (faults.live or limits.rate_on):
             # Most requests (queries, lists, downloads): nothing to capture, replay or match,
