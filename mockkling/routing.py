@@ -11,7 +11,7 @@ raises with the app's error handlers, where Starlette passes each answer through
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final, cast
+from typing import Any, Final, NamedTuple, cast
 
 from starlette._utils import get_route_path, is_async_callable
 from starlette.exceptions import HTTPException
@@ -51,11 +51,38 @@ def literal_start(route: BaseRoute) -> Key:
     return tuple(key)
 
 
-def shape_of(route: BaseRoute) -> tuple[str | None, ...] | None:
-    """A plain Route's path as its segments, None for each parameter, when every parameter is a
-    whole segment of the default (``str``) kind: such a path is matched segment by segment,
-    exactly as its regular expression (``[^/]+`` per parameter) would, in a fraction of the time
-    over HTTP (docs/benchmarks.md). None for any other route (Starlette matches it)."""
+class Shape(NamedTuple):
+    """A route path whose parameters are all whole segments of the default (``str``) kind, as
+    segments: such a path is matched by comparing segments, exactly as its regular expression
+    (``[^/]+`` per parameter) would match, for a fraction of the cost (docs/benchmarks.md)."""
+
+    size: int  # segments
+    prefix: list[str]  # the literal segments before the first parameter
+    rest: tuple[str | None, ...]  # the segments after them, None for a parameter
+    names: tuple[str, ...]  # the parameters, in order
+    only_params: bool  # no literal segment after the first parameter (the usual case)
+
+    def params(self, segments: list[str]) -> dict[str, str] | None:
+        """The path parameters of a path split on "/" (without the leading ""), or None."""
+        start = len(self.prefix)
+        if len(segments) != self.size or segments[:start] != self.prefix:
+            return None
+        rest = segments[start:]
+        if self.only_params:
+            return None if "" in rest else dict(zip(self.names, rest, strict=True))
+        values = []
+        for want, got in zip(self.rest, rest, strict=True):
+            if want is None:
+                if not got:
+                    return None
+                values.append(got)
+            elif want != got:
+                return None
+        return dict(zip(self.names, values, strict=True))
+
+
+def shape_of(route: BaseRoute) -> Shape | None:
+    """A plain Route's :class:`Shape`, or None (Starlette matches it)."""
     if not isinstance(route, Route) or not route.path.startswith("/"):
         return None
     parts: list[str | None] = []
@@ -69,28 +96,10 @@ def shape_of(route: BaseRoute) -> tuple[str | None, ...] | None:
             return None
         else:
             parts.append(segment)
-    return tuple(parts)
-
-
-def _match_shape(
-    route: Route, shape: tuple[str | None, ...], segments: list[str], scope: Scope
-) -> tuple[Match, Scope]:
-    """``Route.matches`` for a route with a shape, given the request's path split on "/"."""
-    if len(segments) != len(shape):
-        return Match.NONE, {}
-    values = []
-    for want, got in zip(shape, segments, strict=True):
-        if want is None:
-            if not got:
-                return Match.NONE, {}
-            values.append(got)
-        elif want != got:
-            return Match.NONE, {}
-    params = {**scope.get("path_params", {}), **dict(zip(route.param_convertors, values, strict=True))}
-    child_scope = {"endpoint": route.endpoint, "path_params": params}
-    return (
-        Match.FULL if not route.methods or scope["method"] in route.methods else Match.PARTIAL
-    ), child_scope
+    start = parts.index(None) if None in parts else len(parts)
+    prefix = [part for part in parts[:start] if part is not None]
+    rest = tuple(parts[start:])
+    return Shape(len(parts), prefix, rest, tuple(route.param_convertors), all(part is None for part in rest))
 
 
 def _function(route: BaseRoute) -> Callable[[Request], Awaitable[Response]] | None:
@@ -127,12 +136,13 @@ class IndexedRouter(Router):
         self.keep_paths = keep_paths
         self.check = check
 
-    def _candidates(self, path: str) -> list[tuple[int, BaseRoute, Any, Any]]:
+    def _candidates(self, segments: list[str]) -> list[tuple[int, BaseRoute, Any, Any]]:
+        """The routes a path (split on "/", without the leading "") may match, in order."""
         if self._indexed != len(self.routes):  # built on first use, again if routes were added
             self._build_index()
-        segments = tuple(path.split("/")[1 : DEPTH + 1])
-        for length in range(len(segments), -1, -1):
-            found = self._index.get(segments[:length])
+        start = tuple(segments[:DEPTH])
+        for length in range(len(start), -1, -1):
+            found = self._index.get(start[:length])
             if found is not None:
                 return found
         return []
@@ -157,11 +167,20 @@ class IndexedRouter(Router):
         one (the path is served, not the method); with its child scope and endpoint function."""
         partial: tuple[BaseRoute | None, Match, Scope, Any] = (None, Match.NONE, {}, None)
         segments = get_route_path(scope).split("/")[1:]
-        for _order, route, function, shape in self._candidates(scope["path"]):
+        inherited = scope.get("path_params")
+        for _order, route, function, shape in self._candidates(segments):
             if shape is None:
                 match, child_scope = route.matches(scope)
             else:
-                match, child_scope = _match_shape(cast(Route, route), shape, segments, scope)
+                params = shape.params(segments)
+                if params is None:
+                    continue
+                if inherited:
+                    params = {**inherited, **params}
+                plain = cast(Route, route)  # a shape is a Route's
+                child_scope = {"endpoint": plain.endpoint, "path_params": params}
+                methods = plain.methods
+                match = Match.FULL if not methods or scope["method"] in methods else Match.PARTIAL
             if match is Match.FULL:
                 return route, match, child_scope, function
             if match is Match.PARTIAL and partial[0] is None:
@@ -174,7 +193,7 @@ class IndexedRouter(Router):
         that also matches (``/.../{task_id}``) is another path: its methods are not this one's."""
         methods: set[str] = set()
         first: str | None = None
-        for _order, route, _function, _shape in self._candidates(scope["path"]):
+        for _order, route, _function, _shape in self._candidates(get_route_path(scope).split("/")[1:]):
             path = getattr(route, "path", None)
             if (first is None or path == first) and route.matches(scope)[0] is Match.PARTIAL:
                 first = path
