@@ -2,10 +2,12 @@
 
 Starlette's router tries every route in turn, which for the later ones cost more than all the
 rest of a request; this one tries only the routes whose literal start of path can be the
-request's, in the same order, with Starlette's own matching, so what matches, partial matches
-(405) and precedence are unchanged. It also calls a route's endpoint itself and answers what it
-raises with the app's error handlers, where Starlette passes each answer through three wrappers
-(two exception middlewares and the route's own): what that saves is in docs/benchmarks.md.
+request's, in the same order, matching each as Starlette would (by segments when its parameters
+are whole segments, :class:`Shape`), so what matches, partial matches (405) and precedence are
+unchanged. It also calls a route's endpoint itself and answers what it raises with the app's
+error handlers, where Starlette passes each answer through three wrappers (two exception
+middlewares and the route's own); :meth:`IndexedRouter.respond` hands the answer back, for the
+request layer to send and journal from the object. What each saves is in docs/benchmarks.md.
 """
 
 from __future__ import annotations
