@@ -104,6 +104,17 @@ def shape_of(route: BaseRoute) -> Shape | None:
     return Shape(len(parts), prefix, rest, tuple(route.param_convertors), all(part is None for part in rest))
 
 
+def _segments(scope: Scope) -> tuple[list[str], bool]:
+    """The request's route path split on "/" (without the leading ""), and whether its routes
+    may be matched by shape. A regular expression's "$" also matches before a final newline (a
+    path sent with a trailing %0A): such a path's candidates are those of the path without it,
+    and Starlette matches them, so that the same route is picked."""
+    path = get_route_path(scope)
+    if path.endswith("\n"):
+        return path[:-1].split("/")[1:], False
+    return path.split("/")[1:], True
+
+
 def _function(route: BaseRoute) -> Callable[[Request], Awaitable[Response]] | None:
     """The async function a Route calls with a Request, or None (a class endpoint, an ASGI app,
     a sync function: served through the route, as Starlette does)."""
@@ -168,10 +179,10 @@ class IndexedRouter(Router):
         """The route Starlette's router would pick: the first full match, else the first partial
         one (the path is served, not the method); with its child scope and endpoint function."""
         partial: tuple[BaseRoute | None, Match, Scope, Any] = (None, Match.NONE, {}, None)
-        segments = get_route_path(scope).split("/")[1:]
+        segments, by_shape = _segments(scope)
         inherited = scope.get("path_params")
         for _order, route, function, shape in self._candidates(segments):
-            if shape is None:
+            if shape is None or not by_shape:
                 match, child_scope = route.matches(scope)
             else:
                 params = shape.params(segments)
@@ -195,7 +206,7 @@ class IndexedRouter(Router):
         that also matches (``/.../{task_id}``) is another path: its methods are not this one's."""
         methods: set[str] = set()
         first: str | None = None
-        for _order, route, _function, _shape in self._candidates(get_route_path(scope).split("/")[1:]):
+        for _order, route, _function, _shape in self._candidates(_segments(scope)[0]):
             path = getattr(route, "path", None)
             if (first is None or path == first) and route.matches(scope)[0] is Match.PARTIAL:
                 first = path

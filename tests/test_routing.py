@@ -77,9 +77,11 @@ _VALUES = st.one_of(
 
 @st.composite
 def _requests(draw: st.DrawFn) -> str:
-    """A route's path with its parameters filled with any values, sometimes with more after it."""
+    """A route's path with its parameters filled with any values, sometimes with more after it,
+    sometimes ending in a newline or a slash."""
     path = re.sub(r"\{[^}]*\}", lambda _: draw(_VALUES), draw(st.sampled_from(_PATHS)))
-    return path + "".join("/" + part for part in draw(st.lists(_VALUES, max_size=2)))
+    path += "".join("/" + part for part in draw(st.lists(_VALUES, max_size=2)))
+    return path + draw(st.sampled_from(["", "", "", "\n", "/"]))  # "$" matches before a final newline
 
 
 @settings(max_examples=500, deadline=None)
