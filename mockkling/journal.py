@@ -313,6 +313,8 @@ class Journal:
         ``header_bytes`` and its bodies to ``body_bytes``; an entry object is built, and masked,
         only when someone reads it."""
         if self.size:
+            if not isinstance(request.headers, list | tuple):  # any other iterable: read it once
+                request = request._replace(headers=tuple(request.headers))
             keep = self.body_bytes
             if (
                 len(request.body) > keep

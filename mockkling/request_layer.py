@@ -296,10 +296,11 @@ class _Recording:
         body = bytes(response.body)  # the same object when it is bytes (no copy)
         self.status = response.status_code
         self.headers = response.raw_headers
+        await self._send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        # As send() keeps them: the body once it is on its way, the entry just before it goes.
         if self._keep and _is_text(self.headers):
             self.body = body[: self._keep]
         self.size = len(body)
-        await self._send({"type": "http.response.start", "status": self.status, "headers": self.headers})
         self.finish()
         await self._send({"type": "http.response.body", "body": body})
 

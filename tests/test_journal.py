@@ -195,6 +195,44 @@ def test_journal_object_on_its_own() -> None:
         Journal(size=-1)
 
 
+def test_a_records_headers_may_be_any_iterable() -> None:
+    """Recorded takes headers as any iterable (a generator too): read once, kept whole."""
+    journal = Journal()
+    headers = ((name, b"v") for name in (b"a", b"b"))
+    journal.record(Recorded(1, "GET", "/", b"", headers, b"", 0, 200, None))
+    assert journal.last() is not None and journal.last().headers == {"a": "v", "b": "v"}  # type: ignore[union-attr]
+
+
+def test_an_answer_whose_start_could_not_be_sent_is_recorded_without_its_body(auth: dict[str, str]) -> None:
+    """The client went away before the answer's head could go: the entry has the status the
+    mock chose, and no body, as the client got none."""
+    backend = Backend(Config())
+    app = create_app(backend)
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/v1/videos/text2video/nope",
+        "raw_path": b"/v1/videos/text2video/nope",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"mock"), (b"authorization", auth["Authorization"].encode())],
+        "client": ("127.0.0.1", 1),
+        "server": ("mock", 80),
+    }
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, object]) -> None:
+        raise OSError("the client is gone")
+
+    with pytest.raises(OSError):
+        asyncio.run(app(scope, receive, send))
+    entry = backend.journal.last()
+    assert entry is not None
+    assert (entry.status, entry.response_size, entry.response_body) == (404, 0, "")
+
+
 def test_records_the_body_of_a_request_answered_by_a_fault(
     backend: Backend, client: httpx.Client, auth: dict[str, str]
 ) -> None:
