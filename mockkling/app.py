@@ -64,7 +64,7 @@ class _MockApp(Starlette):
         super().__init__(**kwargs)
         # On the API, repeated slashes count as one and a trailing slash is dropped; the mock's
         # own pages under /__mockkling/ keep their paths.
-        self.router = self._router = IndexedRouter(
+        self.router = IndexedRouter(
             self.router.routes,
             on_error=on_error,
             lifespan=kwargs.get("lifespan"),
@@ -73,7 +73,8 @@ class _MockApp(Starlette):
         )
 
     def build_middleware_stack(self) -> ASGIApp:
-        return self._layer(self._router)
+        assert isinstance(self.router, IndexedRouter)  # set in __init__
+        return self._layer(self.router)
 
 
 def _several_authorizations(scope: Scope) -> KlingError | None:

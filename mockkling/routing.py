@@ -172,7 +172,6 @@ class IndexedRouter(Router):
         for key in own:
             merged = [entry for length in range(len(key) + 1) for entry in own.get(key[:length], ())]
             self._index[key] = sorted(merged, key=lambda entry: entry[0])
-        self._index.setdefault((), [])
         self._indexed = len(self.routes)
 
     def find(self, scope: Scope) -> tuple[BaseRoute | None, Match, Scope, Any]:
