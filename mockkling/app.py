@@ -175,7 +175,13 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
         return await on_crash(request, exc)
 
     app = _MockApp(
-        layer=lambda router: RequestLayer(router, backend, surface_of=surface_name, render=render_path),
+        layer=lambda router: RequestLayer(
+            router,
+            backend,
+            surface_of=surface_name,
+            render=render_path,
+            shortcut=official.task_query(backend),
+        ),
         on_error=on_error,
         render_path=render_path,
         routes=routes,

@@ -216,7 +216,7 @@ def _seed_routes(backend: Backend) -> list[BaseRoute]:
     async def get_generation(request: Request) -> Response:
         account = backend.authenticate_key(request.headers.get("authorization"))
         task = own_task(account, request.path_params["task_id"])
-        return JSONResponse(generation_view(task, backend.now_ms(), result_base(backend, request)))
+        return JSONResponse(generation_view(task, backend.now_ms(), result_base(backend, request.scope)))
 
     out: list[BaseRoute] = [
         Route("/v1/video/generations", create_generation, methods=["POST"]),
@@ -235,7 +235,7 @@ def _seed_routes(backend: Backend) -> list[BaseRoute]:
         async def get_passthrough(request: Request) -> Response:
             account = backend.authenticate_key(request.headers.get("authorization"))
             task = own_task(account, request.path_params["task_id"])
-            data = task_view(task, backend.now_ms(), result_base(backend, request))
+            data = task_view(task, backend.now_ms(), result_base(backend, request.scope))
             return envelope(backend.new_id(), data, SUCCESS_MESSAGE)
 
         out.append(Route(f"/kling/v1/videos/{action}", create_passthrough, methods=["POST"]))
@@ -339,13 +339,14 @@ def _family_routes(backend: Backend, prof: Profile) -> list[BaseRoute]:
 
     async def query(request: Request, rid: str) -> Response:
         task = backend.polled(own(account_of(request, rid), request.path_params["task_id"]))
-        return _answer(200, prof.task_view(task, backend.now_ms(), result_base(backend, request), prof), rid)
+        base = result_base(backend, request.scope)
+        return _answer(200, prof.task_view(task, backend.now_ms(), base, prof), rid)
 
     async def video(request: Request, rid: str) -> Response:
         task = backend.polled(own(account_of(request, rid), request.path_params["task_id"]))
         return _answer(
             200,
-            gateway_profiles.new_api_video(task, backend.now_ms(), result_base(backend, request), prof),
+            gateway_profiles.new_api_video(task, backend.now_ms(), result_base(backend, request.scope), prof),
             rid,
         )
 

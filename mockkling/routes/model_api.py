@@ -75,7 +75,7 @@ def routes(backend: Backend) -> list[BaseRoute]:
     async def query(request: Request) -> Response:
         account = backend.authenticate_api_key(request.headers.get("authorization"))
         idents, external = contents.task_ids(request.query_params)
-        now, base = backend.now_ms(), result_base(backend, request)
+        now, base = backend.now_ms(), result_base(backend, request.scope)
         tasks = backend.model_tasks(account, idents, external=external)
         return envelope(backend.new_id(), [model_task_view(task, now, base) for task in tasks])
 
@@ -88,7 +88,7 @@ def routes(backend: Backend) -> list[BaseRoute]:
         tasks, cursor = contents.page(backend.all_model_tasks(account), wanted, now)
         data: dict[str, object] = {"count": len(tasks), "has_more": bool(cursor)}
         if tasks or backend.config.model_api.empty_page == "empty":
-            base = result_base(backend, request)
+            base = result_base(backend, request.scope)
             data = {"result": [model_task_view(t, now, base) for t in tasks], **data, "next_cursor": cursor}
         return envelope(backend.new_id(), data, SUCCESS_MESSAGE)
 

@@ -13,6 +13,7 @@ from typing import Any, Final, NamedTuple
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Scope
 
 from .. import library, sessions
 from ..backend import Backend
@@ -44,20 +45,19 @@ _BASE_URLS_SIZE: Final = 1024
 _LONGEST_HOST: Final = 262
 
 
-def base_url(request: Request) -> str:
-    """The mock's own address as this client reached it, for result URLs.
+def base_url(scope: Scope) -> str:
+    """The mock's own address as the client of request ``scope`` reached it, for result URLs.
 
     Starlette builds ``request.base_url`` anew on every request, which costs more than 3% of a
     query (docs/benchmarks.md has the figure); it depends only on the fields of the key below,
     so it is built once for each."""
-    scope = request.scope
     host = next((value for name, value in scope["headers"] if name == b"host"), None)
     root = scope.get("app_root_path", scope.get("root_path", ""))
     server = scope.get("server")  # a list from some servers and test clients: keyed as a tuple
     key = (scope.get("scheme"), host, None if server is None else tuple(server), root)
     url = _base_urls.get(key)
     if url is None:
-        url = str(request.base_url).rstrip("/")
+        url = str(Request(scope).base_url).rstrip("/")
         if host is not None and len(host) > _LONGEST_HOST:
             return url
         if len(_base_urls) >= _BASE_URLS_SIZE:
@@ -66,10 +66,16 @@ def base_url(request: Request) -> str:
     return url
 
 
-def result_base(backend: Backend, request: Request) -> str:
-    """Where result URLs point: the backend's media URL if set, else the mock as this client
-    reached it."""
-    return backend.media_url or base_url(request)
+def result_base(backend: Backend, scope: Scope) -> str:
+    """Where result URLs point: the backend's media URL if set, else the mock as the client of
+    request ``scope`` reached it."""
+    return backend.media_url or base_url(scope)
+
+
+def _query(backend: Backend, account: str, task_id: str, scope: Scope) -> Response:
+    """The answer to a task query (the query route's, and :func:`task_query`'s)."""
+    task = backend.get_task(account, task_id)
+    return envelope(backend.new_id(), task_view(task, backend.now_ms(), result_base(backend, scope)))
 
 
 def _task_routes(backend: Backend, action: Action) -> list[BaseRoute]:
@@ -88,14 +94,13 @@ def _task_routes(backend: Backend, action: Action) -> list[BaseRoute]:
             return envelope(backend.new_id(), created_view(task))
         page_num = spec.query_int(action.list_op, "pageNum", request.query_params.get("pageNum"))
         page_size = spec.query_int(action.list_op, "pageSize", request.query_params.get("pageSize"))
-        now, base = backend.now_ms(), result_base(backend, request)
+        now, base = backend.now_ms(), result_base(backend, request.scope)
         tasks = backend.list_tasks(account, action.name, page_num, page_size)
         return envelope(backend.new_id(), [task_view(t, now, base) for t in tasks])
 
     async def one(request: Request) -> Response:
         account = backend.authenticate(request.headers.get("authorization"))
-        task = backend.get_task(account, request.path_params["task_id"])
-        return envelope(backend.new_id(), task_view(task, backend.now_ms(), result_base(backend, request)))
+        return _query(backend, account, request.path_params["task_id"], request.scope)
 
     path = action.endpoint.path
     return [
@@ -154,7 +159,7 @@ def _call_route(backend: Backend, call: Call) -> Route:
     async def endpoint(request: Request) -> Response:
         account = backend.authenticate(request.headers.get("authorization"))
         # A call whose answer links to files it made is told where they are served.
-        links = (result_base(backend, request),) if call.links else ()
+        links = (result_base(backend, request.scope),) if call.links else ()
         if call.method == "POST":
             params = await read_json_object(request, backend.config.max_body_bytes)
 
@@ -193,3 +198,36 @@ def routes(backend: Backend) -> list[BaseRoute]:
 
     out.append(Route("/account/costs", costs, methods=["GET"]))
     return out
+
+
+def task_query(backend: Backend) -> Callable[[Scope, bytes | None], Response | None]:
+    """A task query (``GET /v1/.../{task_id}``), answered without the router: what the query
+    route's endpoint answers, for the request layer to send and journal, or None for the router
+    to answer instead (anything else, and every refusal: a bad token, an unknown task).
+
+    Queries are most of what a Kling client sends (it polls each task until it ends), and the
+    router, Starlette's Request and the endpoint's own call cost a third of one over HTTP: the
+    figures are in docs/benchmarks.md. Only reads happen before an answer is certain, so handing
+    a request on to the router leaves nothing behind."""
+    paths = frozenset(action.endpoint.path for action in ACTIONS.values())
+    # Paths the router serves otherwise, though they look like queries (calls are declared first).
+    others = paths | {call.path for call in CALLS}
+
+    def answer(scope: Scope, authorization: bytes | None) -> Response | None:
+        path: str = scope["path"]
+        prefix, _, ident = path.rpartition("/")
+        if (
+            prefix not in paths  # also every untidy path: "//", a trailing "/" (no ident)
+            or not ident
+            or path in others
+            or scope["method"] != "GET"
+            or scope.get("root_path")
+            or not authorization  # none, empty, or several (b"")
+        ):
+            return None
+        try:
+            return _query(backend, backend.authenticate(authorization.decode("latin-1")), ident, scope)
+        except KlingError:  # raised before anything is drawn or stored
+            return None
+
+    return answer

@@ -1,0 +1,165 @@
+"""Task queries the request layer answers without the router (``routes.official.task_query``)
+are answered, journaled and numbered exactly as the router's query route answers them: same
+status, headers and body (request ids included), same journal entries, for any path, method and
+credentials, and whatever happens to the tasks meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.applications import Starlette
+
+from mockkling import Backend, Config, Timing, create_app, make_jwt
+from mockkling.request_layer import RequestLayer
+from mockkling.validation import ACTIONS
+
+ACCOUNTS = {"ak-1": "sk-1", "ak-2": "sk-2"}
+TOKENS = {ak: make_jwt(ak, sk, ttl_seconds=36000) for ak, sk in ACCOUNTS.items()}
+CREATE = b'{"model_name": "kling-v1", "prompt": "a kitten", "duration": "5", "external_task_id": "ext-%d"}'
+START_MS = 1_780_000_000_000
+# Every task query path's prefix, and paths that are none.
+PREFIXES = sorted(action.endpoint.path for action in ACTIONS.values()) + ["/v1/videos", "/v1/general", "/v2"] * 5
+
+
+def _layer(app: Starlette) -> RequestLayer:
+    layer = app.build_middleware_stack()
+    assert isinstance(layer, RequestLayer)
+    app.middleware_stack = layer
+    return layer
+
+
+class _Pair:
+    """Two mocks alike in all but the shortcut: ``fast`` has it, ``plain`` leaves every request
+    to the router."""
+
+    def __init__(self) -> None:
+        self.backends = [Backend(Config(seed=1, accounts=ACCOUNTS, timing=Timing(2, 5))) for _ in range(2)]
+        self.apps = [create_app(backend) for backend in self.backends]
+        for backend in self.backends:
+            backend.use_manual_clock(START_MS)
+        fast, plain = (_layer(app) for app in self.apps)
+        assert fast.shortcut is not None
+        plain.shortcut = None
+        self.answered = 0
+        shortcut = fast.shortcut
+
+        def counted(scope: Any, authorization: bytes | None) -> Any:
+            response = shortcut(scope, authorization)
+            self.answered += response is not None
+            return response
+
+        fast.shortcut = counted
+
+    def both(self, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes = b"", root: str = "") -> Any:
+        answers = [asyncio.run(_call(app, method, path, headers, body, root)) for app in self.apps]
+        assert answers[0] == answers[1], (method, path, headers, root)
+        return answers[0]
+
+    def advance(self, seconds: float) -> None:
+        for backend in self.backends:
+            backend.advance(seconds)
+
+    def journals(self) -> list[list[dict[str, Any]]]:
+        out = []
+        for backend in self.backends:
+            entries = [entry.to_dict() for entry in backend.journal]
+            for entry in entries:
+                entry.pop("duration_ms")
+            out.append(entries)
+        return out
+
+
+async def _call(
+    app: Starlette, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes, root: str
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode("utf-8", "surrogateescape"),
+        "query_string": b"",
+        "root_path": root,
+        "headers": [(b"host", b"127.0.0.1:8000"), *headers],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop() if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent[0]["status"], list(sent[0]["headers"]), b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def _bearer(ak: str) -> tuple[bytes, bytes]:
+    return (b"authorization", f"Bearer {TOKENS[ak]}".encode())
+
+
+CREDENTIALS = {
+    "ak-1": [_bearer("ak-1")],
+    "ak-2": [_bearer("ak-2")],
+    "none": [],
+    "empty": [(b"authorization", b"")],
+    "no token": [(b"authorization", b"Bearer ")],
+    "basic": [(b"authorization", b"Basic YTpi")],
+    "bad token": [(b"authorization", b"Bearer abc.def.ghi")],
+    "several": [_bearer("ak-1"), _bearer("ak-1")],
+}
+
+# Weighted towards what the shortcut answers (the tasks are text2video ones), so that every
+# example has some of both.
+query = st.tuples(
+    st.sampled_from(["GET"] * 6 + ["HEAD", "POST", "DELETE"]),
+    st.sampled_from(["/v1/videos/text2video"] * len(PREFIXES) + PREFIXES),
+    st.sampled_from(["task-1", "task-2", "ext-1", "ext-2"] * 2 + ["nope", "init-selection", "", "a/b", "newline"]),
+    st.sampled_from(["", "", "", "", "/", "//"]),
+    st.sampled_from(["ak-1"] * 6 + ["ak-2"] * 3 + sorted(CREDENTIALS)),
+    st.sampled_from([""] * 8 + ["/mk", "/v1"]),
+    st.sampled_from([0.0, 0.0, 1.0, 3.0, 10.0]),
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(query, min_size=1, max_size=25))
+def test_a_query_answers_as_the_router_does(steps: list[tuple[str, str, str, str, str, str, float]]) -> None:
+    pair = _Pair()
+    ids = {}
+    for n, ak in ((1, "ak-1"), (2, "ak-2")):
+        created = pair.both("POST", "/v1/videos/text2video", [_bearer(ak)], CREATE % n)
+        ids[f"task-{n}"] = created[2].split(b'"task_id":"')[1].split(b'"')[0].decode()
+    for method, prefix, ident, tail, who, root, seconds in steps:
+        ident = ids.get(ident, ident)
+        ident = ids["task-1"] + "\n" if ident == "newline" else ident
+        path = f"{prefix}/{ident}"
+        path = path.replace("/", "//", 1) if tail == "//" else path + tail
+        pair.both(method, path, CREDENTIALS[who], root=root)
+        pair.advance(seconds)
+    fast, plain = pair.journals()
+    assert fast == plain
+    assert len(fast) == len(steps) + 2
+
+def test_the_shortcut_answers_a_plain_query() -> None:
+    """Without this, the test above would pass with a shortcut that never answers."""
+    pair = _Pair()
+    created = pair.both("POST", "/v1/videos/text2video", [_bearer("ak-1")], CREATE % 1)
+    task_id = created[2].split(b'"task_id":"')[1].split(b'"')[0].decode()
+    pair.advance(10)
+    status, _headers, body = pair.both("GET", f"/v1/videos/text2video/{task_id}", [_bearer("ak-1")])
+    assert status == 200 and b'"task_status":"succeed"' in body
+    pair.both("GET", "/v1/videos/text2video/ext-1", [_bearer("ak-1")])
+    assert pair.answered == 2
+    # Refusals are the router's to answer.
+    pair.both("GET", f"/v1/videos/text2video/{task_id}", [_bearer("ak-2")])
+    pair.both("GET", f"/v1/videos/text2video/{task_id}", CREDENTIALS["several"])
+    assert pair.answered == 2
