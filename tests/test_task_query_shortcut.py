@@ -168,3 +168,19 @@ def test_the_shortcut_answers_a_plain_query() -> None:
     pair.both("GET", f"/v1/videos/text2video/{task_id}", [_bearer("ak-2")])
     pair.both("GET", f"/v1/videos/text2video/{task_id}", CREDENTIALS["several"])
     assert pair.answered == 2
+
+
+def test_a_crash_while_answering_is_answered_in_the_envelope(monkeypatch: Any) -> None:
+    pair = _Pair()
+    created = pair.both("POST", "/v1/videos/text2video", [_bearer("ak-1")], CREATE % 1)
+    task_id = created[2].split(b'"task_id":"')[1].split(b'"')[0].decode()
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug in a view")
+
+    monkeypatch.setattr("mockkling.routes.official.task_view", broken)
+    fast = pair.apps[0]  # the one with the shortcut (a crash may cost it a request id more)
+    status, _headers, body = asyncio.run(
+        _call(fast, "GET", f"/v1/videos/text2video/{task_id}", [_bearer("ak-1")], b"", "")
+    )
+    assert status == 500 and b'"code":5000' in body

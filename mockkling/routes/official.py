@@ -207,8 +207,8 @@ def task_query(backend: Backend) -> Callable[[Scope, bytes | None], Response | N
 
     Queries are most of what a Kling client sends (it polls each task until it ends), and the
     router, Starlette's Request and the endpoint's own call cost a third of one over HTTP: the
-    figures are in docs/benchmarks.md. Only reads happen before an answer is certain, so handing
-    a request on to the router leaves nothing behind."""
+    figures are in docs/benchmarks.md. A request is handed on only when it is refused before an id
+    is drawn or a poll counted, so the router's answer is the one the client would have got."""
     paths = frozenset(action.endpoint.path for action in ACTIONS.values())
     # Paths the router serves otherwise, though they look like queries (calls are declared first).
     others = paths | {call.path for call in CALLS}
@@ -227,7 +227,7 @@ def task_query(backend: Backend) -> Callable[[Scope, bytes | None], Response | N
             return None
         try:
             return _query(backend, backend.authenticate(authorization.decode("latin-1")), ident, scope)
-        except KlingError:  # raised before anything is drawn or stored
-            return None
+        except Exception:  # a refusal, raised before anything is drawn or counted; or a crash,
+            return None  # which the router answers in the surface's envelope
 
     return answer
