@@ -178,6 +178,7 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
         layer=lambda router: RequestLayer(
             router,
             backend,
+            left_alone=control.PREFIXES,
             surface_of=surface_name,
             render=render_path,
             shortcut=official.task_query(backend),

@@ -27,8 +27,6 @@ from .routing import IndexedRouter
 
 # Marks a request the layer has put in its namespace (issue 20), so it is not looked at twice.
 _ENTERED: Final = "mockkling.namespace"
-# The surface whose requests the layer leaves alone (its own API must stay reachable).
-CONTROL_SURFACE: Final = "control"
 # The rate limit counts API calls. A result file is a CDN download, not an API call, even when
 # the client sends its credentials along; nor is the OpenAPI document.
 RATE_LIMITED_SURFACES: Final = frozenset({"official", "gateway", "model_api"})
@@ -328,6 +326,37 @@ def _is_text(headers: Iterable[tuple[bytes, bytes]]) -> bool:
     return False
 
 
+def _entry(
+    now_ms: int,
+    scope: Scope,
+    head: RequestHead,
+    body: bytes,
+    started: float,
+    account: str | None,
+    status: int | None,
+    headers: Iterable[tuple[bytes, bytes]],
+    kept: bytes,
+    size: int,
+) -> Recorded:
+    """The journal entry of a request served with no fault rule in force."""
+    return Recorded(  # positional: keywords cost as much as the rest of this call
+        now_ms,
+        scope["method"],
+        scope["path"],
+        scope.get("query_string", b""),
+        scope["headers"],
+        body,
+        max(len(body), head.declared),
+        status,
+        account,
+        None,
+        (time.perf_counter() - started) * 1000,
+        headers,
+        kept,
+        size,
+    )
+
+
 _DROP_START: Final[Message] = {
     "type": "http.response.start",
     "status": 200,
@@ -339,10 +368,12 @@ class RequestLayer:
     """The request layer, outside the whole app: it journals every request (but the control
     API's), applies the fault rules and the per-account request rate.
 
-    ``surface_of`` names the surface of a path; ``render`` answers a KlingError in the format
-    of the surface a path belongs to; ``shortcut``, given a request's scope and its
-    ``Authorization``, may answer it without the router (``routes.official.task_query``), or
-    leave it to the router with None.
+    ``left_alone`` are the path prefixes it passes straight to the app (the control API's, which
+    must stay reachable whatever the rules); ``surface_of`` names the surface of a path, for the
+    rules to match on; ``render`` answers a KlingError in the format of the surface a path
+    belongs to; ``shortcut``, given a request's scope and its ``Authorization``, may answer it
+    without the router (``routes.official.task_query``) with the answer and the account it was
+    made for, or leave it to the router with None.
     """
 
     def __init__(
@@ -350,12 +381,14 @@ class RequestLayer:
         app: IndexedRouter,
         backend: Backend,
         *,
+        left_alone: tuple[str, ...],
         surface_of: Callable[[str], str | None],
         render: Callable[[str, KlingError], Response],
-        shortcut: Callable[[Scope, bytes | None], Response | None] | None = None,
+        shortcut: Callable[[Scope, bytes | None], tuple[Response, str] | None] | None = None,
     ) -> None:
         self.app = app
         self.backend = backend
+        self.left_alone = left_alone
         self.surface_of = surface_of
         self.render = render
         self.shortcut = shortcut
@@ -378,8 +411,7 @@ class RequestLayer:
         if not (journal.size or faults.live or limits.rate_on):
             await self.app(scope, receive, send)
             return
-        surface = self.surface_of(scope["path"])
-        if surface == CONTROL_SURFACE:
+        if scope["path"].startswith(self.left_alone):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -397,7 +429,7 @@ class RequestLayer:
                 # handed to the app first; none of the Exchange's set-up below.
                 await self._journal_one(scope, receive, send, journal, head, first, started)
                 return
-        exchange = Exchange(scope, receive, surface, backend, head)
+        exchange = Exchange(scope, receive, self.surface_of(scope["path"]), backend, head)
         if first is not None:
             exchange.prime(first, journal.body_bytes)
         fired: ActiveFault | None = None
@@ -470,21 +502,23 @@ class RequestLayer:
         """Serve a request with no fault rule or rate limit in force, whose ``body`` is known
         whole (b"" for none): the journal entry is all there is to do."""
         backend = self.backend
+        answered = None if self.shortcut is None else self.shortcut(scope, head.authorization)
+        if answered is not None:
+            answer, account = answered
+            await self._send_answered(scope, send, journal, head, started, body, answer, account)
+            return
 
         def record(answer: _Recording) -> None:
+            account = backend.account_label(backend.account_of(head.authorization))
             journal.record(
-                Recorded(  # positional: keywords cost as much as the rest of this call
+                _entry(
                     backend.now_ms(),
-                    scope["method"],
-                    scope["path"],
-                    scope.get("query_string", b""),
-                    scope["headers"],
+                    scope,
+                    head,
                     body,
-                    max(len(body), head.declared),
+                    started,
+                    account,
                     answer.status,
-                    backend.account_label(backend.account_of(head.authorization)),
-                    None,
-                    (time.perf_counter() - started) * 1000,
                     answer.headers,
                     answer.body,
                     answer.size,
@@ -493,13 +527,38 @@ class RequestLayer:
 
         recording = _Recording(send, record, journal.body_bytes)
         try:
-            response = None if self.shortcut is None else self.shortcut(scope, head.authorization)
-            if response is None:
-                response = await self.app.respond(scope, receive, recording.send)
+            response: Response | None = await self.app.respond(scope, receive, recording.send)
             if response is not None:
                 await recording.answer(response, scope, receive)
         finally:
             recording.finish()  # if no answer was completed: a client gone, a crash
+
+    async def _send_answered(
+        self,
+        scope: Scope,
+        send: Send,
+        journal: Journal,
+        head: RequestHead,
+        started: float,
+        body: bytes,
+        response: Response,
+        account: str,
+    ) -> None:
+        """Send the shortcut's answer, a JSON body in hand, and journal it as
+        :meth:`_Recording.answer` would: the entry is written once the head is on its way,
+        before the body goes; the account is the one the answer was made for."""
+        status, headers, content = response.status_code, response.raw_headers, bytes(response.body)
+        label = self.backend.account_label(account)
+        sent = False
+        try:
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            sent = True
+        finally:  # the journal keeps what it keeps of the body (Journal.record)
+            kept, size = (content, len(content)) if sent else (b"", 0)
+            journal.record(
+                _entry(self.backend.now_ms(), scope, head, body, started, label, status, headers, kept, size)
+            )
+        await send({"type": "http.response.body", "body": content})
 
     # -- namespaces and a shared state (issue 20; namespaces.py, state.py) ----------------------
 

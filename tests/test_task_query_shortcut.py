@@ -17,6 +17,8 @@ from mockkling.request_layer import RequestLayer
 from mockkling.validation import ACTIONS
 
 ACCOUNTS = {"ak-1": "sk-1", "ak-2": "sk-2"}
+# A key configured on its own names its account, which the journal shows masked.
+RAW_KEY = "sk-raw-key-0123456789"
 TOKENS = {ak: make_jwt(ak, sk, ttl_seconds=36000) for ak, sk in ACCOUNTS.items()}
 CREATE = b'{"model_name": "kling-v1", "prompt": "a kitten", "duration": "5", "external_task_id": "ext-%d"}'
 START_MS = 1_780_000_000_000
@@ -37,7 +39,8 @@ class _Pair:
     to the router."""
 
     def __init__(self) -> None:
-        self.backends = [Backend(Config(seed=1, accounts=ACCOUNTS, timing=Timing(2, 5))) for _ in range(2)]
+        config = Config(seed=1, accounts=ACCOUNTS, api_keys={RAW_KEY: RAW_KEY}, timing=Timing(2, 5))
+        self.backends = [Backend(config) for _ in range(2)]
         self.apps = [create_app(backend) for backend in self.backends]
         for backend in self.backends:
             backend.use_manual_clock(START_MS)
@@ -112,6 +115,7 @@ def _bearer(ak: str) -> tuple[bytes, bytes]:
 CREDENTIALS = {
     "ak-1": [_bearer("ak-1")],
     "ak-2": [_bearer("ak-2")],
+    "raw key": [(b"authorization", f"Bearer {RAW_KEY}".encode())],
     "none": [],
     "empty": [(b"authorization", b"")],
     "no token": [(b"authorization", b"Bearer ")],
@@ -120,7 +124,8 @@ CREDENTIALS = {
     "several": [_bearer("ak-1"), _bearer("ak-1")],
 }
 
-IDENTS = ["task-1", "task-2", "ext-1", "ext-2"] * 2 + ["nope", "init-selection", "", "a/b", "newline"]
+IDENTS = ["task-1", "task-2", "task-3", "ext-1", "ext-2", "ext-3"] * 2
+IDENTS += ["nope", "init-selection", "", "a/b", "newline"]
 # Weighted towards what the shortcut answers (the tasks are text2video ones), so that every
 # example has some of both.
 query = st.tuples(
@@ -128,7 +133,7 @@ query = st.tuples(
     st.sampled_from(["/v1/videos/text2video"] * len(PREFIXES) + PREFIXES),
     st.sampled_from(IDENTS),
     st.sampled_from(["", "", "", "", "/", "//"]),
-    st.sampled_from(["ak-1"] * 6 + ["ak-2"] * 3 + sorted(CREDENTIALS)),
+    st.sampled_from(["ak-1"] * 6 + ["ak-2", "raw key"] * 3 + sorted(CREDENTIALS)),
     st.sampled_from([""] * 8 + ["/mk", "/v1"]),
     st.sampled_from([0.0, 0.0, 1.0, 3.0, 10.0]),
 )
@@ -139,8 +144,8 @@ query = st.tuples(
 def test_a_query_answers_as_the_router_does(steps: list[tuple[str, str, str, str, str, str, float]]) -> None:
     pair = _Pair()
     ids = {}
-    for n, ak in ((1, "ak-1"), (2, "ak-2")):
-        created = pair.both("POST", "/v1/videos/text2video", [_bearer(ak)], CREATE % n)
+    for n, who in ((1, "ak-1"), (2, "ak-2"), (3, "raw key")):
+        created = pair.both("POST", "/v1/videos/text2video", CREDENTIALS[who], CREATE % n)
         ids[f"task-{n}"] = created[2].split(b'"task_id":"')[1].split(b'"')[0].decode()
     for method, prefix, ident, tail, who, root, seconds in steps:
         ident = ids.get(ident, ident)
@@ -151,7 +156,7 @@ def test_a_query_answers_as_the_router_does(steps: list[tuple[str, str, str, str
         pair.advance(seconds)
     fast, plain = pair.journals()
     assert fast == plain
-    assert len(fast) == len(steps) + 2
+    assert len(fast) == len(steps) + 3
 
 
 def test_the_shortcut_answers_a_plain_query() -> None:

@@ -200,7 +200,7 @@ def routes(backend: Backend) -> list[BaseRoute]:
     return out
 
 
-def task_query(backend: Backend) -> Callable[[Scope, bytes | None], Response | None]:
+def task_query(backend: Backend) -> Callable[[Scope, bytes | None], tuple[Response, str] | None]:
     """A task query (``GET /v1/.../{task_id}``), answered without the router: what the query
     route's endpoint answers, for the request layer to send and journal, or None for the router
     to answer instead (anything else, and every refusal: a bad token, an unknown task).
@@ -213,7 +213,7 @@ def task_query(backend: Backend) -> Callable[[Scope, bytes | None], Response | N
     # Paths the router serves otherwise, though they look like queries (calls are declared first).
     others = paths | {call.path for call in CALLS}
 
-    def answer(scope: Scope, authorization: bytes | None) -> Response | None:
+    def answer(scope: Scope, authorization: bytes | None) -> tuple[Response, str] | None:
         path: str = scope["path"]
         prefix, _, ident = path.rpartition("/")
         if (
@@ -226,7 +226,8 @@ def task_query(backend: Backend) -> Callable[[Scope, bytes | None], Response | N
         ):
             return None
         try:
-            return _query(backend, backend.authenticate(authorization.decode("latin-1")), ident, scope)
+            account = backend.authenticate(authorization.decode("latin-1"))
+            return _query(backend, account, ident, scope), account
         except Exception:  # a refusal, raised before anything is drawn or counted; or a crash,
             return None  # which the router answers in the surface's envelope
 
