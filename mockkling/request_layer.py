@@ -25,6 +25,9 @@ from .fault_rules import ActiveFault
 from .journal import Journal, Recorded
 from .routing import IndexedRouter
 
+# What a shortcut answers a request with: status, headers and body to send, and the account the
+# answer was made for (the journal's).
+Answered = tuple[int, list[tuple[bytes, bytes]], bytes, str]
 # Marks a request the layer has put in its namespace (issue 20), so it is not looked at twice.
 _ENTERED: Final = "mockkling.namespace"
 # The rate limit counts API calls. A result file is a CDN download, not an API call, even when
@@ -384,7 +387,7 @@ class RequestLayer:
         left_alone: tuple[str, ...],
         surface_of: Callable[[str], str | None],
         render: Callable[[str, KlingError], Response],
-        shortcut: Callable[[Scope, bytes | None], tuple[Response, str] | None] | None = None,
+        shortcut: Callable[[Scope, bytes | None], Answered | None] | None = None,
     ) -> None:
         self.app = app
         self.backend = backend
@@ -504,8 +507,7 @@ class RequestLayer:
         backend = self.backend
         answered = None if self.shortcut is None else self.shortcut(scope, head.authorization)
         if answered is not None:
-            answer, account = answered
-            await self._send_answered(scope, send, journal, head, started, body, answer, account)
+            await self._send_answered(scope, send, journal, head, started, body, answered)
             return
 
         def record(answer: _Recording) -> None:
@@ -541,13 +543,12 @@ class RequestLayer:
         head: RequestHead,
         started: float,
         body: bytes,
-        response: Response,
-        account: str,
+        answered: Answered,
     ) -> None:
-        """Send the shortcut's answer, a JSON body in hand, and journal it as
-        :meth:`_Recording.answer` would: the entry is written once the head is on its way,
-        before the body goes; the account is the one the answer was made for."""
-        status, headers, content = response.status_code, response.raw_headers, bytes(response.body)
+        """Send the shortcut's answer and journal it as :meth:`_Recording.answer` would: the
+        entry is written once the head is on its way, before the body goes, with the account
+        the answer was made for."""
+        status, headers, content, account = answered
         label = self.backend.account_label(account)
         sent = False
         try:

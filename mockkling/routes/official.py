@@ -18,7 +18,7 @@ from starlette.types import Scope
 from .. import library, sessions
 from ..backend import Backend
 from ..errors import KlingError
-from ..jsonio import JSONResponse, off_loop, read_json_object
+from ..jsonio import JSONResponse, json_answer, off_loop, read_json_object
 from ..tasks import Task
 from ..validation import ACTIONS, Action
 from ..views import created_view, task_view
@@ -28,8 +28,12 @@ SUCCESS_MESSAGE: Final = "SUCCEED"
 COSTS_OPERATION: Final = "getAccountCosts"
 
 
+def _envelope(request_id: str, data: Any, message: str = SUCCESS_MESSAGE) -> dict[str, Any]:
+    return {"code": 0, "message": message, "request_id": request_id, "data": data}
+
+
 def envelope(request_id: str, data: Any, message: str = SUCCESS_MESSAGE) -> JSONResponse:
-    return JSONResponse({"code": 0, "message": message, "request_id": request_id, "data": data})
+    return JSONResponse(_envelope(request_id, data, message))
 
 
 def render_error(backend: Backend, error: KlingError) -> Response:
@@ -51,10 +55,16 @@ def base_url(scope: Scope) -> str:
     Starlette builds ``request.base_url`` anew on every request, which costs more than 3% of a
     query (docs/benchmarks.md has the figure); it depends only on the fields of the key below,
     so it is built once for each."""
-    host = next((value for name, value in scope["headers"] if name == b"host"), None)
+    host = None
+    for name, value in scope["headers"]:
+        if name == b"host":
+            host = value
+            break
     root = scope.get("app_root_path", scope.get("root_path", ""))
-    server = scope.get("server")  # a list from some servers and test clients: keyed as a tuple
-    key = (scope.get("scheme"), host, None if server is None else tuple(server), root)
+    server = scope.get("server")
+    if server is not None and type(server) is not tuple:  # a list from some servers and test clients
+        server = tuple(server)
+    key = (scope.get("scheme"), host, server, root)
     url = _base_urls.get(key)
     if url is None:
         url = str(Request(scope).base_url).rstrip("/")
@@ -72,10 +82,10 @@ def result_base(backend: Backend, scope: Scope) -> str:
     return backend.media_url or base_url(scope)
 
 
-def _query(backend: Backend, account: str, task_id: str, scope: Scope) -> Response:
-    """The answer to a task query (the query route's, and :func:`task_query`'s)."""
+def _query(backend: Backend, account: str, task_id: str, scope: Scope) -> dict[str, Any]:
+    """The answer to a task query, as JSON (the query route's, and :func:`task_query`'s)."""
     task = backend.get_task(account, task_id)
-    return envelope(backend.new_id(), task_view(task, backend.now_ms(), result_base(backend, scope)))
+    return _envelope(backend.new_id(), task_view(task, backend.now_ms(), result_base(backend, scope)))
 
 
 def _task_routes(backend: Backend, action: Action) -> list[BaseRoute]:
@@ -100,7 +110,7 @@ def _task_routes(backend: Backend, action: Action) -> list[BaseRoute]:
 
     async def one(request: Request) -> Response:
         account = backend.authenticate(request.headers.get("authorization"))
-        return _query(backend, account, request.path_params["task_id"], request.scope)
+        return JSONResponse(_query(backend, account, request.path_params["task_id"], request.scope))
 
     path = action.endpoint.path
     return [
@@ -200,20 +210,24 @@ def routes(backend: Backend) -> list[BaseRoute]:
     return out
 
 
-def task_query(backend: Backend) -> Callable[[Scope, bytes | None], tuple[Response, str] | None]:
+# A shortcut's answer: status, headers and body, and the account it was made for.
+Answered = tuple[int, list[tuple[bytes, bytes]], bytes, str]
+
+
+def task_query(backend: Backend) -> Callable[[Scope, bytes | None], Answered | None]:
     """A task query (``GET /v1/.../{task_id}``), answered without the router: what the query
     route's endpoint answers, for the request layer to send and journal, or None for the router
     to answer instead (anything else, and every refusal: a bad token, an unknown task).
 
     Queries are most of what a Kling client sends (it polls each task until it ends), and the
-    router, Starlette's Request and the endpoint's own call cost a third of one over HTTP: the
-    figures are in docs/benchmarks.md. A request is handed on only when it is refused before an id
+    router, Starlette's Request and Response and the endpoint's own call cost a third of one over
+    HTTP: the figures are in docs/benchmarks.md. A request is handed on only when it is refused before an id
     is drawn or a poll counted, so the router's answer is the one the client would have got."""
     paths = frozenset(action.endpoint.path for action in ACTIONS.values())
     # Paths the router serves otherwise, though they look like queries (calls are declared first).
     others = paths | {call.path for call in CALLS}
 
-    def answer(scope: Scope, authorization: bytes | None) -> tuple[Response, str] | None:
+    def answer(scope: Scope, authorization: bytes | None) -> Answered | None:
         path: str = scope["path"]
         prefix, _, ident = path.rpartition("/")
         if (
@@ -227,8 +241,9 @@ def task_query(backend: Backend) -> Callable[[Scope, bytes | None], tuple[Respon
             return None
         try:
             account = backend.authenticate(authorization.decode("latin-1"))
-            return _query(backend, account, ident, scope), account
+            body, headers = json_answer(_query(backend, account, ident, scope))
         except Exception:  # a refusal, raised before anything is drawn or counted; or a crash,
             return None  # which the router answers in the surface's envelope
+        return 200, headers, body, account
 
     return answer
