@@ -66,7 +66,11 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
 
     Read from the request's ``receive`` itself, its size kept in the scope: Starlette's
     ``request.stream()`` (an async generator) and ``request.state`` cost a create 7 µs in
-    process and 12 µs of server CPU over HTTP (docs/benchmarks.md)."""
+    process and 12 µs of server CPU over HTTP (docs/benchmarks.md). Starlette does not know the
+    body was read, so it is read once: a second read is refused here rather than left waiting
+    for a client that has nothing more to send."""
+    if _BODY_SIZE in request.scope:
+        raise RuntimeError("the request body was read already")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise _too_large(max_bytes)

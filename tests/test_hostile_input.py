@@ -987,3 +987,27 @@ def test_hostile_values_in_every_field_never_break_a_surface(
                     assert response.status_code == 400 and body["code"] == "invalid_request", (where, body)
                     assert set(body) == {"code", "message", "data"} and body["data"] is None, where
     assert sent > 5000
+
+
+def test_a_body_read_twice_is_refused_at_once_not_left_waiting() -> None:
+    """read_body takes the body from the request's receive itself, which Starlette does not
+    know about: a second read would wait for a client with nothing more to send."""
+    from starlette.requests import Request
+
+    from mockkling.jsonio import read_body
+
+    messages = [{"type": "http.request", "body": b'{"a": 1}', "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop()
+        await asyncio.sleep(3600)  # a client with nothing more to send
+        return {"type": "http.disconnect"}
+
+    async def twice() -> None:
+        request = Request({"type": "http", "method": "POST", "headers": []}, receive)
+        assert await read_body(request, 100) == b'{"a": 1}'
+        with pytest.raises(RuntimeError, match="read already"):
+            await asyncio.wait_for(read_body(request, 100), timeout=5)
+
+    asyncio.run(twice())

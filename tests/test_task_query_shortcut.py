@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
@@ -38,8 +39,10 @@ class _Pair:
     """Two mocks alike in all but the shortcut: ``fast`` has it, ``plain`` leaves every request
     to the router."""
 
-    def __init__(self) -> None:
-        config = Config(seed=1, accounts=ACCOUNTS, api_keys={RAW_KEY: RAW_KEY}, timing=Timing(2, 5))
+    def __init__(self, **settings: Any) -> None:
+        config = Config(
+            seed=1, accounts=ACCOUNTS, api_keys={RAW_KEY: RAW_KEY}, timing=Timing(2, 5), **settings
+        )
         self.backends = [Backend(config) for _ in range(2)]
         self.apps = [create_app(backend) for backend in self.backends]
         for backend in self.backends:
@@ -79,7 +82,13 @@ class _Pair:
 
 
 async def _call(
-    app: Starlette, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes, root: str
+    app: Starlette,
+    method: str,
+    path: str,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    root: str,
+    fail_on: str | None = None,
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     scope = {
         "type": "http",
@@ -102,6 +111,8 @@ async def _call(
         return messages.pop() if messages else {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
+        if message["type"] == fail_on:
+            raise OSError("the client went away")
         sent.append(message)
 
     await app(scope, receive, send)
@@ -189,3 +200,29 @@ def test_a_crash_while_answering_is_answered_in_the_envelope(monkeypatch: Any) -
         _call(fast, "GET", f"/v1/videos/text2video/{task_id}", [_bearer("ak-1")], b"", "")
     )
     assert status == 500 and b'"code":5000' in body
+
+
+@pytest.mark.parametrize("fail_on", [None, "http.response.start", "http.response.body"])
+def test_a_query_is_journaled_as_the_router_journals_it_when_the_client_goes_or_the_body_is_cut(
+    fail_on: str | None,
+) -> None:
+    """Where the shortcut sends and journals the answer itself: a client gone before the head
+    or the body goes, and a journal keeping fewer body bytes than the answer has."""
+    pair = _Pair(journal_body_bytes=16)
+    created = pair.both("POST", "/v1/videos/text2video", [_bearer("ak-1")], CREATE % 1)
+    task_id = created[2].split(b'"task_id":"')[1].split(b'"')[0].decode()
+    pair.advance(10)
+    for app in pair.apps:
+        call = _call(app, "GET", f"/v1/videos/text2video/{task_id}", [_bearer("ak-1")], b"", "", fail_on)
+        if fail_on is None:
+            asyncio.run(call)
+        else:
+            with pytest.raises(OSError):
+                asyncio.run(call)
+    assert pair.answered == 1
+    fast, plain = pair.journals()
+    assert fast == plain
+    entry = fast[-1]
+    assert entry["status"] == 200 and entry["response"]["body_truncated"] == (
+        fail_on != "http.response.start"
+    )

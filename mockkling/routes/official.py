@@ -19,6 +19,7 @@ from .. import library, sessions
 from ..backend import Backend
 from ..errors import KlingError
 from ..jsonio import JSONResponse, json_answer, off_loop, read_json_object
+from ..request_layer import Answered
 from ..tasks import Task
 from ..validation import ACTIONS, Action
 from ..views import created_view, task_view
@@ -210,10 +211,6 @@ def routes(backend: Backend) -> list[BaseRoute]:
     return out
 
 
-# A shortcut's answer: status, headers and body, and the account it was made for.
-Answered = tuple[int, list[tuple[bytes, bytes]], bytes, str]
-
-
 def task_query(backend: Backend) -> Callable[[Scope, bytes | None], Answered | None]:
     """A task query (``GET /v1/.../{task_id}``), answered without the router: what the query
     route's endpoint answers, for the request layer to send and journal, or None for the router
@@ -221,8 +218,10 @@ def task_query(backend: Backend) -> Callable[[Scope, bytes | None], Answered | N
 
     Queries are most of what a Kling client sends (it polls each task until it ends), and the
     router, Starlette's Request and Response and the endpoint's own call cost a third of one over
-    HTTP: the figures are in docs/benchmarks.md. A request is handed on only when it is refused before an id
-    is drawn or a poll counted, so the router's answer is the one the client would have got."""
+    HTTP: the figures are in docs/benchmarks.md. A refusal is handed on before an id is drawn or
+    a poll counted, so the router's answer is the one the client would have got. A crash (a bug)
+    is handed on too, to be answered in the envelope, though an id may have been drawn by then
+    (and, with ``polls_per_status``, the poll counted)."""
     paths = frozenset(action.endpoint.path for action in ACTIONS.values())
     # Paths the router serves otherwise, though they look like queries (calls are declared first).
     others = paths | {call.path for call in CALLS}
@@ -243,7 +242,7 @@ def task_query(backend: Backend) -> Callable[[Scope, bytes | None], Answered | N
             account = backend.authenticate(authorization.decode("latin-1"))
             body, headers = json_answer(_query(backend, account, ident, scope))
         except Exception:  # a refusal, raised before anything is drawn or counted; or a crash,
-            return None  # which the router answers in the surface's envelope
+            return None  # which the router answers in the surface's envelope (see above)
         return 200, headers, body, account
 
     return answer
