@@ -1,4 +1,8 @@
-"""JSON over HTTP: a fast response class and a request-body reader that refuses clearly."""
+"""JSON over HTTP: a fast response class and a request-body reader that refuses clearly.
+
+Two speed tricks live here (their worth in docs/benchmarks.md): ``json_answer`` gives what
+``JSONResponse`` sends without building it, and ``read_body`` reads the body from the request's
+``receive`` itself rather than through Starlette's stream."""
 
 from __future__ import annotations
 
