@@ -23,7 +23,6 @@ from .config import Config
 from .errors import KlingError
 from .request_layer import RequestLayer
 from .routes import control, dashboard, gateway, media, model_api, official
-from .routes.control import PREFIX as CONTROL_PREFIX
 from .routing import IndexedRouter, OnError
 
 logger = logging.getLogger("mockkling")
@@ -68,7 +67,7 @@ class _MockApp(Starlette):
             self.router.routes,
             on_error=on_error,
             lifespan=kwargs.get("lifespan"),
-            keep_paths=(CONTROL_PREFIX,),
+            keep_paths=control.PREFIXES,
             check=_several_authorizations,
         )
 
