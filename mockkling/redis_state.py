@@ -1258,6 +1258,8 @@ class RedisJournal(Journal):
         self._key = space.key("journal")
 
     def _append(self, kept: Recorded) -> None:
+        if self._headers_over(kept):
+            kept = self._bounded(kept)
         try:
             keys = [self._key, self.space.key("journal_ids")]
             store_call(self.space.state.scripts["record"])(keys=keys, args=[_encode_entry(kept), self.size])

@@ -195,6 +195,24 @@ def test_journal_object_on_its_own() -> None:
         Journal(size=-1)
 
 
+@pytest.mark.parametrize(
+    ("padding", "cut"),
+    [(0, False), (1, True)],
+    ids=["headers at the bound", "a byte over"],
+)
+@pytest.mark.parametrize("body", [b"", b"b" * 2000], ids=["small entry", "entry over the bound"])
+def test_headers_are_kept_to_header_bytes_exactly(padding: int, cut: bool, body: bytes) -> None:
+    """Whatever else the entry holds: an entry smaller than header_bytes is never counted, so
+    the bound must hold at its edge and when the body makes the entry larger."""
+    journal = Journal(header_bytes=64)
+    headers = [(b"authorization", b"Bearer t"), (b"x-pad", b"p" * (64 - 33 + padding)), (b"x-last", b"v")]
+    assert sum(len(n) + len(v) for n, v in headers) == 64 + padding
+    journal.record(Recorded(1, "POST", "/", b"", headers, body, len(body), 200, None))
+    entry = journal.last()
+    assert entry is not None and entry.body == body.decode()
+    assert entry.headers["x-last"] == ("..." if cut else "v")  # the header that does not fit
+
+
 def test_a_records_headers_may_be_any_iterable() -> None:
     """Recorded takes headers as any iterable (a generator too): read once, kept whole."""
     journal = Journal()

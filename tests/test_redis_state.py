@@ -212,6 +212,18 @@ def test_the_journal_shows_what_every_replica_answered(pair: tuple[Replica, Repl
     assert len(a.backend.journal) == 0
 
 
+def test_the_shared_journal_keeps_headers_to_header_bytes(url: str) -> None:
+    replica = Replica(url, journal_header_bytes=200)
+    try:
+        replica.query("nope", **{"X-Padding": "p" * 5000, "X-After": "kept?"})
+        entry = replica.backend.journal.last()
+        assert entry is not None and entry.status == 404
+        assert sum(len(name) + len(value) for name, value in entry.headers.items()) <= 200 + 16
+        assert "x-after" not in entry.headers
+    finally:
+        replica.close()
+
+
 def test_the_manual_clock_moved_on_one_moves_all(pair: tuple[Replica, Replica]) -> None:
     a, b = pair
     before = b.http.get(f"{C}/clock").json()
