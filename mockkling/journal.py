@@ -32,7 +32,8 @@ DEFAULT_BODY_BYTES = 8192
 DEFAULT_HEADER_BYTES = 4096
 # Entries are packed in marshal's format 2: the default (4) looks every object up to share
 # repeats, which an entry of a dozen fields never has, and packs one in twice the time
-# (docs/benchmarks.md). Any version reads back the same.
+# (docs/benchmarks.md). Any version reads back the same, but Journal._append relies on this
+# one: below 3 nothing is shared, so every header byte is in the packed entry.
 _MARSHAL_VERSION = 2
 
 # A header or query parameter whose name contains one of these carries a credential.
@@ -350,8 +351,9 @@ class Journal:
         keep the allocator's small blocks cycling through a megabyte nobody reads, and every
         request after would find them cold; one block per entry, mostly over the small-object
         size, leaves the small blocks to the requests. The headers are in the packed entry, so
-        they are counted only when it is larger than ``header_bytes``: nearly no request's is,
-        and counting every request's cost a query 3% of its time over HTTP (docs/benchmarks.md)."""
+        they are counted only when it is larger than ``header_bytes`` (marshal's format 2 shares
+        nothing, so every header byte is in it): nearly no request's is, and counting every
+        request's cost a query 0.4 to 6% of its server CPU over HTTP (docs/benchmarks.md)."""
         blob = _pack(kept)
         if len(blob) > self.header_bytes and self._headers_over(kept):
             blob = _pack(self._bounded(kept))

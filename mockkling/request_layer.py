@@ -1,7 +1,8 @@
 """The request layer: a pure ASGI layer outside the whole app that journals every request,
 applies the fault rules (:mod:`mockkling.fault_rules`) and the per-account request rate.
 
-With nothing configured it costs a few attribute reads per request.
+With nothing configured (no journal, fault rule or rate) it costs a few attribute reads per
+request, and a task query is answered without the router.
 """
 
 from __future__ import annotations

@@ -200,17 +200,30 @@ def test_journal_object_on_its_own() -> None:
     [(0, False), (1, True)],
     ids=["headers at the bound", "a byte over"],
 )
-@pytest.mark.parametrize("body", [b"", b"b" * 2000], ids=["small entry", "entry over the bound"])
+@pytest.mark.parametrize(
+    "body", [b"", b"b" * 200, b"b" * 2000], ids=["no body", "a body kept whole", "a body over body_bytes"]
+)
 def test_headers_are_kept_to_header_bytes_exactly(padding: int, cut: bool, body: bytes) -> None:
-    """Whatever else the entry holds: an entry smaller than header_bytes is never counted, so
-    the bound must hold at its edge and when the body makes the entry larger."""
-    journal = Journal(header_bytes=64)
+    """Headers are counted only when the packed entry is larger than header_bytes: the bound
+    must hold at its edge, whatever the body, and with a body cut too."""
+    journal = Journal(header_bytes=64, body_bytes=1000)
     headers = [(b"authorization", b"Bearer t"), (b"x-pad", b"p" * (64 - 33 + padding)), (b"x-last", b"v")]
     assert sum(len(n) + len(v) for n, v in headers) == 64 + padding
     journal.record(Recorded(1, "POST", "/", b"", headers, body, len(body), 200, None))
     entry = journal.last()
-    assert entry is not None and entry.body == body.decode()
+    assert entry is not None and entry.body == body[:1000].decode()
     assert entry.headers["x-last"] == ("..." if cut else "v")  # the header that does not fit
+
+
+def test_a_header_repeated_is_counted_each_time() -> None:
+    """The same header object sent ten times weighs ten times its size (a packing that shared
+    repeated objects would hide them from the entry's size)."""
+    journal = Journal(header_bytes=4096)
+    header = (b"x-pad", b"p" * 995)
+    journal.record(Recorded(1, "GET", "/", b"", [header] * 10, b"", 0, 200, None))
+    entry = journal.last()
+    assert entry is not None
+    assert sum(len(name) + len(value) for name, value in entry.headers.items()) <= 4096 + 16
 
 
 def test_a_records_headers_may_be_any_iterable() -> None:

@@ -234,3 +234,33 @@ def test_a_query_is_journaled_as_the_router_journals_it_when_the_client_goes_or_
     assert entry["status"] == 200 and entry["response"]["body_truncated"] == (
         fail_on != "http.response.start"
     )
+
+
+def test_with_the_journal_off_fault_rules_rate_limits_and_namespaces_still_apply() -> None:
+    """With the journal off the shortcut answers only when nothing else is in force: a fault
+    rule or a request rate still decides a query's answer, and a namespace still scopes it."""
+    pair = _Pair(journal_size=0)
+    app = pair.apps[0]  # the one with the shortcut
+
+    def query(task_id: str, *headers: tuple[bytes, bytes]) -> tuple[int, bytes]:
+        path = f"/v1/videos/text2video/{task_id}"
+        status, _headers, body = asyncio.run(_call(app, "GET", path, [_bearer("ak-1"), *headers], b"", ""))
+        return status, body
+
+    created = pair.both("POST", "/v1/videos/text2video", [_bearer("ak-1")], CREATE % 1)
+    task_id = created[2].split(b'"task_id":"')[1].split(b'"')[0].decode()
+    assert query(task_id)[0] == 200 and pair.answered == 1
+    backend = pair.backends[0]
+    backend.faults.add("GET /v1/videos/*/* 5000 x1")
+    status, body = query(task_id)
+    assert status == 500 and b'"code":5000' in body
+    backend.limits.set(rate=1, per_seconds=60)
+    assert [query(task_id)[0] for _ in range(2)] == [200, 429]
+    backend.limits.set()  # none
+    assert pair.answered == 1  # none of these by the shortcut
+    team = (b"x-mockkling-namespace", b"team-b")
+    assert query(task_id, team)[0] == 404  # the task is in the default namespace
+    made = asyncio.run(_call(app, "POST", "/v1/videos/text2video", [_bearer("ak-1"), team], CREATE % 2, ""))
+    theirs = made[2].split(b'"task_id":"')[1].split(b'"')[0].decode()
+    assert query(theirs, team)[0] == 200 and query(theirs)[0] == 404
+    assert pair.answered == 2  # team-b's own query
