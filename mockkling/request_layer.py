@@ -414,8 +414,7 @@ class RequestLayer:
         journal, faults, limits = space.journal, space.faults, space.limits
         if not (journal.size or faults.live or limits.rate_on):
             # Nothing to journal or apply: a query the shortcut answers goes out as it is.
-            shortcut = self.shortcut if head.bodyless else None
-            answered = None if shortcut is None else shortcut(scope, head.authorization)
+            answered = self.shortcut(scope, head.authorization) if self.shortcut and head.bodyless else None
             if answered is None:
                 await self.app(scope, receive, send)
             else:
