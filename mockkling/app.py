@@ -7,7 +7,6 @@ the surface the request was addressed to; no traceback ever reaches a client.
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -20,12 +19,10 @@ from starlette.types import ASGIApp, Scope
 
 from .backend import Backend
 from .config import Config
-from .errors import KlingError
+from .errors import KlingError, crashed
 from .request_layer import RequestLayer
 from .routes import control, dashboard, gateway, media, model_api, official
 from .routing import IndexedRouter, OnError
-
-logger = logging.getLogger("mockkling")
 
 
 class Surface(NamedTuple):
@@ -136,8 +133,7 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
         return render(request, error)
 
     async def on_crash(request: Request, exc: Exception) -> Response:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return render(request, KlingError(5000))
+        return render(request, crashed(request.method, request.url.path))
 
     served: list[bytes] = []  # the document this server serves, made on first request
 
@@ -180,7 +176,8 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
             left_alone=control.PREFIXES,
             surface_of=surface_name,
             render=render_path,
-            shortcut=official.task_query(backend),
+            shortcut=official.shortcut(backend),
+            shortcut_bytes=official.SHORTCUT_BODY_BYTES,
         ),
         on_error=on_error,
         render_path=render_path,

@@ -6,9 +6,12 @@ each API surface renders a :class:`KlingError` in its own body format.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+logger = logging.getLogger("mockkling")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +83,10 @@ class KlingError(Exception):
 def invalid_value(message: str) -> KlingError:
     """The official answer to a field with a wrong value: 400 / 1201, the message names it."""
     return KlingError(1201, message)
+
+
+def crashed(method: str, path: str) -> KlingError:
+    """Log the exception being handled, a bug, with its traceback; return the 500 / 5000 that
+    answers it, so that no traceback ever reaches a client."""
+    logger.exception("unhandled error on %s %s", method, path)
+    return KlingError(5000)

@@ -99,16 +99,20 @@ def _too_large(max_bytes: int) -> KlingError:
     return KlingError(1200, f"Request body is larger than {max_bytes} bytes", http_status=413)
 
 
+def check_content_type(content_type: str | None) -> None:
+    """The official 400 / 1200 for a body declared as anything but JSON (none is taken as JSON)."""
+    if content_type is not None and not _is_json_type(content_type):
+        raise KlingError(1200, f"Content-Type must be application/json, not {content_type[:100]!r}")
+
+
 async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
     """The request body as a JSON object, or the official 400 / 1200 saying what is wrong. A
     large body is parsed and checked in a worker thread (see :func:`off_loop`)."""
-    content_type = request.headers.get("content-type")
-    if content_type is not None and not _is_json_type(content_type):
-        raise KlingError(1200, f"Content-Type must be application/json, not {content_type[:100]!r}")
+    check_content_type(request.headers.get("content-type"))
     raw = await read_body(request, max_bytes)
     if len(raw) > PARSE_OFF_LOOP_BYTES:
-        return await anyio.to_thread.run_sync(_json_object, raw)
-    return _json_object(raw)
+        return await anyio.to_thread.run_sync(json_object, raw)
+    return json_object(raw)
 
 
 async def off_loop(request: Request, call: Callable[[], T]) -> T:
@@ -120,7 +124,8 @@ async def off_loop(request: Request, call: Callable[[], T]) -> T:
     return call()
 
 
-def _json_object(raw: bytes) -> dict[str, Any]:
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A body read whole, as a JSON object; the official 400 / 1200 saying what is wrong."""
     if not raw.strip():
         raise KlingError(1200, "Request body is empty: send a JSON object")
     try:

@@ -2,7 +2,8 @@
 applies the fault rules (:mod:`mockkling.fault_rules`) and the per-account request rate.
 
 With nothing configured (no journal, fault rule or rate) it costs a few attribute reads per
-request, and a task query is answered without the router.
+request; with the journal alone, it writes one entry. Either way a task query or a create with a
+small body is answered without the router, by the shortcut (``routes.official.shortcut``).
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ from .journal import Journal, Recorded
 from .routing import IndexedRouter
 
 # What a shortcut answers a request with: status, headers and body to send, and the account the
-# answer was made for (the journal's).
-Answered = tuple[int, list[tuple[bytes, bytes]], bytes, str]
+# answer was made for (the journal's; None for a request refused for its credentials).
+Answered = tuple[int, list[tuple[bytes, bytes]], bytes, str | None]
+# A shortcut: given a request's scope, its ``Authorization`` and its body (b"" for none), the
+# answer, or None for the router to answer the request.
+Shortcut = Callable[[Scope, bytes | None, bytes], Answered | None]
 # Marks a request the layer has put in its namespace (issue 20), so it is not looked at twice.
 _ENTERED: Final = "mockkling.namespace"
 # The rate limit counts API calls. A result file is a CDN download, not an API call, even when
@@ -375,9 +379,10 @@ class RequestLayer:
     ``left_alone`` are the path prefixes it passes straight to the app (the control API's, which
     must stay reachable whatever the rules); ``surface_of`` names the surface of a path, for the
     rules to match on; ``render`` answers a KlingError in the format of the surface a path
-    belongs to; ``shortcut``, given a request's scope and its ``Authorization``, may answer it
-    without the router (``routes.official.task_query``) with the answer and the account it was
-    made for, or leave it to the router with None.
+    belongs to; ``shortcut`` may answer a request without the router (``routes.official.shortcut``:
+    task queries and creates) with the answer and the account it was made for, or leave it to
+    the router with None; it is offered requests with no body or one of at most
+    ``shortcut_bytes`` that came whole.
     """
 
     def __init__(
@@ -388,7 +393,8 @@ class RequestLayer:
         left_alone: tuple[str, ...],
         surface_of: Callable[[str], str | None],
         render: Callable[[str, KlingError], Response],
-        shortcut: Callable[[Scope, bytes | None], Answered | None] | None = None,
+        shortcut: Shortcut | None = None,
+        shortcut_bytes: int = 0,
     ) -> None:
         self.app = app
         self.backend = backend
@@ -396,6 +402,7 @@ class RequestLayer:
         self.surface_of = surface_of
         self.render = render
         self.shortcut = shortcut
+        self.shortcut_bytes = shortcut_bytes
         # Shared by other processes (Redis): every request goes through _in_namespace.
         self.shared = backend.state.kind == "redis"
         _quiet_uvicorn()
@@ -413,14 +420,7 @@ class RequestLayer:
         space = backend.space()
         journal, faults, limits = space.journal, space.faults, space.limits
         if not (journal.size or faults.live or limits.rate_on):
-            # Nothing to journal or apply: a query the shortcut answers goes out as it is.
-            answered = self.shortcut(scope, head.authorization) if self.shortcut and head.bodyless else None
-            if answered is None:
-                await self.app(scope, receive, send)
-            else:
-                status, headers, content, _account = answered
-                await send({"type": "http.response.start", "status": status, "headers": headers})
-                await send({"type": "http.response.body", "body": content})
+            await self._unjournaled(scope, receive, send, head)
             return
         if scope["path"].startswith(self.left_alone):
             await self.app(scope, receive, send)
@@ -482,6 +482,25 @@ class RequestLayer:
         finally:
             recording.finish()  # if no answer was completed: a drop, a client gone, a crash
 
+    async def _unjournaled(self, scope: Scope, receive: Receive, send: Send, head: RequestHead) -> None:
+        """Serve a request with nothing to journal or apply: one the shortcut answers goes out
+        as it is; a body it may answer is read first (and replayed to the app if it does not)."""
+        answered = None
+        if self.shortcut is not None:
+            if head.bodyless:
+                answered = self.shortcut(scope, head.authorization, b"")
+            elif 0 < head.declared <= self.shortcut_bytes:
+                first = await receive()
+                if first["type"] == "http.request" and not first.get("more_body", False):
+                    answered = self.shortcut(scope, head.authorization, first.get("body", b""))
+                receive = _replay(first, receive)
+        if answered is None:
+            await self.app(scope, receive, send)
+            return
+        status, headers, content, _account = answered
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
     async def _journal_one(
         self,
         scope: Scope,
@@ -493,12 +512,8 @@ class RequestLayer:
         started: float,
     ) -> None:
         """A request whose body came whole in ``first``, with only the journal to serve."""
-        pending = [first]
-
-        async def replay() -> Message:
-            return pending.pop() if pending else await receive()
-
-        await self._journal_only(scope, replay, send, journal, head, started, first.get("body", b""))
+        body = first.get("body", b"")
+        await self._journal_only(scope, _replay(first, receive), send, journal, head, started, body)
 
     async def _journal_only(
         self,
@@ -513,7 +528,9 @@ class RequestLayer:
         """Serve a request with no fault rule or rate limit in force, whose ``body`` is known
         whole (b"" for none): the journal entry is all there is to do."""
         backend = self.backend
-        answered = None if self.shortcut is None else self.shortcut(scope, head.authorization)
+        answered = None
+        if self.shortcut is not None and len(body) <= self.shortcut_bytes:
+            answered = self.shortcut(scope, head.authorization, body)
         if answered is not None:
             await self._send_answered(scope, send, journal, head, started, body, answered)
             return
@@ -636,6 +653,16 @@ class RequestLayer:
     async def _answer(self, exchange: Exchange, error: KlingError, send: Send) -> None:
         response = self.render(exchange.path, error)
         await response(exchange.scope, exchange.receive_for_app(0), send)
+
+
+def _replay(first: Message, receive: Receive) -> Receive:
+    """A ``receive`` that gives ``first``, a message read already, then the client's."""
+    pending = [first]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
 
 
 async def _malformed(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:

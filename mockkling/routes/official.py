@@ -17,16 +17,25 @@ from starlette.types import Scope
 
 from .. import library, sessions
 from ..backend import Backend
-from ..errors import KlingError
-from ..jsonio import JSONResponse, json_answer, off_loop, read_json_object
-from ..request_layer import Answered
-from ..tasks import Task
+from ..errors import KlingError, crashed
+from ..jsonio import (
+    CHECK_OFF_LOOP_BYTES,
+    JSONResponse,
+    check_content_type,
+    json_answer,
+    json_object,
+    off_loop,
+    read_json_object,
+)
+from ..request_layer import Answered, Shortcut
 from ..validation import ACTIONS, Action
 from ..views import created_view, task_view
 
 PREFIXES: Final = ("/v1/", "/account/")
 SUCCESS_MESSAGE: Final = "SUCCEED"
 COSTS_OPERATION: Final = "getAccountCosts"
+# The largest create body the shortcut answers: one the route checks on the event loop too.
+SHORTCUT_BODY_BYTES: Final = CHECK_OFF_LOOP_BYTES
 
 
 def _envelope(request_id: str, data: Any, message: str = SUCCESS_MESSAGE) -> dict[str, Any]:
@@ -84,9 +93,15 @@ def result_base(backend: Backend, scope: Scope) -> str:
 
 
 def _query(backend: Backend, account: str, task_id: str, scope: Scope) -> dict[str, Any]:
-    """The answer to a task query, as JSON (the query route's, and :func:`task_query`'s)."""
+    """The answer to a task query, as JSON (the query route's, and :func:`shortcut`'s)."""
     task = backend.get_task(account, task_id)
     return _envelope(backend.new_id(), task_view(task, backend.now_ms(), result_base(backend, scope)))
+
+
+def _create(backend: Backend, action: Action, account: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A new task's ``data`` from a request body (the create route's, and :func:`shortcut`'s)."""
+    backend.spec.validate_body(action.create_op, body)
+    return created_view(backend.create_task(account, action.name, body))
 
 
 def _task_routes(backend: Backend, action: Action) -> list[BaseRoute]:
@@ -96,13 +111,8 @@ def _task_routes(backend: Backend, action: Action) -> list[BaseRoute]:
         account = backend.authenticate(request.headers.get("authorization"))
         if request.method == "POST":
             body = await read_json_object(request, backend.config.max_body_bytes)
-
-            def create() -> Task:
-                spec.validate_body(action.create_op, body)
-                return backend.create_task(account, action.name, body)
-
-            task = await off_loop(request, create)
-            return envelope(backend.new_id(), created_view(task))
+            data = await off_loop(request, lambda: _create(backend, action, account, body))
+            return envelope(backend.new_id(), data)
         page_num = spec.query_int(action.list_op, "pageNum", request.query_params.get("pageNum"))
         page_size = spec.query_int(action.list_op, "pageSize", request.query_params.get("pageSize"))
         now, base = backend.now_ms(), result_base(backend, request.scope)
@@ -211,38 +221,73 @@ def routes(backend: Backend) -> list[BaseRoute]:
     return out
 
 
-def task_query(backend: Backend) -> Callable[[Scope, bytes | None], Answered | None]:
-    """A task query (``GET /v1/.../{task_id}``), answered without the router: what the query
-    route's endpoint answers, for the request layer to send and journal, or None for the router
-    to answer instead (anything else, and every refusal: a bad token, an unknown task).
+def shortcut(backend: Backend) -> Shortcut:
+    """Task queries (``GET /v1/.../{task_id}``) and creates with a small body (``POST`` to a
+    task endpoint), answered without the router: what their routes answer, refusals included,
+    for the request layer to send and journal; None for the router to answer anything else.
 
-    Queries are most of what a Kling client sends (it polls each task until it ends), and the
-    router, Starlette's Request and Response and the endpoint's own call cost a third of one over
-    HTTP: the figures are in docs/benchmarks.md. A refusal is handed on before an id is drawn or
-    a poll counted, so the router's answer is the one the client would have got. A crash (a bug)
-    is handed on too, to be answered in the envelope, though an id may have been drawn by then
-    (and, with ``polls_per_status``, the poll counted)."""
-    paths = frozenset(action.endpoint.path for action in ACTIONS.values())
-    # Paths the router serves otherwise, though they look like queries (calls are declared first).
-    others = paths | {call.path for call in CALLS}
+    Queries and creates are nearly all a Kling client sends (it creates a task and polls it
+    until it ends), and the router, Starlette's Request and Response and the endpoint's own call
+    cost each a fifth or more of its server CPU over HTTP: the figures are in docs/benchmarks.md.
+    Each answer comes from the code its route runs (``_query``, ``_create``, ``render_error``);
+    only what the router checks before it is repeated here, by taking no request it would treat
+    otherwise (an untidy path, a root path, several or no ``Authorization`` headers, a method the
+    route does not serve, a body it would check off the event loop or refuse for its size)."""
+    queried = frozenset(action.endpoint.path for action in ACTIONS.values())
+    calls = {call.path for call in CALLS}  # declared first: the router serves them, not a task route
+    # Paths the router serves otherwise, though they look like queries.
+    others = queried | calls
+    created = {
+        action.endpoint.path: action for action in ACTIONS.values() if action.endpoint.path not in calls
+    }
+    largest = min(SHORTCUT_BODY_BYTES, backend.config.max_body_bytes)
 
-    def answer(scope: Scope, authorization: bytes | None) -> Answered | None:
+    def answer(scope: Scope, authorization: bytes | None, raw: bytes) -> Answered | None:
         path: str = scope["path"]
+        if not authorization or scope.get("root_path"):  # none, empty, or several (b"")
+            return None
+        if raw:
+            action = created.get(path)
+            if action is None or scope["method"] != "POST" or len(raw) > largest:
+                return None
+            return _answered(
+                backend, scope, authorization, lambda account: _created(backend, action, account, scope, raw)
+            )
         prefix, _, ident = path.rpartition("/")
         if (
-            prefix not in paths  # also every untidy path: "//", a trailing "/" (no ident)
+            prefix not in queried  # also every untidy path: "//", a trailing "/" (no ident)
             or not ident
             or path in others
             or scope["method"] != "GET"
-            or scope.get("root_path")
-            or not authorization  # none, empty, or several (b"")
         ):
             return None
-        try:
-            account = backend.authenticate(authorization.decode("latin-1"))
-            body, headers = json_answer(_query(backend, account, ident, scope))
-        except Exception:  # a refusal, raised before anything is drawn or counted; or a crash,
-            return None  # which the router answers in the surface's envelope (see above)
-        return 200, headers, body, account
+        return _answered(
+            backend, scope, authorization, lambda account: _query(backend, account, ident, scope)
+        )
 
     return answer
+
+
+def _created(backend: Backend, action: Action, account: str, scope: Scope, raw: bytes) -> dict[str, Any]:
+    """The answer to a create whose body ``raw`` came whole, as JSON: the create route's steps
+    after it has authenticated the request (the body's type, its JSON, the task)."""
+    content_type = next((value for name, value in scope["headers"] if name == b"content-type"), None)
+    check_content_type(None if content_type is None else content_type.decode("latin-1"))
+    data = _create(backend, action, account, json_object(raw))
+    return _envelope(backend.new_id(), data)
+
+
+def _answered(
+    backend: Backend, scope: Scope, authorization: bytes, run: Callable[[str], dict[str, Any]]
+) -> Answered:
+    """The answer to a request the shortcut takes: ``run``'s JSON for the account the request
+    acts for, or the refusal or crash the router would answer, in the official envelope."""
+    try:
+        account = backend.authenticate(authorization.decode("latin-1"))
+        body, headers = json_answer(run(account))
+        return 200, headers, body, account
+    except KlingError as error:
+        refusal = render_error(backend, error)
+    except Exception:  # a bug: answered as the router answers one
+        refusal = render_error(backend, crashed(scope["method"], scope["path"]))
+    return refusal.status_code, refusal.raw_headers, bytes(refusal.body), backend.account_of(authorization)
