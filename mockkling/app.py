@@ -177,7 +177,6 @@ def create_app(backend: Backend | None = None, *, config: Config | None = None) 
             surface_of=surface_name,
             render=render_path,
             shortcut=official.shortcut(backend),
-            shortcut_bytes=official.SHORTCUT_BODY_BYTES,
         ),
         on_error=on_error,
         render_path=render_path,

@@ -55,7 +55,7 @@ class JSONResponse(Response):
 
 def json_answer(content: Any) -> tuple[bytes, list[tuple[bytes, bytes]]]:
     """The body and headers ``JSONResponse(content)`` sends, without building the object: for
-    an answer the request layer sends itself (a task query; its worth in docs/benchmarks.md)."""
+    an answer the request layer sends itself (the shortcut's; its worth in docs/benchmarks.md)."""
     body = orjson.dumps(content)
     return body, [(b"content-length", str(len(body)).encode("latin-1")), _CONTENT_TYPE]
 
@@ -76,8 +76,8 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     if _BODY_SIZE in request.scope:
         raise RuntimeError("the request body was read already")
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(max_bytes)
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:  # not "²"
+        raise too_large(max_bytes)
     chunks: list[bytes] = []
     size = 0
     more = True
@@ -88,14 +88,15 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > max_bytes:
-            raise _too_large(max_bytes)
+            raise too_large(max_bytes)
         chunks.append(chunk)
         more = message.get("more_body", False)
     request.scope[_BODY_SIZE] = size  # what off_loop decides by
     return b"".join(chunks)
 
 
-def _too_large(max_bytes: int) -> KlingError:
+def too_large(max_bytes: int) -> KlingError:
+    """The official 413 / 1200 for a body over ``max_bytes``."""
     return KlingError(1200, f"Request body is larger than {max_bytes} bytes", http_status=413)
 
 

@@ -28,11 +28,15 @@ from .journal import Journal, Recorded
 from .routing import IndexedRouter
 
 # What a shortcut answers a request with: status, headers and body to send, and the account the
-# answer was made for (the journal's; None for a request refused for its credentials).
+# answer was made for (the journal's), or None if the credentials were refused (the journal then
+# reads them, as for any request).
 Answered = tuple[int, list[tuple[bytes, bytes]], bytes, str | None]
-# A shortcut: given a request's scope, its ``Authorization`` and its body (b"" for none), the
-# answer, or None for the router to answer the request.
-Shortcut = Callable[[Scope, bytes | None, bytes], Answered | None]
+# What a shortcut answers a request whose answer needs its body: called with the body once it has
+# come whole, it gives the answer, or None for the router to answer the request.
+Finish = Callable[[bytes], Answered | None]
+# A shortcut: given a request's scope and its ``Authorization``, the answer, a Finish, or None
+# for the router to answer the request.
+Shortcut = Callable[[Scope, bytes | None], Answered | Finish | None]
 # Marks a request the layer has put in its namespace (issue 20), so it is not looked at twice.
 _ENTERED: Final = "mockkling.namespace"
 # The rate limit counts API calls. A result file is a CDN download, not an API call, even when
@@ -239,18 +243,19 @@ class RequestHead(NamedTuple):
 
     @classmethod
     def read(cls, headers: Iterable[tuple[bytes, bytes]]) -> RequestHead:
-        authorization, declared, chunked, namespaced = None, -1, False, False
+        authorization, length, chunked, namespaced = None, None, False, False
         for name, value in headers:
             if name == b"authorization":
                 # Several make the credentials unreadable: no account to limit or match; the app
                 # refuses the request (400 / 1200).
                 authorization = value if authorization is None else b""
-            elif name == b"content-length":
-                declared = int(value) if value.isdigit() else -1
+            elif name == b"content-length" and length is None:
+                length = value  # the first, as Starlette reads it (a server refuses several)
             elif name == b"transfer-encoding":
                 chunked = True
             elif name == namespaces.HEADER_BYTES:
                 namespaced = True
+        declared = int(length) if length is not None and length.isdigit() else -1
         return cls(authorization, declared, chunked, namespaced)
 
     @property
@@ -380,9 +385,9 @@ class RequestLayer:
     must stay reachable whatever the rules); ``surface_of`` names the surface of a path, for the
     rules to match on; ``render`` answers a KlingError in the format of the surface a path
     belongs to; ``shortcut`` may answer a request without the router (``routes.official.shortcut``:
-    task queries and creates) with the answer and the account it was made for, or leave it to
-    the router with None; it is offered requests with no body or one of at most
-    ``shortcut_bytes`` that came whole.
+    task queries and creates) with the answer and the account it was made for, or, when the
+    answer needs the body, with a function to call with the body once it has come whole; or
+    leave it to the router with None.
     """
 
     def __init__(
@@ -394,7 +399,6 @@ class RequestLayer:
         surface_of: Callable[[str], str | None],
         render: Callable[[str, KlingError], Response],
         shortcut: Shortcut | None = None,
-        shortcut_bytes: int = 0,
     ) -> None:
         self.app = app
         self.backend = backend
@@ -402,7 +406,6 @@ class RequestLayer:
         self.surface_of = surface_of
         self.render = render
         self.shortcut = shortcut
-        self.shortcut_bytes = shortcut_bytes
         # Shared by other processes (Redis): every request goes through _in_namespace.
         self.shared = backend.state.kind == "redis"
         _quiet_uvicorn()
@@ -484,16 +487,18 @@ class RequestLayer:
 
     async def _unjournaled(self, scope: Scope, receive: Receive, send: Send, head: RequestHead) -> None:
         """Serve a request with nothing to journal or apply: one the shortcut answers goes out
-        as it is; a body it may answer is read first (and replayed to the app if it does not)."""
-        answered = None
-        if self.shortcut is not None:
+        as it is. The body is read here only when the shortcut asks for it (a create that has
+        passed the checks its route makes before reading it), and replayed to the app if the
+        shortcut leaves the request after all."""
+        answered = None if self.shortcut is None else self.shortcut(scope, head.authorization)
+        if callable(answered):  # a create: its answer needs the body
             if head.bodyless:
-                answered = self.shortcut(scope, head.authorization, b"")
-            elif 0 < head.declared <= self.shortcut_bytes:
+                answered = answered(b"")
+            else:
                 first = await receive()
-                if first["type"] == "http.request" and not first.get("more_body", False):
-                    answered = self.shortcut(scope, head.authorization, first.get("body", b""))
                 receive = _replay(first, receive)
+                whole = first["type"] == "http.request" and not first.get("more_body", False)
+                answered = answered(first.get("body", b"")) if whole else None
         if answered is None:
             await self.app(scope, receive, send)
             return
@@ -528,9 +533,9 @@ class RequestLayer:
         """Serve a request with no fault rule or rate limit in force, whose ``body`` is known
         whole (b"" for none): the journal entry is all there is to do."""
         backend = self.backend
-        answered = None
-        if self.shortcut is not None and len(body) <= self.shortcut_bytes:
-            answered = self.shortcut(scope, head.authorization, body)
+        answered = None if self.shortcut is None else self.shortcut(scope, head.authorization)
+        if callable(answered):  # a create: its answer needs the body
+            answered = answered(body)
         if answered is not None:
             await self._send_answered(scope, send, journal, head, started, body, answered)
             return
@@ -574,6 +579,8 @@ class RequestLayer:
         entry is written once the head is on its way, before the body goes, with the account
         the answer was made for."""
         status, headers, content, account = answered
+        if account is None:  # credentials refused: read as for any request (a bare key may pass)
+            account = self.backend.account_of(head.authorization)
         label = self.backend.account_label(account)
         sent = False
         try:

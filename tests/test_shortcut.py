@@ -7,6 +7,7 @@ and whatever happens to the tasks meanwhile."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -55,10 +56,18 @@ class _Pair:
         self.answered = 0
         shortcut = fast.shortcut
 
-        def counted(scope: Any, authorization: bytes | None, body: bytes) -> Any:
-            response = shortcut(scope, authorization, body)
-            self.answered += response is not None
-            return response
+        def counted(scope: Any, authorization: bytes | None) -> Any:
+            answer = shortcut(scope, authorization)
+            if not callable(answer):
+                self.answered += answer is not None
+                return answer
+
+            def finish(body: bytes) -> Any:  # a create's answer, once its body has come
+                done = answer(body)
+                self.answered += done is not None
+                return done
+
+            return finish
 
         fast.shortcut = counted
 
@@ -318,14 +327,21 @@ BODIES = {
     "largest": b'{"model_name": "kling-v1", "prompt": "%s"}' % (b"k" * 980),
     "over the shortcut's size": b'{"model_name": "kling-v1", "prompt": "%s"}' % (b"k" * 1100),
 }
-CONTENT_TYPES = [b"application/json"] * 4 + [None, b"application/json; charset=utf-8", b"text/plain", b""]
+JSON = b"application/json"
+# Content-Type headers: the route reads the first of several.
+CONTENT_TYPES = [(JSON,)] * 4 + [(), (b"application/json; charset=utf-8",), (b"text/plain",), (b"",)]
+CONTENT_TYPES += [(JSON, b"text/plain"), (b"text/plain", JSON)]
+# Content-Length headers: the body's, none, the body's in two messages, two (the first over the
+# size limit, read by the route; a server would refuse them), or one over the limit for a shorter
+# body (an in-process client may send either).
+LENGTHS = ["length"] * 4 + ["none", "split", "twice", "over"]
 create = st.tuples(
     st.sampled_from(["POST"] * 8 + ["GET", "PUT"]),
     st.sampled_from([T2V] * len(PREFIXES) + PREFIXES),
     st.sampled_from(["", "", "", "", "/", "//"]),
     st.sampled_from(["valid"] * 6 + sorted(BODIES)),
     st.sampled_from(CONTENT_TYPES),
-    st.sampled_from(["length"] * 4 + ["none", "split"]),
+    st.sampled_from(LENGTHS),
     st.sampled_from(["ak-1"] * 6 + ["ak-2", "raw key"] * 3 + sorted(CREDENTIALS)),
     st.sampled_from([""] * 8 + ["/mk"]),
     st.sampled_from([0.0, 0.0, 1.0, 3.0, 10.0]),
@@ -340,12 +356,15 @@ CREATE_SETTINGS: dict[str, Any] = {
 
 
 def _create_headers(
-    body: bytes, content_type: bytes | None, length: str, who: str
+    body: bytes, content_types: tuple[bytes, ...], length: str, who: str
 ) -> list[tuple[bytes, bytes]]:
     headers = list(CREDENTIALS[who])
-    if content_type is not None:
-        headers.append((b"content-type", content_type))
-    if length != "none":
+    headers += [(b"content-type", content_type) for content_type in content_types]
+    if length == "twice":
+        headers.append((b"content-length", b"40000000"))
+    if length == "over":
+        headers.append((b"content-length", b"1010"))
+    elif length != "none":
         headers.append((b"content-length", str(len(body)).encode()))
     return headers
 
@@ -376,35 +395,37 @@ def test_a_create_answers_as_the_router_does(journal_size: int, steps: list[Any]
 def test_the_shortcut_answers_a_plain_create_and_its_refusals(journal_size: int) -> None:
     """Without this, the test above would pass with a shortcut that never answers."""
     pair = _Pair(journal_size=journal_size, **CREATE_SETTINGS)
-    ak1 = _create_headers(BODIES["valid"], b"application/json", "length", "ak-1")
+    ak1 = _create_headers(BODIES["valid"], (JSON,), "length", "ak-1")
     status, _headers, body = pair.both("POST", T2V, ak1, BODIES["valid"])
     assert status == 200 and b'"task_status":"submitted"' in body and pair.answered == 1
     refusals = {
-        "another running task": (BODIES["valid"], b"application/json", 429, 1303),
-        "refused by the schema": (BODIES["bad duration"], b"application/json", 400, 1201),
-        "not json": (BODIES["not json"], b"application/json", 400, 1200),
-        "not declared as json": (BODIES["valid"], b"text/plain", 400, 1200),
+        "another running task": (BODIES["valid"], (JSON,), 429, 1303),
+        "refused by the schema": (BODIES["bad duration"], (JSON,), 400, 1201),
+        "not json": (BODIES["not json"], (JSON,), 400, 1200),
+        "not declared as json": (BODIES["valid"], (b"text/plain",), 400, 1200),
     }
     for body_in, content_type, want_status, code in refusals.values():
         headers = _create_headers(body_in, content_type, "length", "ak-1")
         status, _headers, body = pair.both("POST", T2V, headers, body_in)
         assert status == want_status and f'"code":{code}'.encode() in body
-    bad_token = _create_headers(BODIES["valid"], None, "length", "bad token")
+    bad_token = _create_headers(BODIES["valid"], (), "length", "bad token")
     status, _headers, body = pair.both("POST", T2V, bad_token, BODIES["valid"])
     assert status == 401
-    assert pair.answered == 1 + len(refusals) + 1
-    # The router's: a body over the size limit (1000 bytes here), one over the size the
-    # shortcut takes, one without a length, a root path.
+    # A body declared over the size limit (1000 bytes here), refused before it is read: by the
+    # shortcut with the journal off; with it on, the layer hands such a request to the router.
     over_limit = BODIES["largest"]
     status, _headers, body = pair.both(
-        "POST", T2V, _create_headers(over_limit, None, "length", "ak-2"), over_limit
+        "POST", T2V, _create_headers(over_limit, (), "length", "ak-2"), over_limit
     )
     assert status == 413
+    answered = 1 + len(refusals) + 1 + (journal_size == 0)
+    assert pair.answered == answered
+    # The router's: a body over the size the shortcut takes, one without a length, a root path.
     large = BODIES["over the shortcut's size"]
-    pair.both("POST", T2V, _create_headers(large, None, "length", "ak-2"), large)
-    pair.both("POST", T2V, _create_headers(BODIES["valid"], None, "none", "ak-2"), BODIES["valid"])
+    pair.both("POST", T2V, _create_headers(large, (), "length", "ak-2"), large)
+    pair.both("POST", T2V, _create_headers(BODIES["valid"], (), "none", "ak-2"), BODIES["valid"])
     pair.both("POST", T2V, ak1, BODIES["valid"], root="/mk")
-    assert pair.answered == 1 + len(refusals) + 1
+    assert pair.answered == answered
 
 
 def test_a_crash_while_creating_is_answered_once(monkeypatch: Any) -> None:
@@ -416,7 +437,7 @@ def test_a_crash_while_creating_is_answered_once(monkeypatch: Any) -> None:
         raise RuntimeError("a bug in a view")
 
     monkeypatch.setattr("mockkling.routes.official.created_view", broken)
-    headers = _create_headers(BODIES["valid"], None, "length", "ak-1")
+    headers = _create_headers(BODIES["valid"], (), "length", "ak-1")
     status, _headers, body = pair.both("POST", T2V, headers, BODIES["valid"])
     assert status == 500 and b'"code":5000' in body
     assert pair.answered == 1
@@ -428,7 +449,7 @@ def test_with_the_journal_off_a_body_the_shortcut_leaves_reaches_the_app_whole()
     a body that comes in two messages, or one the shortcut leaves, is replayed to the app."""
     pair = _Pair(journal_size=0)
     body = BODIES["valid"]
-    headers = _create_headers(body, None, "length", "ak-1")
+    headers = _create_headers(body, (), "length", "ak-1")
     status, _headers, _body = pair.both("POST", T2V, headers, body, split=True)
     assert status == 200 and pair.answered == 0
     status, _headers, _body = pair.both("POST", f"{T2V}/", headers, body)  # an untidy path
@@ -436,3 +457,129 @@ def test_with_the_journal_off_a_body_the_shortcut_leaves_reaches_the_app_whole()
     status, _headers, _body = pair.both("POST", T2V, headers, body)
     assert status == 200 and pair.answered == 1
     assert [len(store) for store in pair.stores()] == [3, 3]
+
+
+async def _call_withholding(
+    app: Starlette, method: str, path: str, headers: list[tuple[bytes, bytes]]
+) -> Any:
+    """Send a request whose client holds its body back: its answer if the app gives one without
+    reading the body, else "waits" (the app asked for the body)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1:8000"), *headers],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+    asked = asyncio.Event()
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        asked.set()
+        await asyncio.Event().wait()  # never comes
+        raise AssertionError
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    serving = asyncio.ensure_future(app(scope, receive, send))
+    waiting = asyncio.ensure_future(asked.wait())
+    await asyncio.wait([serving, waiting], return_when=asyncio.FIRST_COMPLETED)
+    for task in (serving, waiting):
+        task.cancel()
+    if not serving.done() or serving.cancelled():
+        return "waits"
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+@JOURNAL_SIZES
+def test_what_the_router_refuses_before_reading_the_body_is_refused_without_waiting_for_it(
+    journal_size: int,
+) -> None:
+    """With the journal off the layer reads no body the router would not: a request the router
+    refuses before reading its body (credentials, Content-Type, a declared length over the
+    limit, by its first Content-Length) is refused as soon as its head has come, and one it
+    reads waits for the body in both. (With the journal on, the layer reads the body ahead for
+    the journal, but never one declared over the limit.)"""
+    pair = _Pair(journal_size=journal_size, max_body_bytes=1000)
+    body = BODIES["valid"]
+    requests = {
+        "bad token": ("POST", T2V, _create_headers(body, (), "length", "bad token")),
+        "not JSON": ("POST", T2V, _create_headers(body, (b"text/plain",), "length", "ak-1")),
+        "declared over the limit": ("POST", T2V, _create_headers(body, (), "over", "ak-1")),
+        "declared twice, first over": ("POST", T2V, _create_headers(body, (), "twice", "ak-1")),
+        "a query with a length": ("GET", f"{T2V}/nope", _create_headers(body, (), "length", "ak-1")),
+        "unknown path": ("POST", "/v1/nope", _create_headers(body, (), "length", "ak-1")),
+        "valid": ("POST", T2V, _create_headers(body, (), "length", "ak-1")),
+    }
+    answers = {}
+    for name, (method, path, headers) in requests.items():
+        fast, plain = (asyncio.run(_call_withholding(app, method, path, headers)) for app in pair.apps)
+        assert fast == plain, name
+        answers[name] = fast if fast == "waits" else fast[0]
+    over = {"declared over the limit": 413, "declared twice, first over": 413}
+    refused = {"bad token": 401, "not JSON": 400, **over}
+    if journal_size:
+        assert answers == {**dict.fromkeys(requests, "waits"), **over}
+    else:
+        assert answers == {**refused, "a query with a length": 404, "unknown path": 404, "valid": "waits"}
+
+
+def test_a_crash_is_logged_as_the_router_logs_it(caplog: pytest.LogCaptureFixture, monkeypatch: Any) -> None:
+    pair = _Pair()
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug in a view")
+
+    monkeypatch.setattr("mockkling.routes.official.created_view", broken)
+    headers = _create_headers(BODIES["valid"], (), "length", "ak-1")
+    logged = []
+    for app in pair.apps:
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="mockkling"):
+            asyncio.run(_call(app, "POST", T2V, headers, BODIES["valid"], ""))
+        logged.append([(r.name, r.levelname, r.getMessage(), r.exc_info is not None) for r in caplog.records])
+    assert logged[0] == logged[1] == [("mockkling", "ERROR", f"unhandled error on POST {T2V}", True)]
+    assert pair.answered == 1
+
+
+@JOURNAL_SIZES
+def test_refused_credentials_are_read_for_the_journal_only(journal_size: int) -> None:
+    """The account of a request refused for its credentials is read for its journal entry, as
+    the router reads it, and not at all with the journal off (on a shared state, a read of
+    credentials that fail costs a round trip to the store)."""
+    pair = _Pair(journal_size=journal_size)
+    reads = []
+    for backend in pair.backends:
+        calls = [0]
+        account_of = backend.auth.account_of
+
+        def counted(
+            authorization: bytes | None, calls: list[int] = calls, account_of: Any = account_of
+        ) -> Any:
+            calls[0] += 1
+            return account_of(authorization)
+
+        backend.auth.account_of = counted  # type: ignore[method-assign]
+        reads.append(calls)
+    bad = CREDENTIALS["bad token"]
+    pair.both("GET", f"{T2V}/nope", bad)
+    pair.both("POST", T2V, _create_headers(BODIES["valid"], (), "length", "bad token"), BODIES["valid"])
+    assert pair.answered == 2
+    assert reads[0] == reads[1] == [2 if journal_size else 0]
+
+
+def test_the_size_limit_is_read_when_a_request_comes() -> None:
+    pair = _Pair(journal_size=0)  # with the journal on, the layer leaves such a body to the router
+    for backend in pair.backends:
+        backend.config.max_body_bytes = 50
+    headers = _create_headers(BODIES["valid"], (), "length", "ak-1")
+    status, _headers, _body = pair.both("POST", T2V, headers, BODIES["valid"])
+    assert status == 413 and pair.answered == 1

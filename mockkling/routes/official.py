@@ -26,8 +26,9 @@ from ..jsonio import (
     json_object,
     off_loop,
     read_json_object,
+    too_large,
 )
-from ..request_layer import Answered, Shortcut
+from ..request_layer import Answered, Finish, Shortcut
 from ..validation import ACTIONS, Action
 from ..views import created_view, task_view
 
@@ -223,16 +224,22 @@ def routes(backend: Backend) -> list[BaseRoute]:
 
 def shortcut(backend: Backend) -> Shortcut:
     """Task queries (``GET /v1/.../{task_id}``) and creates with a small body (``POST`` to a
-    task endpoint), answered without the router: what their routes answer, refusals included,
-    for the request layer to send and journal; None for the router to answer anything else.
+    task endpoint), answered without the router: what their routes answer, refusals and crashes
+    included, for the request layer to send and journal; None for the router to answer anything
+    else.
+
+    A create is answered as its route reads it: what the route checks before it reads the body
+    (the credentials, the Content-Type, the declared length) is answered at once; if that
+    passes, the layer gets a function to call with the body once it has come.
 
     Queries and creates are nearly all a Kling client sends (it creates a task and polls it
     until it ends), and the router, Starlette's Request and Response and the endpoint's own call
     cost each a fifth or more of its server CPU over HTTP: the figures are in docs/benchmarks.md.
     Each answer comes from the code its route runs (``_query``, ``_create``, ``render_error``);
     only what the router checks before it is repeated here, by taking no request it would treat
-    otherwise (an untidy path, a root path, several or no ``Authorization`` headers, a method the
-    route does not serve, a body it would check off the event loop or refuse for its size)."""
+    otherwise: an untidy path, a root path, several or no ``Authorization`` headers, a method
+    the route does not serve, a body not declared, or declared or sent over
+    ``SHORTCUT_BODY_BYTES`` (the route checks those off the event loop)."""
     queried = frozenset(action.endpoint.path for action in ACTIONS.values())
     calls = {call.path for call in CALLS}  # declared first: the router serves them, not a task route
     # Paths the router serves otherwise, though they look like queries.
@@ -240,54 +247,78 @@ def shortcut(backend: Backend) -> Shortcut:
     created = {
         action.endpoint.path: action for action in ACTIONS.values() if action.endpoint.path not in calls
     }
-    largest = min(SHORTCUT_BODY_BYTES, backend.config.max_body_bytes)
 
-    def answer(scope: Scope, authorization: bytes | None, raw: bytes) -> Answered | None:
+    def answer(scope: Scope, authorization: bytes | None) -> Answered | Finish | None:
         path: str = scope["path"]
         if not authorization or scope.get("root_path"):  # none, empty, or several (b"")
             return None
-        if raw:
+        action, ident = None, ""
+        if scope["method"] == "POST":
             action = created.get(path)
-            if action is None or scope["method"] != "POST" or len(raw) > largest:
+            declared = _first(scope["headers"], b"content-length")
+            if action is None or declared is None or not declared.isdigit():
                 return None
-            return _answered(
-                backend, scope, authorization, lambda account: _created(backend, action, account, scope, raw)
-            )
-        prefix, _, ident = path.rpartition("/")
-        if (
-            prefix not in queried  # also every untidy path: "//", a trailing "/" (no ident)
-            or not ident
-            or path in others
-            or scope["method"] != "GET"
-        ):
-            return None
-        return _answered(
-            backend, scope, authorization, lambda account: _query(backend, account, ident, scope)
-        )
+            if int(declared) > SHORTCUT_BODY_BYTES:
+                return None
+        else:
+            prefix, _, ident = path.rpartition("/")
+            if (
+                prefix not in queried  # also every untidy path: "//", a trailing "/" (no ident)
+                or not ident
+                or path in others
+                or scope["method"] != "GET"
+            ):
+                return None
+        account = None
+        try:
+            account = backend.authenticate(authorization.decode("latin-1"))
+            if action is not None:
+                return _create_head(backend, action, account, scope)
+            return _json(_query(backend, account, ident, scope), account)
+        except Exception as error:
+            return _refusal(backend, scope, error, account)
 
     return answer
 
 
-def _created(backend: Backend, action: Action, account: str, scope: Scope, raw: bytes) -> dict[str, Any]:
-    """The answer to a create whose body ``raw`` came whole, as JSON: the create route's steps
-    after it has authenticated the request (the body's type, its JSON, the task)."""
-    content_type = next((value for name, value in scope["headers"] if name == b"content-type"), None)
+def _first(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The first value of header ``name``, the one Starlette's ``request.headers.get`` reads."""
+    return next((value for key, value in headers if key == name), None)
+
+
+def _create_head(backend: Backend, action: Action, account: str, scope: Scope) -> Finish:
+    """What the create route checks of an authenticated request before it reads the body
+    (``read_json_object``: its Content-Type, then ``read_body``: its declared length), and a
+    function for the rest of its steps, to call with the body: its size, its JSON, the task."""
+    content_type = _first(scope["headers"], b"content-type")
     check_content_type(None if content_type is None else content_type.decode("latin-1"))
-    data = _create(backend, action, account, json_object(raw))
-    return _envelope(backend.new_id(), data)
+    limit = backend.config.max_body_bytes
+    if int(_first(scope["headers"], b"content-length") or b"0") > limit:
+        raise too_large(limit)
+
+    def finish(raw: bytes) -> Answered | None:
+        if len(raw) > SHORTCUT_BODY_BYTES:  # more than it declared
+            return None
+        try:
+            if len(raw) > limit:
+                raise too_large(limit)
+            data = _create(backend, action, account, json_object(raw))
+            return _json(_envelope(backend.new_id(), data), account)
+        except Exception as error:
+            return _refusal(backend, scope, error, account)
+
+    return finish
 
 
-def _answered(
-    backend: Backend, scope: Scope, authorization: bytes, run: Callable[[str], dict[str, Any]]
-) -> Answered:
-    """The answer to a request the shortcut takes: ``run``'s JSON for the account the request
-    acts for, or the refusal or crash the router would answer, in the official envelope."""
-    try:
-        account = backend.authenticate(authorization.decode("latin-1"))
-        body, headers = json_answer(run(account))
-        return 200, headers, body, account
-    except KlingError as error:
-        refusal = render_error(backend, error)
-    except Exception:  # a bug: answered as the router answers one
-        refusal = render_error(backend, crashed(scope["method"], scope["path"]))
-    return refusal.status_code, refusal.raw_headers, bytes(refusal.body), backend.account_of(authorization)
+def _json(content: dict[str, Any], account: str) -> Answered:
+    body, headers = json_answer(content)
+    return 200, headers, body, account
+
+
+def _refusal(backend: Backend, scope: Scope, error: Exception, account: str | None) -> Answered:
+    """The answer the router gives to what a route raised, a refusal or a crash (a bug, logged:
+    call this while handling it). ``account`` is None if the credentials were refused."""
+    if not isinstance(error, KlingError):
+        error = crashed(scope["method"], Request(scope).url.path)
+    response = render_error(backend, error)
+    return response.status_code, response.raw_headers, bytes(response.body), account
