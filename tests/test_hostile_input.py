@@ -696,7 +696,7 @@ def post_streamed(app: Any, path: str, headers: dict[str, str], chunks: Iterator
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "headers": [(k.lower().encode(), v.encode("latin-1")) for k, v in headers.items()],
         "client": ("127.0.0.1", 50000),
         "server": ("mock", 80),
     }
@@ -754,6 +754,17 @@ def test_a_declared_length_over_the_limit_is_refused_before_any_byte(
         )
         too_large(surface, result)
         assert result.consumed == 0, path
+
+
+def test_a_declared_length_that_is_not_an_ascii_number_is_not_taken_for_one(auth: dict[str, str]) -> None:
+    """ "²" is a digit to Python, not to HTTP: a server refuses such a header, and in process the
+    body is read as if no length had been declared (it was a crash, answered 500)."""
+    for length in ("²", "1²"):
+        headers = auth | JSON | {"Content-Length": length}
+        result = post_streamed(
+            create_app(Backend()), "/v1/videos/text2video", headers, iter([b'{"prompt": "x"}'])
+        )
+        assert result.status == 200, (length, result.body)
 
 
 def test_a_body_of_exactly_the_limit_is_read(limited: tuple[Backend, Any], auth: dict[str, str]) -> None:
