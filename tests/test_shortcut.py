@@ -109,18 +109,8 @@ class _Pair:
         ]
 
 
-async def _call(
-    app: Starlette,
-    method: str,
-    path: str,
-    headers: list[tuple[bytes, bytes]],
-    body: bytes,
-    root: str,
-    fail_on: str | None = None,
-    split: bool = False,
-) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """Send a request to ``app``; with ``split``, its body comes in two messages."""
-    scope = {
+def _scope(method: str, path: str, headers: list[tuple[bytes, bytes]], root: str = "") -> dict[str, Any]:
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -134,6 +124,20 @@ async def _call(
         "client": ("127.0.0.1", 5000),
         "server": ("127.0.0.1", 8000),
     }
+
+
+async def _call(
+    app: Starlette,
+    method: str,
+    path: str,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    root: str,
+    fail_on: str | None = None,
+    split: bool = False,
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Send a request to ``app``; with ``split``, its body comes in two messages."""
+    scope = _scope(method, path, headers, root)
     messages = [{"type": "http.request", "body": body, "more_body": False}]
     if split and len(body) > 1:
         half = len(body) // 2
@@ -464,20 +468,7 @@ async def _call_withholding(
 ) -> Any:
     """Send a request whose client holds its body back: its answer if the app gives one without
     reading the body, else "waits" (the app asked for the body)."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"127.0.0.1:8000"), *headers],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 8000),
-    }
+    scope = _scope(method, path, headers)
     asked = asyncio.Event()
     sent: list[dict[str, Any]] = []
 

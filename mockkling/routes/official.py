@@ -252,13 +252,14 @@ def shortcut(backend: Backend) -> Shortcut:
         path: str = scope["path"]
         if not authorization or scope.get("root_path"):  # none, empty, or several (b"")
             return None
-        action, ident = None, ""
+        action, ident, declared = None, "", 0
         if scope["method"] == "POST":
             action = created.get(path)
-            declared = _first(scope["headers"], b"content-length")
-            if action is None or declared is None or not declared.isdigit():
+            length = _first(scope["headers"], b"content-length")
+            if action is None or length is None or not length.isdigit():
                 return None
-            if int(declared) > SHORTCUT_BODY_BYTES:
+            declared = int(length)
+            if declared > SHORTCUT_BODY_BYTES:
                 return None
         else:
             prefix, _, ident = path.rpartition("/")
@@ -273,7 +274,7 @@ def shortcut(backend: Backend) -> Shortcut:
         try:
             account = backend.authenticate(authorization.decode("latin-1"))
             if action is not None:
-                return _create_head(backend, action, account, scope)
+                return _create_head(backend, action, account, scope, declared)
             return _json(_query(backend, account, ident, scope), account)
         except Exception as error:
             return _refusal(backend, scope, error, account)
@@ -286,14 +287,14 @@ def _first(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
     return next((value for key, value in headers if key == name), None)
 
 
-def _create_head(backend: Backend, action: Action, account: str, scope: Scope) -> Finish:
+def _create_head(backend: Backend, action: Action, account: str, scope: Scope, declared: int) -> Finish:
     """What the create route checks of an authenticated request before it reads the body
-    (``read_json_object``: its Content-Type, then ``read_body``: its declared length), and a
+    (``read_json_object``: its Content-Type, then ``read_body``: its ``declared`` length), and a
     function for the rest of its steps, to call with the body: its size, its JSON, the task."""
     content_type = _first(scope["headers"], b"content-type")
     check_content_type(None if content_type is None else content_type.decode("latin-1"))
     limit = backend.config.max_body_bytes
-    if int(_first(scope["headers"], b"content-length") or b"0") > limit:
+    if declared > limit:
         raise too_large(limit)
 
     def finish(raw: bytes) -> Answered | None:
