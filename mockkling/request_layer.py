@@ -491,14 +491,11 @@ class RequestLayer:
         passed the checks its route makes before reading it), and replayed to the app if the
         shortcut leaves the request after all."""
         answered = None if self.shortcut is None else self.shortcut(scope, head.authorization)
-        if callable(answered):  # a create: its answer needs the body
-            if head.bodyless:
-                answered = answered(b"")
-            else:
-                first = await receive()
-                receive = _replay(first, receive)
-                whole = first["type"] == "http.request" and not first.get("more_body", False)
-                answered = answered(first.get("body", b"")) if whole else None
+        if callable(answered):  # a create: its answer needs the body (declared, so not bodyless)
+            first = await receive()
+            receive = _replay(first, receive)
+            whole = first["type"] == "http.request" and not first.get("more_body", False)
+            answered = answered(first.get("body", b"")) if whole else None
         if answered is None:
             await self.app(scope, receive, send)
             return

@@ -424,9 +424,20 @@ def test_the_shortcut_answers_a_plain_create_and_its_refusals(journal_size: int)
     assert status == 413
     answered = 1 + len(refusals) + 1 + (journal_size == 0)
     assert pair.answered == answered
-    # The router's: a body over the size the shortcut takes, one without a length, a root path.
+    # A body longer than it declared, over the limit: refused by its size, once read.
+    understated = [*CREDENTIALS["ak-2"], (b"content-length", b"10")]
+    status, _headers, body = pair.both("POST", T2V, understated, over_limit)
+    assert status == 413
+    answered += 1
+    assert pair.answered == answered
+    # The router's: a body over the size the shortcut takes, one without a length or declared
+    # empty (the route reads what comes: an in-process client may send a body all the same),
+    # a root path.
     large = BODIES["over the shortcut's size"]
     pair.both("POST", T2V, _create_headers(large, (), "length", "ak-2"), large)
+    empty = [*CREDENTIALS["ak-2"], (b"content-length", b"0")]
+    status, _headers, body = pair.both("POST", T2V, empty, BODIES["valid"])
+    assert status == 200
     pair.both("POST", T2V, _create_headers(BODIES["valid"], (), "none", "ak-2"), BODIES["valid"])
     pair.both("POST", T2V, ak1, BODIES["valid"], root="/mk")
     assert pair.answered == answered
@@ -449,8 +460,9 @@ def test_a_crash_while_creating_is_answered_once(monkeypatch: Any) -> None:
 
 
 def test_with_the_journal_off_a_body_the_shortcut_leaves_reaches_the_app_whole() -> None:
-    """With the journal off the layer reads a small body itself to offer it to the shortcut:
-    a body that comes in two messages, or one the shortcut leaves, is replayed to the app."""
+    """With the journal off the layer reads the body of a create the shortcut has taken so far:
+    one that comes in two messages is replayed to the app; one the shortcut leaves at its head
+    (an untidy path) is not read at all."""
     pair = _Pair(journal_size=0)
     body = BODIES["valid"]
     headers = _create_headers(body, (), "length", "ak-1")
@@ -539,6 +551,19 @@ def test_a_crash_is_logged_as_the_router_logs_it(caplog: pytest.LogCaptureFixtur
         logged.append([(r.name, r.levelname, r.getMessage(), r.exc_info is not None) for r in caplog.records])
     assert logged[0] == logged[1] == [("mockkling", "ERROR", f"unhandled error on POST {T2V}", True)]
     assert pair.answered == 1
+    # A query of a task whose external id the log must escape, as the router's log line does.
+    body = b'{"model_name": "kling-v1", "prompt": "a kitten", "external_task_id": "a#b?c"}'
+    monkeypatch.undo()
+    pair.both("POST", T2V, _create_headers(body, (), "length", "ak-1"), body)
+    monkeypatch.setattr("mockkling.routes.official.task_view", broken)
+    logged = []
+    for app in pair.apps:
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="mockkling"):
+            asyncio.run(_call(app, "GET", f"{T2V}/a#b?c", CREDENTIALS["ak-1"], b"", ""))
+        logged.append([r.getMessage() for r in caplog.records])
+    assert logged[0] == logged[1] == [f"unhandled error on GET {T2V}/a%23b%3Fc"]
+    assert pair.answered == 3
 
 
 @JOURNAL_SIZES

@@ -238,8 +238,8 @@ def shortcut(backend: Backend) -> Shortcut:
     Each answer comes from the code its route runs (``_query``, ``_create``, ``render_error``);
     only what the router checks before it is repeated here, by taking no request it would treat
     otherwise: an untidy path, a root path, several or no ``Authorization`` headers, a method
-    the route does not serve, a body not declared, or declared or sent over
-    ``SHORTCUT_BODY_BYTES`` (the route checks those off the event loop)."""
+    the route does not serve, a body not declared or declared empty, a body declared or sent
+    over ``SHORTCUT_BODY_BYTES`` (which the route checks off the event loop)."""
     queried = frozenset(action.endpoint.path for action in ACTIONS.values())
     calls = {call.path for call in CALLS}  # declared first: the router serves them, not a task route
     # Paths the router serves otherwise, though they look like queries.
@@ -259,7 +259,7 @@ def shortcut(backend: Backend) -> Shortcut:
             if action is None or length is None or not length.isdigit():
                 return None
             declared = int(length)
-            if declared > SHORTCUT_BODY_BYTES:
+            if not 0 < declared <= SHORTCUT_BODY_BYTES:  # 0: the route reads whatever comes
                 return None
         else:
             prefix, _, ident = path.rpartition("/")
