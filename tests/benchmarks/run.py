@@ -605,7 +605,124 @@ def startup(repeats: int) -> list[Row]:
     ]
 
 
+# -- machine instructions per request (callgrind) -------------------------------------------
+
+
+def _keep_alive_requests(port: int, raw: bytes, count: int, sockets: list[socket.socket]) -> None:
+    """Send ``raw`` ``count`` times, one at a time, over the keep-alive ``sockets`` in turn,
+    reading each whole answer (2xx only) before the next."""
+    for i in range(count):
+        sock = sockets[i % len(sockets)]
+        sock.sendall(raw)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(65536)
+        head, _, body = data.partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 2"):
+            raise RuntimeError(f"error answer while counting instructions: {head[:80]!r}")
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+        while len(body) < length:
+            body += sock.recv(65536)
+
+
+def _callgrind(command: str, pid: int, port: int, sockets: list[socket.socket], poke: bytes) -> None:
+    """Run ``callgrind_control COMMAND`` on the server ``pid``, sending it requests until it has
+    done it: valgrind reads its commands only while the program runs."""
+    control = subprocess.Popen(
+        ["callgrind_control", command, str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while control.poll() is None:
+        if time.monotonic() > deadline:
+            control.kill()
+            raise RuntimeError(f"callgrind_control {command} got no answer")
+        _keep_alive_requests(port, poke, 1, sockets)
+        time.sleep(0.01)
+
+
+def instructions_per_request(
+    args: list[str], port: int, body: bytes | None, headers: dict[str, str], count: int, *, mock: bool
+) -> tuple[float, int]:
+    """Machine instructions (user space) the server ``args`` on ``port`` runs per request, and
+    the size of its answer: ``count`` requests, one at a time over 4 keep-alive connections,
+    counted by callgrind between a warm-up and a dump. Unlike a rate, the count comes out the
+    same from run to run on a busy machine."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        proc = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=CHILD_ENV,
+        )
+        try:
+            wait_listening(port, timeout=600)
+            path = T2V if body is not None else f"{T2V}/any"  # the baseline answers any path
+            if body is None and mock:  # a query: of a finished task, as in the http figures
+                created = httpx.post(
+                    f"http://127.0.0.1:{port}{T2V}",
+                    content=CREATE_BODY,
+                    headers={**headers, "Content-Type": "application/json"},
+                    timeout=60,
+                )
+                path = f"{T2V}/{created.json()['data']['task_id']}"
+                time.sleep(3.1)
+            answer = httpx.request(
+                "GET" if body is None else "POST",
+                f"http://127.0.0.1:{port}{path}",
+                content=body,
+                headers={**headers, "Content-Type": "application/json"} if body else headers,
+                timeout=60,
+            )
+            raw = _raw("GET" if body is None else "POST", path, headers, body)
+            sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+            try:
+                _keep_alive_requests(port, raw, 300, sockets)  # warm-up: caches, lazy imports
+                _callgrind("--zero", proc.pid, port, sockets, raw)
+                _keep_alive_requests(port, raw, count, sockets)
+                _callgrind("--dump", proc.pid, port, sockets, raw)
+            finally:
+                for sock in sockets:
+                    sock.close()
+        finally:
+            proc.terminate()
+            proc.wait(60)
+        text = Path(f"{out}.1").read_text()
+        summary = next(line for line in text.splitlines() if line.startswith("summary:"))
+        # The requests sent while the dump was pending ran partly inside it: about half of one.
+        return int(summary.split()[1]) / (count + 0.5), len(answer.content)
+
+
+def instruction_figures(count: int) -> list[Row]:
+    """Instructions per query and per create, the mock against the http group's baseline
+    answering a body of the same size, both on the fast stack."""
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        return [("instructions per request", "valgrind is not installed", "-", "-", "skipped")]
+    token = make_jwt(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, ttl_seconds=3600)
+    headers = {"Authorization": f"Bearer {token}"}
+    rows: list[Row] = []
+    for name, body in (("query", None), ("create", CREATE_BODY)):
+        port = free_port()
+        mock, size = instructions_per_request(mock_server(port), port, body, headers, count, mock=True)
+        port = free_port()
+        base, _ = instructions_per_request(
+            baseline_server(port, size), port, body, headers, count, mock=False
+        )
+        rows.append(
+            (
+                f"instructions per {name} (httptools+uvloop)",
+                f"{mock / 1000:,.1f}k vs {base / 1000:,.1f}k, bare Starlette (callgrind, {count:,} requests)",
+                f"{base / mock:.2f}",
+                "-",
+                "info",
+            )
+        )
+    return rows
+
+
 GROUPS = ("http", "in-process", "memory", "scaling", "start-up")
+# Run only when asked (--only instructions): it needs valgrind, and takes minutes.
+ON_REQUEST = ("instructions",)
 
 
 def ok(passed: bool) -> str:
@@ -635,9 +752,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     wanted = [name.strip() for name in args.only.split(",") if name.strip()]
-    unknown = sorted(set(wanted) - set(GROUPS))
+    unknown = sorted(set(wanted) - set(GROUPS) - set(ON_REQUEST))
     if unknown:
-        parser.error(f"unknown group(s) {unknown}; known: {', '.join(GROUPS)}")
+        parser.error(f"unknown group(s) {unknown}; known: {', '.join(GROUPS + ON_REQUEST)}")
     q = args.quick
     rows: list[Row] = []
     if "http" in wanted:
@@ -659,6 +776,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += scaling(*sizes, repeats=50 if q else 200, rounds=2 if q else 9)
     if "start-up" in wanted:
         rows += startup(1 if q else 5)
+    if "instructions" in wanted:
+        rows += instruction_figures(200 if q else 2000)
     mode = "quick" if q else "full"
     print(f"mockkling benchmark ({mode} run, {os.cpu_count()} cores, Python {sys.version.split()[0]})")
     print(table(rows))
