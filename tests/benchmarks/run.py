@@ -608,36 +608,47 @@ def startup(repeats: int) -> list[Row]:
 # -- machine instructions per request (callgrind) -------------------------------------------
 
 
-def _keep_alive_requests(port: int, raw: bytes, count: int, sockets: list[socket.socket]) -> None:
-    """Send ``raw`` ``count`` times, one at a time, over the keep-alive ``sockets`` in turn,
-    reading each whole answer (2xx only) before the next."""
-    for i in range(count):
+def _keep_alive_requests(raw: bytes, count: int, sockets: list[socket.socket], first: int = 0) -> None:
+    """Send ``raw`` ``count`` times, one at a time, over the keep-alive ``sockets`` in turn
+    (from the ``first``-th), reading each whole answer (2xx only) before the next."""
+    for i in range(first, first + count):
         sock = sockets[i % len(sockets)]
         sock.sendall(raw)
-        data = b""
+        data = _recv(sock, b"")
         while b"\r\n\r\n" not in data:
-            data += sock.recv(65536)
+            data = _recv(sock, data)
         head, _, body = data.partition(b"\r\n\r\n")
         if not head.startswith(b"HTTP/1.1 2"):
             raise RuntimeError(f"error answer while counting instructions: {head[:80]!r}")
         length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
         while len(body) < length:
-            body += sock.recv(65536)
+            body = _recv(sock, body)
 
 
-def _callgrind(command: str, pid: int, port: int, sockets: list[socket.socket], poke: bytes) -> None:
-    """Run ``callgrind_control COMMAND`` on the server ``pid``, sending it requests until it has
-    done it: valgrind reads its commands only while the program runs."""
+def _recv(sock: socket.socket, data: bytes) -> bytes:
+    more = sock.recv(65536)
+    if not more:
+        raise RuntimeError("the server closed a connection while instructions were counted")
+    return data + more
+
+
+def _callgrind(command: str, pid: int, sockets: list[socket.socket], poke: bytes) -> None:
+    """Run ``callgrind_control COMMAND`` on the server ``pid``, sending it requests on every
+    connection in turn until it has done it: valgrind reads its commands only while the program
+    runs, and uvicorn closes a connection left idle for 5 s."""
     control = subprocess.Popen(
         ["callgrind_control", command, str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.monotonic() + 120
+    deadline, pokes = time.monotonic() + 120, 0
     while control.poll() is None:
         if time.monotonic() > deadline:
             control.kill()
             raise RuntimeError(f"callgrind_control {command} got no answer")
-        _keep_alive_requests(port, poke, 1, sockets)
+        _keep_alive_requests(poke, 1, sockets, first=pokes)
+        pokes += 1
         time.sleep(0.01)
+    if control.returncode != 0:
+        raise RuntimeError(f"callgrind_control {command} failed ({control.returncode})")
 
 
 def instructions_per_request(
@@ -675,22 +686,27 @@ def instructions_per_request(
                 timeout=60,
             )
             raw = _raw("GET" if body is None else "POST", path, headers, body)
-            sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+            sockets = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(4)]
             try:
-                _keep_alive_requests(port, raw, 300, sockets)  # warm-up: caches, lazy imports
-                _callgrind("--zero", proc.pid, port, sockets, raw)
-                _keep_alive_requests(port, raw, count, sockets)
-                _callgrind("--dump", proc.pid, port, sockets, raw)
+                _keep_alive_requests(raw, 300, sockets)  # warm-up: caches, lazy imports
+                _callgrind("--zero", proc.pid, sockets, raw)
+                _keep_alive_requests(raw, count, sockets)
+                _callgrind("--dump", proc.pid, sockets, raw)
             finally:
                 for sock in sockets:
                     sock.close()
         finally:
             proc.terminate()
-            proc.wait(60)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         text = Path(f"{out}.1").read_text()
         summary = next(line for line in text.splitlines() if line.startswith("summary:"))
-        # The requests sent while the dump was pending ran partly inside it: about half of one.
-        return int(summary.split()[1]) / (count + 0.5), len(answer.content)
+        # The requests that make valgrind read its commands are counted too: a zero and a dump
+        # with nothing sent between them counted about two requests' worth.
+        return int(summary.split()[1]) / (count + 2), len(answer.content)
 
 
 def instruction_figures(count: int) -> list[Row]:
