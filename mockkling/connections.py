@@ -150,7 +150,6 @@ class _Bounded:
     server_state: Any
     cycle: Any
     flow: Any
-    pipeline: Any  # httptools only: the requests read ahead, waiting their turn
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(_Coalesced(transport, self.loop))  # type: ignore[misc]
@@ -209,19 +208,8 @@ class _Bounded:
             self._deadline = None
 
     def on_response_complete(self) -> None:
-        # A request sent ahead (pipelined) has come whole already: httptools queues it, h11
-        # starts it in super() as a new cycle. Its answer is no head to wait for, however slowly
-        # the client reads the ones before it.
-        queued = bool(getattr(self, "pipeline", None))
-        before = self.cycle
         super().on_response_complete()  # type: ignore[misc]
-        if self.transport.is_closing():
-            return
-        if queued or self.cycle is not before:
-            self._in_head = False
-            self._deadline = self.loop.time() + self.bounds.request_timeout_seconds
-            self._check_body()  # the last request read may still be sending its body
-        else:
+        if not self.transport.is_closing():
             self._await_head()  # the next request's head, on a kept-alive connection
 
     def _too_slow(self) -> None:

@@ -528,29 +528,6 @@ def test_a_slow_but_steady_body_is_served(bounded_server: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("http", ["httptools", "h11"])
-def test_pipelined_requests_are_answered_however_slowly_the_client_reads(http: str) -> None:
-    """Requests sent ahead on one connection have come whole: the head deadline, for a next
-    request that has not come yet, must not cut their answers off while a slow client reads
-    the ones before (here 1.5 s of reading against a 0.5 s deadline)."""
-    bounds = Bounds(max_header_bytes=4096, request_timeout_seconds=0.5, max_connections=8)
-    with LiveServer(create_app(Backend()), http=bounded(http, bounds)) as server:
-        size = len(httpx.get(f"http://127.0.0.1:{server.port}/openapi.yaml").content)
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            sock.settimeout(10)
-            sock.connect(("127.0.0.1", server.port))
-            sock.sendall(b"GET /openapi.yaml HTTP/1.1\r\nHost: mock\r\n\r\n" * 20)
-            time.sleep(1.5)
-            reply = b""
-            with contextlib.suppress(TimeoutError, ConnectionError):
-                while len(reply) < 20 * size and (chunk := sock.recv(1 << 20)):
-                    reply += chunk
-    assert reply.count(b"HTTP/1.1 200 ") == 20
-    assert len(reply) > 20 * size
-
-
-@pytest.mark.slow
 def test_half_sent_bodies_lock_nobody_out(bounded_server: str) -> None:
     """As many half-sent requests as the server takes connections: past the deadline they are
     closed, and the next client is served."""
