@@ -764,7 +764,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default=",".join(GROUPS),
-        help=f"comma-separated figure groups to run (default: all of {','.join(GROUPS)})",
+        help=f"comma-separated figure groups to run (default: all of {','.join(GROUPS)};"
+        f" on request: {','.join(ON_REQUEST)})",
     )
     args = parser.parse_args(argv)
     wanted = [name.strip() for name in args.only.split(",") if name.strip()]
