@@ -65,8 +65,8 @@ class _Coalesced(asyncio.Transport):
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._transport.is_closing():
-            # The client is gone (it reset the connection): nobody can read this, and the
-            # transport would raise, logged as the app's error, for a client's doing.
+            # The client reset the connection, or the server is closing it: nobody can read
+            # this, and uvloop's transport would raise, logged as the app's error.
             self._held = b""
             return
         held = self._held

@@ -109,17 +109,28 @@ def on_cpus(cpus: set[int]) -> Iterator[None]:
 
 
 @contextmanager
-def process(args: list[str], port: int) -> Iterator[float]:
+def child(
+    args: list[str], port: int, timeout: float = 20.0
+) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
+    """The server ``args``, started on the servers' CPU, and the seconds until it listened on
+    ``port``; stopped on the way out."""
     with on_cpus(SERVER_CPUS):
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=CHILD_ENV)
     try:
-        yield wait_listening(port)
+        yield proc, wait_listening(port, timeout)
     finally:
         proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def process(args: list[str], port: int) -> Iterator[float]:
+    with child(args, port) as (_proc, seconds):
+        yield seconds
 
 
 # The HTTP stacks measured: (parser, event loop). `mockkling serve` runs the fast one by default.
@@ -660,14 +671,8 @@ def instructions_per_request(
     same from run to run on a busy machine."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
-        proc = subprocess.Popen(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=CHILD_ENV,
-        )
-        try:
-            wait_listening(port, timeout=600)
+        valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *args]
+        with child(valgrind, port, timeout=600) as (proc, _seconds):
             path = T2V if body is not None else f"{T2V}/any"  # the baseline answers any path
             if body is None and mock:  # a query: of a finished task, as in the http figures
                 created = httpx.post(
@@ -695,13 +700,6 @@ def instructions_per_request(
             finally:
                 for sock in sockets:
                     sock.close()
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
         text = Path(f"{out}.1").read_text()
         summary = next(line for line in text.splitlines() if line.startswith("summary:"))
         # The requests that make valgrind read its commands are counted too: a zero and a dump
