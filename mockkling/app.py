@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Scope
 from .backend import Backend
 from .config import Config
 from .errors import KlingError, crashed
-from .request_layer import RequestLayer
+from .request_layer import Answered, RequestLayer
 from .routes import control, dashboard, gateway, media, model_api, official
 from .routing import IndexedRouter, OnError
 
@@ -48,7 +48,7 @@ class _MockApp(Starlette):
     def __init__(
         self,
         *,
-        layer: Callable[[IndexedRouter], ASGIApp],
+        layer: Callable[[IndexedRouter], RequestLayer],
         on_error: OnError,
         render_path: Callable[[str, KlingError], Response],
         **kwargs: Any,
@@ -71,6 +71,17 @@ class _MockApp(Starlette):
     def build_middleware_stack(self) -> ASGIApp:
         assert isinstance(self.router, IndexedRouter)  # set in __init__
         return self._layer(self.router)
+
+    def answer_at_once(self, scope: Scope, body: bytes) -> Answered | None:
+        """The answer to a whole request when the request layer has it without the ASGI call
+        (``RequestLayer.answer_at_once``), else None: call the app. For the in-process
+        transport, which asks this first."""
+        if self.middleware_stack is None:  # as Starlette's __call__ builds it
+            self.middleware_stack = self.build_middleware_stack()
+        layer = self.middleware_stack
+        assert isinstance(layer, RequestLayer)
+        scope["app"] = self  # as Starlette's __call__ sets it
+        return layer.answer_at_once(scope, body)
 
 
 def _several_authorizations(scope: Scope) -> KlingError | None:

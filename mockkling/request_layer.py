@@ -441,7 +441,8 @@ class RequestLayer:
             if first["type"] == "http.request" and not first.get("more_body", False):
                 # The whole body in one message (nearly every request): kept as it came, and
                 # handed to the app first; none of the Exchange's set-up below.
-                await self._journal_one(scope, receive, send, journal, head, first, started)
+                body = first.get("body", b"")
+                await self._journal_only(scope, _replay(first, receive), send, journal, head, started, body)
                 return
         exchange = Exchange(scope, receive, self.surface_of(scope["path"]), backend, head)
         if first is not None:
@@ -503,21 +504,30 @@ class RequestLayer:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
 
-    async def _journal_one(
+    def _journal_only(
         self,
         scope: Scope,
         receive: Receive,
         send: Send,
         journal: Journal,
         head: RequestHead,
-        first: Message,
         started: float,
-    ) -> None:
-        """A request whose body came whole in ``first``, with only the journal to serve."""
-        body = first.get("body", b"")
-        await self._journal_only(scope, _replay(first, receive), send, journal, head, started, body)
+        body: bytes,
+    ) -> Awaitable[None]:
+        """Serve a request with no fault rule or rate limit in force, whose ``body`` is known
+        whole (b"" for none): the journal entry is all there is to do. Not a coroutine itself:
+        the caller awaits the one that sends the answer (a coroutine less per request)."""
+        answered = self._shortcut_answer(scope, head, body)
+        if answered is not None:
+            return self._send_answered(scope, send, journal, head, started, body, answered)
+        return self._through_app(scope, receive, send, journal, head, started, body)
 
-    async def _journal_only(
+    def _shortcut_answer(self, scope: Scope, head: RequestHead, body: bytes) -> Answered | None:
+        """The shortcut's answer to a request whose ``body`` has come whole, or None."""
+        answered = None if self.shortcut is None else self.shortcut(scope, head.authorization)
+        return answered(body) if callable(answered) else answered
+
+    async def _through_app(
         self,
         scope: Scope,
         receive: Receive,
@@ -527,15 +537,8 @@ class RequestLayer:
         started: float,
         body: bytes,
     ) -> None:
-        """Serve a request with no fault rule or rate limit in force, whose ``body`` is known
-        whole (b"" for none): the journal entry is all there is to do."""
+        """:meth:`_journal_only` for a request the shortcut leaves to the app."""
         backend = self.backend
-        answered = None if self.shortcut is None else self.shortcut(scope, head.authorization)
-        if callable(answered):  # a create: its answer needs the body
-            answered = answered(body)
-        if answered is not None:
-            await self._send_answered(scope, send, journal, head, started, body, answered)
-            return
 
         def record(answer: _Recording) -> None:
             account = backend.account_label(backend.account_of(head.authorization))
@@ -573,22 +576,60 @@ class RequestLayer:
         answered: Answered,
     ) -> None:
         """Send the shortcut's answer and journal it as :meth:`_Recording.answer` would: the
-        entry is written once the head is on its way, before the body goes, with the account
-        the answer was made for."""
-        status, headers, content, account = answered
-        if account is None:  # credentials refused: read as for any request (a bare key may pass)
-            account = self.backend.account_of(head.authorization)
-        label = self.backend.account_label(account)
+        entry is written once the head is on its way, before the body goes."""
+        status, headers, content, _account = answered
         sent = False
         try:
             await send({"type": "http.response.start", "status": status, "headers": headers})
             sent = True
-        finally:  # the journal keeps what it keeps of the body (Journal.record)
-            kept, size = (content, len(content)) if sent else (b"", 0)
-            journal.record(
-                _entry(self.backend.now_ms(), scope, head, body, started, label, status, headers, kept, size)
-            )
+        finally:
+            self._journal_answered(scope, journal, head, started, body, answered, sent)
         await send({"type": "http.response.body", "body": content})
+
+    def _journal_answered(
+        self,
+        scope: Scope,
+        journal: Journal,
+        head: RequestHead,
+        started: float,
+        body: bytes,
+        answered: Answered,
+        sent: bool,
+    ) -> None:
+        """Journal the shortcut's answer, with the account it was made for, and its body if
+        it went out (the journal keeps what it keeps of it: Journal.record)."""
+        status, headers, content, account = answered
+        if account is None:  # credentials refused: read as for any request (a bare key may pass)
+            account = self.backend.account_of(head.authorization)
+        label = self.backend.account_label(account)
+        kept, size = (content, len(content)) if sent else (b"", 0)
+        journal.record(
+            _entry(self.backend.now_ms(), scope, head, body, started, label, status, headers, kept, size)
+        )
+
+    def answer_at_once(self, scope: Scope, body: bytes) -> Answered | None:
+        """The answer to a request that has come whole (``body``, b"" for none) and that the
+        shortcut answers with nothing else to apply (no fault rule, rate limit or namespace),
+        journaled as :meth:`__call__` journals it; None for any other, which the caller then
+        hands to the app as ever.
+
+        The in-process transport asks this first (transport.py): a task query or create is
+        then answered with no turn of an event loop and no ASGI message, a fifth of an
+        in-process client's time (docs/benchmarks.md)."""
+        if self.shortcut is None or self.shared or scope["type"] != "http":
+            return None
+        head = RequestHead.read(scope["headers"])
+        space = self.backend.space()
+        journal = space.journal
+        if head.namespaced or space.faults.live or space.limits.rate_on:
+            return None
+        if head.declared > self.backend.config.max_body_bytes:
+            return None  # journaled as __call__ journals it: without reading the body
+        started = time.perf_counter()
+        answered = self._shortcut_answer(scope, head, body)
+        if answered is not None and journal.size:
+            self._journal_answered(scope, journal, head, started, body, answered, sent=True)
+        return answered
 
     # -- namespaces and a shared state (issue 20; namespaces.py, state.py) ----------------------
 

@@ -2,7 +2,8 @@
 (``routes.official.shortcut``) are answered, journaled and numbered exactly as the router's
 routes answer them: same status, headers and body (request ids included), same journal entries,
 same tasks stored, for any path, method, credentials and body, refusals and crashes included,
-and whatever happens to the tasks meanwhile."""
+and whatever happens to the tasks meanwhile. So are those it answers at once, with no ASGI call,
+to the in-process transport (``answer_at_once``)."""
 
 from __future__ import annotations
 
@@ -70,6 +71,7 @@ class _Pair:
             return finish
 
         fast.shortcut = counted
+        self.answered_at_once = 0
 
     def both(
         self,
@@ -79,11 +81,19 @@ class _Pair:
         body: bytes = b"",
         root: str = "",
         split: bool = False,
+        at_once: bool = False,
     ) -> Any:
+        """The answer both mocks give; with ``at_once``, the fast one is asked as the in-process
+        transport asks it: ``answer_at_once`` first, then, if it has no answer, the ASGI call."""
+        fast = None
+        if at_once:
+            fast = _at_once(self.apps[0], method, path, headers, body, root)
+            self.answered_at_once += fast is not None
         answers = [
-            asyncio.run(_call(app, method, path, headers, body, root, split=split)) for app in self.apps
+            answer or asyncio.run(_call(app, method, path, headers, body, root, split=split))
+            for app, answer in zip(self.apps, (fast, None), strict=True)
         ]
-        assert answers[0] == answers[1], (method, path, headers, body, root)
+        assert answers[0] == answers[1], (method, path, headers, body, root, at_once)
         return answers[0]
 
     def advance(self, seconds: float) -> None:
@@ -159,6 +169,16 @@ async def _call(
     return sent[0]["status"], list(sent[0]["headers"]), b"".join(m.get("body", b"") for m in sent[1:])
 
 
+def _at_once(
+    app: Starlette, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes, root: str
+) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+    answered = app.answer_at_once(_scope(method, path, headers, root), body)  # type: ignore[attr-defined]
+    if answered is None:
+        return None
+    status, answer_headers, content, _account = answered
+    return status, list(answer_headers), content
+
+
 def _bearer(ak: str) -> tuple[bytes, bytes]:
     return (b"authorization", f"Bearer {TOKENS[ak]}".encode())
 
@@ -187,6 +207,7 @@ query = st.tuples(
     st.sampled_from(["ak-1"] * 6 + ["ak-2", "raw key"] * 3 + sorted(CREDENTIALS)),
     st.sampled_from([""] * 8 + ["/mk", "/v1"]),
     st.sampled_from([0.0, 0.0, 1.0, 3.0, 10.0]),
+    st.booleans(),  # asked at once, as the in-process transport asks
 )
 
 
@@ -198,19 +219,19 @@ JOURNAL_SIZES = pytest.mark.parametrize("journal_size", [1000, 0], ids=["journal
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(query, min_size=1, max_size=25))
 def test_a_query_answers_as_the_router_does(
-    journal_size: int, steps: list[tuple[str, str, str, str, str, str, float]]
+    journal_size: int, steps: list[tuple[str, str, str, str, str, str, float, bool]]
 ) -> None:
     pair = _Pair(journal_size=journal_size)
     ids = {}
     for n, who in ((1, "ak-1"), (2, "ak-2"), (3, "raw key")):
         created = pair.both("POST", "/v1/videos/text2video", CREDENTIALS[who], CREATE % n)
         ids[f"task-{n}"] = created[2].split(b'"task_id":"')[1].split(b'"')[0].decode()
-    for method, prefix, ident, tail, who, root, seconds in steps:
+    for method, prefix, ident, tail, who, root, seconds, at_once in steps:
         ident = ids.get(ident, ident)
         ident = ids["task-1"] + "\n" if ident == "newline" else ident
         path = f"{prefix}/{ident}"
         path = path.replace("/", "//", 1) if tail == "//" else path + tail
-        pair.both(method, path, CREDENTIALS[who], root=root)
+        pair.both(method, path, CREDENTIALS[who], root=root, at_once=at_once)
         pair.advance(seconds)
     fast, plain = pair.journals()
     assert fast == plain
@@ -306,6 +327,47 @@ def test_with_the_journal_off_fault_rules_rate_limits_and_namespaces_still_apply
     assert query(theirs)[0] == 404
 
 
+@JOURNAL_SIZES
+def test_answered_at_once_only_when_nothing_else_applies(journal_size: int) -> None:
+    """``answer_at_once`` (the in-process transport's first question) answers a plain query
+    and create as the router does, and has no answer, leaving the request to the ASGI call, for
+    one the shortcut leaves, or whenever a fault rule, a request rate or a namespace is in force
+    or a body is declared over the size limit. Without this, the properties above would pass
+    with an ``answer_at_once`` that never answers."""
+    pair = _Pair(journal_size=journal_size, max_body_bytes=1000)
+    created = pair.both(
+        "POST", T2V, _create_headers(CREATE % 1, (), "length", "ak-1"), CREATE % 1, at_once=True
+    )
+    task_id = created[2].split(b'"task_id":"')[1].split(b'"')[0].decode()
+    pair.advance(10)
+    status, _headers, body = pair.both("GET", f"{T2V}/{task_id}", [_bearer("ak-1")], at_once=True)
+    assert status == 200 and b'"task_status":"succeed"' in body
+    status, _headers, body = pair.both("GET", f"{T2V}/{task_id}", [_bearer("ak-2")], at_once=True)
+    assert status == 404 and pair.answered_at_once == 3
+    pair.both("GET", T2V, [_bearer("ak-1")], at_once=True)  # a list: the router's
+    pair.both("GET", f"{T2V}/{task_id}", CREDENTIALS["several"], at_once=True)
+    over = BODIES["largest"]
+    pair.both("POST", T2V, _create_headers(over, (), "length", "ak-2"), over, at_once=True)
+    assert pair.answered_at_once == 3
+    fast = pair.backends[0]
+    team = (b"x-mockkling-namespace", b"team-b")
+    assert _at_once(pair.apps[0], "GET", f"{T2V}/{task_id}", [_bearer("ak-1"), team], b"", "") is None
+    fast.limits.set(rate=100, per_seconds=60)
+    assert _at_once(pair.apps[0], "GET", f"{T2V}/{task_id}", [_bearer("ak-1")], b"", "") is None
+    fast.limits.set()
+    rule = fast.faults.add("GET /v1/videos/*/* 5000 x1")
+    assert _at_once(pair.apps[0], "GET", f"{T2V}/{task_id}", [_bearer("ak-1")], b"", "") is None
+    status, _headers, body = asyncio.run(
+        _call(pair.apps[0], "GET", f"{T2V}/{task_id}", [_bearer("ak-1")], b"", "")
+    )
+    assert status == 500 and b'"code":5000' in body  # the rule applies on the ASGI call
+    fast.faults.remove(rule.id)
+    assert _at_once(pair.apps[0], "GET", f"{T2V}/{task_id}", [_bearer("ak-1")], b"", "") is not None
+    # Each request the mocks were both asked is journaled alike, whichever way it was answered.
+    fast_entries, plain_entries = pair.journals()
+    assert fast_entries[:6] == plain_entries and len(plain_entries) == (6 if journal_size else 0)
+
+
 # -- creates ---------------------------------------------------------------------------------
 
 T2V = "/v1/videos/text2video"
@@ -349,6 +411,7 @@ create = st.tuples(
     st.sampled_from(["ak-1"] * 6 + ["ak-2", "raw key"] * 3 + sorted(CREDENTIALS)),
     st.sampled_from([""] * 8 + ["/mk"]),
     st.sampled_from([0.0, 0.0, 1.0, 3.0, 10.0]),
+    st.booleans(),  # asked at once, as the in-process transport asks
 )
 # Refusals the store and the settings make: a second running task for an account (1303), a
 # body over the size limit (413); and tasks whose prompt makes them fail.
@@ -381,14 +444,15 @@ def test_a_create_answers_as_the_router_does(journal_size: int, steps: list[Any]
     if limited:  # a fate waiting for the next task: consumed once, by one path or the other
         for backend in pair.backends:
             backend.fates.add(Fate(status="failed", message="fated"), action="text2video")
-    for method, path, tail, body_name, content_type, length, who, root, seconds in steps:
+    for method, path, tail, body_name, content_type, length, who, root, seconds, at_once in steps:
         body = BODIES[body_name]
         path = path.replace("/", "//", 1) if tail == "//" else path + tail
         headers = _create_headers(body, content_type, length, who)
-        status, _headers, answer = pair.both(method, path, headers, body, root, split=length == "split")
+        split = length == "split" and not at_once  # the transport has the body whole
+        status, _headers, answer = pair.both(method, path, headers, body, root, split=split, at_once=at_once)
         if status == 200 and method == "POST":  # its task, queried
             task_id = answer.split(b'"task_id":"')[1].split(b'"')[0].decode()
-            pair.both("GET", f"{path.rstrip('/')}/{task_id}", CREDENTIALS[who])
+            pair.both("GET", f"{path.rstrip('/')}/{task_id}", CREDENTIALS[who], at_once=at_once)
         pair.advance(seconds)
     fast, plain = pair.journals()
     assert fast == plain

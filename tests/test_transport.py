@@ -1,13 +1,17 @@
 """The sync in-process transport behaves like a server: bodies, streamed files, ranges, HEAD,
-query strings, and calls made from inside a running event loop."""
+query strings, and calls made from inside a running event loop; it has the mock answer task
+queries and creates at once, with no ASGI call, and the rest through the app."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
+import pytest
 
 from mockkling import Backend
+from mockkling.request_layer import RequestLayer
 
 
 def _finished_task(backend: Backend, client: httpx.Client, auth: dict[str, str]) -> str:
@@ -42,3 +46,32 @@ def test_usable_from_inside_an_event_loop(client: httpx.Client, auth: dict[str, 
         return client.get("/v1/videos/text2video", headers=auth).status_code
 
     assert asyncio.run(inside()) == 200
+
+
+def test_queries_and_creates_are_answered_at_once_and_the_rest_through_the_app(
+    backend: Backend, client: httpx.Client, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asgi_calls: list[str] = []
+    asgi_call = RequestLayer.__call__
+
+    async def counted(self: RequestLayer, scope: Any, receive: Any, send: Any) -> None:
+        asgi_calls.append(scope["path"])
+        await asgi_call(self, scope, receive, send)
+
+    monkeypatch.setattr(RequestLayer, "__call__", counted)
+    created = client.post("/v1/videos/text2video", json={"prompt": "x"}, headers=auth)
+    assert created.status_code == 200 and created.headers["content-type"] == "application/json"
+    task_id = created.json()["data"]["task_id"]
+    backend.advance(60)
+    queried = client.get(f"/v1/videos/text2video/{task_id}", headers=auth)
+    assert queried.json()["data"]["task_status"] == "succeed"
+    assert int(queried.headers["content-length"]) == len(queried.content)
+    refused = client.get(f"/v1/videos/text2video/{task_id}", headers={"Authorization": "Bearer a.b.c"})
+    assert refused.status_code == 401 and refused.json()["code"] == 1002
+    assert asgi_calls == []
+    assert [(e.method, e.status) for e in backend.journal] == [("POST", 200), ("GET", 200), ("GET", 401)]
+    # The rest goes through the app: a list, and anything while a fault rule is in force.
+    assert client.get("/v1/videos/text2video", headers=auth).status_code == 200
+    backend.faults.add("GET /v1/videos/text2video/* 500 x1")
+    assert client.get(f"/v1/videos/text2video/{task_id}", headers=auth).status_code == 500
+    assert asgi_calls == ["/v1/videos/text2video", f"/v1/videos/text2video/{task_id}"]

@@ -284,7 +284,10 @@ def shortcut(backend: Backend) -> Shortcut:
 
 def _first(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
     """The first value of header ``name``, the one Starlette's ``request.headers.get`` reads."""
-    return next((value for key, value in headers if key == name), None)
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
 
 
 def _create_head(backend: Backend, action: Action, account: str, scope: Scope, declared: int) -> Finish:
