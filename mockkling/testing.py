@@ -37,7 +37,7 @@ from .namespaces import HEADER, HEADER_BYTES
 from .server import LiveServer
 from .tasks import Task
 from .tls import TLSFiles, trust_env
-from .transport import SyncASGITransport
+from .transport import AsyncASGITransport, SyncASGITransport
 
 # The in-process mock's address. ".test" never resolves (RFC 2606), so nothing can leak out.
 IN_PROCESS_URL = "http://mockkling.test"
@@ -369,7 +369,7 @@ class KlingMock:
     def async_transport(self) -> httpx.AsyncBaseTransport:
         """A new async httpx transport to this mock (an async client closes it)."""
         if not self.live:
-            return httpx.ASGITransport(app=self.app, client=("127.0.0.1", 50000))
+            return AsyncASGITransport(self.app)
         return _AsyncNamespaced(httpx.AsyncHTTPTransport(verify=self.verify), self.namespace)
 
     @property

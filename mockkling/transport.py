@@ -1,13 +1,14 @@
-"""A synchronous httpx transport into an ASGI app, so ``httpx.Client`` can talk to the mock in
-process, with no socket. (httpx ships only an async one.)
+"""httpx transports into an ASGI app, so an ``httpx.Client`` or ``httpx.AsyncClient`` can talk
+to the mock in process, with no socket. (httpx ships only an async one.)
 
-The mock's app is first asked for an answer at once (``answer_at_once``): a task query or
+Both first ask the mock's app for an answer at once (``answer_at_once``, app.py): a task query or
 create with no fault rule, rate limit or namespace in force is answered by a plain call, with no
-event loop and no ASGI message, as the request layer answers it over HTTP. Any other request
-runs on a private event loop owned by the transport; when the caller is itself inside a running
-event loop, on a helper thread's loop instead. The ASGI call is made directly, without the extra
-machinery of httpx's async transport, because in-process tests make many small calls and feel
-every microsecond.
+event loop and no ASGI message, as the request layer answers it over HTTP. Any other request is
+an ASGI call: the async transport leaves it to httpx's own; the sync one runs it on a private
+event loop it owns, or on a helper thread's loop when the caller is itself inside a running
+event loop. The sync transport makes the ASGI call directly, without the extra machinery of
+httpx's async transport, because in-process tests make many small calls and feel every
+microsecond.
 """
 
 from __future__ import annotations
@@ -24,37 +25,44 @@ from starlette.types import ASGIApp, Message
 from .request_layer import Answered
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_CLIENT = ("127.0.0.1", 50000)
+# What the mock's app answers a whole request with, when it can without the ASGI call.
+AtOnce = Callable[[dict[str, Any], bytes], Answered | None]
+
+
+def _scope(request: httpx.Request, client: tuple[str, int]) -> dict[str, Any]:
+    url = request.url
+    raw_path, _, _ = url.raw_path.partition(b"?")
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": request.method,
+        "scheme": url.scheme,
+        "path": unquote(raw_path.decode("ascii")),
+        "raw_path": raw_path,
+        "query_string": url.query,
+        "root_path": "",
+        "headers": [(name.lower(), value) for name, value in request.headers.raw],
+        "client": client,
+        "server": (url.host, url.port or _DEFAULT_PORTS.get(url.scheme, 80)),
+        "extensions": {},
+    }
+
+
+def _answered(answered: Answered) -> httpx.Response:
+    status, headers, content, _account = answered
+    # A stream, not content=, so the client reads and closes it and sets ``elapsed``.
+    return httpx.Response(status, headers=headers, stream=httpx.ByteStream(content))
 
 
 class SyncASGITransport(httpx.BaseTransport):
-    def __init__(self, app: ASGIApp, *, client: tuple[str, int] = ("127.0.0.1", 50000)) -> None:
+    def __init__(self, app: ASGIApp, *, client: tuple[str, int] = _CLIENT) -> None:
         self.app = app
         self.client = client
-        # The mock's app (app.py) answers task queries and creates without the ASGI call.
-        self._at_once: Callable[[dict[str, Any], bytes], Answered | None] | None = getattr(
-            app, "answer_at_once", None
-        )
+        self._at_once: AtOnce | None = getattr(app, "answer_at_once", None)
         self._loop = asyncio.new_event_loop()
         self._lock = threading.Lock()
-
-    def _scope(self, request: httpx.Request) -> dict[str, Any]:
-        url = request.url
-        raw_path, _, _ = url.raw_path.partition(b"?")
-        return {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.4"},
-            "http_version": "1.1",
-            "method": request.method,
-            "scheme": url.scheme,
-            "path": unquote(raw_path.decode("ascii")),
-            "raw_path": raw_path,
-            "query_string": url.query,
-            "root_path": "",
-            "headers": [(name.lower(), value) for name, value in request.headers.raw],
-            "client": self.client,
-            "server": (url.host, url.port or _DEFAULT_PORTS.get(url.scheme, 80)),
-            "extensions": {},
-        }
 
     async def _call(self, scope: dict[str, Any], body: bytes) -> httpx.Response:
         request_sent = False
@@ -88,13 +96,12 @@ class SyncASGITransport(httpx.BaseTransport):
         return httpx.Response(status, headers=headers, stream=httpx.ByteStream(b"".join(chunks)))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        scope, body = self._scope(request), request.read()
+        scope, body = _scope(request, self.client), request.read()
         if self._at_once is not None:
             with self._lock:  # one request at a time, as on the private loop
                 answered = self._at_once(scope, body)
             if answered is not None:
-                status, headers, content, _account = answered
-                return httpx.Response(status, headers=headers, stream=httpx.ByteStream(content))
+                return _answered(answered)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -120,3 +127,22 @@ class SyncASGITransport(httpx.BaseTransport):
     def close(self) -> None:
         if not self._loop.is_closed():
             self._loop.close()
+
+
+class AsyncASGITransport(httpx.AsyncBaseTransport):
+    """httpx's own ``ASGITransport``, the mock's app asked for an answer at once first."""
+
+    def __init__(self, app: ASGIApp, *, client: tuple[str, int] = _CLIENT) -> None:
+        self.client = client
+        self._at_once: AtOnce | None = getattr(app, "answer_at_once", None)
+        self._asgi = httpx.ASGITransport(app=app, client=client)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._at_once is not None:
+            answered = self._at_once(_scope(request, self.client), await request.aread())
+            if answered is not None:
+                return _answered(answered)
+        return await self._asgi.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._asgi.aclose()

@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from mockkling import Backend
+from mockkling import Backend, create_app
 from mockkling.request_layer import RequestLayer
+from mockkling.transport import AsyncASGITransport
 
 
 def _finished_task(backend: Backend, client: httpx.Client, auth: dict[str, str]) -> str:
@@ -48,17 +49,23 @@ def test_usable_from_inside_an_event_loop(client: httpx.Client, auth: dict[str, 
     assert asyncio.run(inside()) == 200
 
 
-def test_queries_and_creates_are_answered_at_once_and_the_rest_through_the_app(
-    backend: Backend, client: httpx.Client, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    asgi_calls: list[str] = []
+@pytest.fixture
+def asgi_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths of the requests that reach the mock's app as ASGI calls."""
+    calls: list[str] = []
     asgi_call = RequestLayer.__call__
 
     async def counted(self: RequestLayer, scope: Any, receive: Any, send: Any) -> None:
-        asgi_calls.append(scope["path"])
+        calls.append(scope["path"])
         await asgi_call(self, scope, receive, send)
 
     monkeypatch.setattr(RequestLayer, "__call__", counted)
+    return calls
+
+
+def test_queries_and_creates_are_answered_at_once_and_the_rest_through_the_app(
+    backend: Backend, client: httpx.Client, auth: dict[str, str], asgi_calls: list[str]
+) -> None:
     created = client.post("/v1/videos/text2video", json={"prompt": "x"}, headers=auth)
     assert created.status_code == 200 and created.headers["content-type"] == "application/json"
     task_id = created.json()["data"]["task_id"]
@@ -75,3 +82,23 @@ def test_queries_and_creates_are_answered_at_once_and_the_rest_through_the_app(
     backend.faults.add("GET /v1/videos/text2video/* 500 x1")
     assert client.get(f"/v1/videos/text2video/{task_id}", headers=auth).status_code == 500
     assert asgi_calls == ["/v1/videos/text2video", f"/v1/videos/text2video/{task_id}"]
+
+
+def test_the_async_transport_answers_at_once_too(
+    backend: Backend, auth: dict[str, str], asgi_calls: list[str]
+) -> None:
+    async def lifecycle() -> list[int]:
+        transport = AsyncASGITransport(create_app(backend))
+        async with httpx.AsyncClient(transport=transport, base_url="http://mock", headers=auth) as client:
+            created = await client.post("/v1/videos/text2video", json={"prompt": "x"})
+            task_id = created.json()["data"]["task_id"]
+            backend.advance(60)
+            queried = await client.get(f"/v1/videos/text2video/{task_id}")
+            assert queried.json()["data"]["task_status"] == "succeed"
+            assert asgi_calls == []
+            listed = await client.get("/v1/videos/text2video")  # through httpx's ASGITransport
+            assert asgi_calls == ["/v1/videos/text2video"]
+            return [created.status_code, queried.status_code, listed.status_code]
+
+    assert asyncio.run(lifecycle()) == [200, 200, 200]
+    assert [e.status for e in backend.journal] == [200, 200, 200]

@@ -378,6 +378,30 @@ def _lifecycles_per_second(lifecycle: Callable[[], None], seconds: float) -> flo
     return count / (time.perf_counter() - start)
 
 
+def _async_lifecycles_per_second(
+    transport: Callable[[], httpx.AsyncBaseTransport],
+    headers: dict[str, str],
+    advance: Callable[[float], Any],
+    seconds: float,
+) -> float:
+    """:func:`_lifecycles_per_second` for an ``httpx.AsyncClient`` on a new ``transport()``."""
+
+    async def main() -> float:
+        async with httpx.AsyncClient(
+            transport=transport(), base_url="http://mock", headers=headers
+        ) as client:
+            count, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds:
+                task_id = (await client.post(T2V, content=CREATE_BODY)).json()["data"]["task_id"]
+                advance(5)
+                status = (await client.get(f"{T2V}/{task_id}")).json()["data"]["task_status"]
+                assert status == "succeed", status
+                count += 1
+            return count / (time.perf_counter() - start)
+
+    return asyncio.run(main())
+
+
 class _ASGICaller:
     """Requests straight into an ASGI app, as an async test or an ASGI-speaking client makes
     them: no socket and no HTTP client library."""
@@ -430,7 +454,9 @@ def in_process_lifecycles(seconds: float, rounds: int) -> list[Row]:
     """Create, advance the clock, query until ``succeed``, in process: straight into the
     ``kling_mock`` fixture's ASGI app (the mock's own cost), through the fixture's
     ``httpx.Client``, and through the same client answered by canned bodies: httpx's own floor
-    on this machine, which bounds every httpx-based figure."""
+    on this machine, which bounds every httpx-based figure; and the same through an
+    ``httpx.AsyncClient`` on the fixture's async transport, on httpx's own ``ASGITransport``
+    and on canned bodies."""
     mock = KlingMock.in_process(queue_seconds=1, run_seconds=4, seed=1)
     client = mock.client
     call = _ASGICaller(mock.app, mock.auth_headers())
@@ -464,8 +490,22 @@ def in_process_lifecycles(seconds: float, rounds: int) -> list[Row]:
         assert status == "succeed", status
 
     lifecycles = {"app": through_app, "client": through_client, "floor": through_floor}
-    share = seconds / rounds / len(lifecycles)
+
+    # The same through an httpx.AsyncClient: the fixture's async transport, httpx's own
+    # ASGITransport on the same app, and the floor (the canned answers, from a coroutine).
+    async def canned_async(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=canned[request.method])
+
+    async_transports: dict[str, Callable[[], httpx.AsyncBaseTransport]] = {
+        "async client": lambda: mock.async_transport,
+        "httpx ASGITransport": lambda: httpx.ASGITransport(app=mock.app),
+        "async floor": lambda: httpx.MockTransport(canned_async),
+    }
+    share = seconds / rounds / (len(lifecycles) + len(async_transports))
     measures = {name: functools.partial(_lifecycles_per_second, f, share) for name, f in lifecycles.items()}
+    headers = mock.auth_headers()
+    for name, make in async_transports.items():
+        measures[name] = functools.partial(_async_lifecycles_per_second, make, headers, mock.advance, share)
     rates = interleaved(measures, rounds)
     floor_client.close()
     call.close()
@@ -487,6 +527,14 @@ def in_process_lifecycles(seconds: float, rounds: int) -> list[Row]:
             f"{client_ratio:.2f}",
             ">= 0.7",
             ok(client_ratio >= 0.7),
+        ),
+        (
+            "in-process lifecycles: fixture httpx.AsyncClient",
+            f"{med(rates['async client']):,.0f}/s vs {med(rates['async floor']):,.0f}/s, httpx with canned"
+            f" answers (httpx's ASGITransport on the mock: {med(rates['httpx ASGITransport']):,.0f}/s)",
+            f"{paired_ratio(rates['async client'], rates['async floor']):.2f}",
+            "-",
+            "info",
         ),
     ]
 
