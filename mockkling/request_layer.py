@@ -626,6 +626,8 @@ class RequestLayer:
         if head.declared > self.backend.config.max_body_bytes:
             return None  # journaled as __call__ journals it: without reading the body
         started = time.perf_counter()
+        if head.bodyless:  # as __call__ reads it: no Content-Length (or 0), not chunked
+            body = b""
         answered = self._shortcut_answer(scope, head, body)
         if answered is not None and journal.size:
             self._journal_answered(scope, journal, head, started, body, answered, sent=True)

@@ -14,6 +14,7 @@ microsecond.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -62,7 +63,9 @@ class SyncASGITransport(httpx.BaseTransport):
         self.client = client
         self._at_once: AtOnce | None = getattr(app, "answer_at_once", None)
         self._loop = asyncio.new_event_loop()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the private loop's
+        # Answers at once one at a time too, but never behind a slow call on the private loop.
+        self._at_once_lock = threading.Lock()
 
     async def _call(self, scope: dict[str, Any], body: bytes) -> httpx.Response:
         request_sent = False
@@ -92,13 +95,14 @@ class SyncASGITransport(httpx.BaseTransport):
             await self.app(scope, receive, send)
         finally:
             done.set()
-        # A stream, not content=, so the client reads and closes it and sets ``elapsed``.
-        return httpx.Response(status, headers=headers, stream=httpx.ByteStream(b"".join(chunks)))
+        return _answered((status, headers, b"".join(chunks), None))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self._loop.is_closed():  # every request refused alike, answerable at once or not
+            raise RuntimeError("the transport is closed")
         scope, body = _scope(request, self.client), request.read()
         if self._at_once is not None:
-            with self._lock:  # one request at a time, as on the private loop
+            with self._at_once_lock:
                 answered = self._at_once(scope, body)
             if answered is not None:
                 return _answered(answered)
@@ -110,10 +114,13 @@ class SyncASGITransport(httpx.BaseTransport):
         # Called from inside a running loop: run on a thread with a loop of its own.
         result: list[httpx.Response] = []
         errors: list[BaseException] = []
+        # In the caller's context (its namespace, say), as an answer at once and the private
+        # loop's run_until_complete are.
+        context = contextvars.copy_context()
 
         def run() -> None:
             try:
-                result.append(asyncio.run(self._call(scope, body)))
+                result.append(context.run(asyncio.run, self._call(scope, body)))
             except BaseException as exc:
                 errors.append(exc)
 
@@ -138,7 +145,9 @@ class AsyncASGITransport(httpx.AsyncBaseTransport):
         self._asgi = httpx.ASGITransport(app=app, client=client)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._at_once is not None:
+        # Only a body already in memory: a streamed one reaches the app as it comes, so that
+        # one declared over the size limit is refused unread.
+        if self._at_once is not None and isinstance(request.stream, httpx.ByteStream):
             answered = self._at_once(_scope(request, self.client), await request.aread())
             if answered is not None:
                 return _answered(answered)

@@ -208,6 +208,7 @@ query = st.tuples(
     st.sampled_from([""] * 8 + ["/mk", "/v1"]),
     st.sampled_from([0.0, 0.0, 1.0, 3.0, 10.0]),
     st.booleans(),  # asked at once, as the in-process transport asks
+    st.sampled_from([b""] * 3 + [b'{"x": 1}']),  # a body sent without a Content-Length
 )
 
 
@@ -219,19 +220,19 @@ JOURNAL_SIZES = pytest.mark.parametrize("journal_size", [1000, 0], ids=["journal
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(query, min_size=1, max_size=25))
 def test_a_query_answers_as_the_router_does(
-    journal_size: int, steps: list[tuple[str, str, str, str, str, str, float, bool]]
+    journal_size: int, steps: list[tuple[str, str, str, str, str, str, float, bool, bytes]]
 ) -> None:
     pair = _Pair(journal_size=journal_size)
     ids = {}
     for n, who in ((1, "ak-1"), (2, "ak-2"), (3, "raw key")):
         created = pair.both("POST", "/v1/videos/text2video", CREDENTIALS[who], CREATE % n)
         ids[f"task-{n}"] = created[2].split(b'"task_id":"')[1].split(b'"')[0].decode()
-    for method, prefix, ident, tail, who, root, seconds, at_once in steps:
+    for method, prefix, ident, tail, who, root, seconds, at_once, stray in steps:
         ident = ids.get(ident, ident)
         ident = ids["task-1"] + "\n" if ident == "newline" else ident
         path = f"{prefix}/{ident}"
         path = path.replace("/", "//", 1) if tail == "//" else path + tail
-        pair.both(method, path, CREDENTIALS[who], root=root, at_once=at_once)
+        pair.both(method, path, CREDENTIALS[who], stray, root=root, at_once=at_once)
         pair.advance(seconds)
     fast, plain = pair.journals()
     assert fast == plain

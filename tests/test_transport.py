@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from mockkling import Backend, create_app
+from mockkling import Backend, Config, KlingMock, create_app, namespaces
 from mockkling.request_layer import RequestLayer
-from mockkling.transport import AsyncASGITransport
+from mockkling.transport import AsyncASGITransport, SyncASGITransport
 
 
 def _finished_task(backend: Backend, client: httpx.Client, auth: dict[str, str]) -> str:
@@ -84,15 +84,12 @@ def test_queries_and_creates_are_answered_at_once_and_the_rest_through_the_app(
     assert asgi_calls == ["/v1/videos/text2video", f"/v1/videos/text2video/{task_id}"]
 
 
-def test_the_async_transport_answers_at_once_too(
-    backend: Backend, auth: dict[str, str], asgi_calls: list[str]
-) -> None:
-    async def lifecycle() -> list[int]:
-        transport = AsyncASGITransport(create_app(backend))
-        async with httpx.AsyncClient(transport=transport, base_url="http://mock", headers=auth) as client:
+def test_the_fixtures_async_client_answers_at_once_too(asgi_calls: list[str]) -> None:
+    async def lifecycle(mock: KlingMock) -> list[int]:
+        async with mock.async_client() as client:
             created = await client.post("/v1/videos/text2video", json={"prompt": "x"})
             task_id = created.json()["data"]["task_id"]
-            backend.advance(60)
+            mock.advance(60)
             queried = await client.get(f"/v1/videos/text2video/{task_id}")
             assert queried.json()["data"]["task_status"] == "succeed"
             assert asgi_calls == []
@@ -100,5 +97,54 @@ def test_the_async_transport_answers_at_once_too(
             assert asgi_calls == ["/v1/videos/text2video"]
             return [created.status_code, queried.status_code, listed.status_code]
 
-    assert asyncio.run(lifecycle()) == [200, 200, 200]
-    assert [e.status for e in backend.journal] == [200, 200, 200]
+    with KlingMock.in_process() as mock:
+        assert asyncio.run(lifecycle(mock)) == [200, 200, 200]
+        assert [e.status for e in mock.backend.journal] == [200, 200, 200]
+
+
+def test_the_async_transport_leaves_a_streamed_body_to_the_app(auth: dict[str, str]) -> None:
+    """A body declared over the size limit is refused (413) before a byte of it is read, as
+    over HTTP: a streamed body is never read whole to ask for an answer at once."""
+    app = create_app(Backend(Config(max_body_bytes=1000)))
+    pulled = 0
+
+    async def body() -> Any:
+        nonlocal pulled
+        for _ in range(1000):
+            pulled += 1
+            yield b"x" * 65536
+
+    async def create(auth: dict[str, str]) -> int:
+        async with httpx.AsyncClient(transport=AsyncASGITransport(app), base_url="http://mock") as client:
+            headers = {**auth, "Content-Length": str(65536 * 1000), "Content-Type": "application/json"}
+            return (await client.post("/v1/videos/text2video", content=body(), headers=headers)).status_code
+
+    assert asyncio.run(create(auth)) == 413
+    assert pulled == 0
+
+
+def test_a_sync_client_inside_a_running_loop_keeps_its_namespace(
+    backend: Backend, client: httpx.Client, auth: dict[str, str]
+) -> None:
+    """Answered at once or through the app on a helper thread, every request of a block under
+    ``namespaces.using`` is served in that namespace."""
+
+    async def inside() -> tuple[str, list[str]]:
+        with namespaces.using("team-a"):
+            created = client.post("/v1/videos/text2video", json={"prompt": "x"}, headers=auth)
+            listed = client.get("/v1/videos/text2video", headers=auth).json()["data"]  # through the app
+        return created.json()["data"]["task_id"], [task["task_id"] for task in listed]
+
+    task_id, listed = asyncio.run(inside())
+    assert listed == [task_id]
+    with namespaces.using("team-a"):
+        assert [task.task_id for task in backend.tasks] == [task_id]
+    assert list(backend.tasks) == []  # none in the default namespace
+
+
+def test_a_closed_transport_refuses_every_request(backend: Backend, auth: dict[str, str]) -> None:
+    transport = SyncASGITransport(create_app(backend))
+    transport.close()
+    for path in ("/v1/videos/text2video/any-id", "/v1/videos/text2video"):  # at once, through the app
+        with pytest.raises(RuntimeError, match="closed"):
+            transport.handle_request(httpx.Request("GET", f"http://mock{path}", headers=auth))
