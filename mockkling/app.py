@@ -75,7 +75,7 @@ class _MockApp(Starlette):
     def answer_at_once(self, scope: Scope, body: bytes) -> Answered | None:
         """The answer to a whole request when the request layer has it without the ASGI call
         (``RequestLayer.answer_at_once``), else None: call the app. For the in-process
-        transport, which asks this first."""
+        transports, which ask this first."""
         if self.middleware_stack is None:  # as Starlette's __call__ builds it
             self.middleware_stack = self.build_middleware_stack()
         layer = self.middleware_stack

@@ -613,9 +613,9 @@ class RequestLayer:
         journaled as :meth:`__call__` journals it; None for any other, which the caller then
         hands to the app as ever.
 
-        The in-process transport asks this first (transport.py): a task query or create is
-        then answered with no turn of an event loop and no ASGI message, a fifth of an
-        in-process client's time (docs/benchmarks.md)."""
+        The in-process transports ask this first (transport.py): a task query or create is
+        then answered with no turn of an event loop and no ASGI message, which takes about a
+        fifth off an in-process client's time (docs/benchmarks.md)."""
         if self.shortcut is None or self.shared or scope["type"] != "http":
             return None
         head = RequestHead.read(scope["headers"])
