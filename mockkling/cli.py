@@ -182,10 +182,7 @@ def _parser() -> argparse.ArgumentParser:
         "--request-timeout",
         type=float,
         metavar="SECONDS",
-        help=(
-            "time to send a whole head, the longest pause in a body, and the longest answers"
-            " may wait unread; closed past it (default 10)"
-        ),
+        help="time to send a whole head, and the longest pause in a body; closed past it (default 10)",
     )
     limits.add_argument(
         "--max-connections",

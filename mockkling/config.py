@@ -218,8 +218,7 @@ class Config:
     # Header bytes kept per journal entry (names and values); past that, values are cut.
     journal_header_bytes: int = DEFAULT_HEADER_BYTES
     # What one connection may ask (connections.py): header bytes (431 past them), seconds to send
-    # a complete request head, or to leave answers unread (closed past them), connections open at
-    # once (503 past them).
+    # a complete request head (closed past them), connections open at once (503 past them).
     max_header_bytes: int = 16 * 1024
     request_timeout_seconds: float = 10.0
     max_connections: int = 1000

@@ -1,7 +1,7 @@
 """What one connection may ask of the server, so no client can exhaust it for the others: the
 bytes of a request's head (431 past them), the time to send a complete request, head and body
-(the connection is closed past it, with a 408 if it had started), the time to take answers it
-has been sent (dropped past it), and the connections open at once (503 past them).
+(the connection is closed past it, with a 408 if it had started), and the connections open at
+once (503 past them).
 
 uvicorn bounds none of these for its fast parser (httptools) and only the head's size for h11,
 so both of its protocols are extended here by the same few lines: :func:`bounded` makes the
@@ -154,7 +154,6 @@ class _Bounded:
     def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(_Coalesced(transport, self.loop))  # type: ignore[misc]
         self._deadline: float | None = None
-        self._unread_since: float | None = None  # answers waiting for the client to read them
         self._in_head = True  # False once the head is complete and while its body is not
         if len(self.connections) > self.bounds.max_connections:
             message = f"More than {self.bounds.max_connections} connections are open; try again"
@@ -204,15 +203,6 @@ class _Bounded:
             self._in_head = False
             self._check_body()
 
-    def pause_writing(self) -> None:
-        """The transport's buffer is full: the client is not reading what it was sent."""
-        super().pause_writing()  # type: ignore[misc]
-        self._unread_since = self.loop.time()
-
-    def resume_writing(self) -> None:
-        super().resume_writing()  # type: ignore[misc]
-        self._unread_since = None
-
     def _check_body(self) -> None:
         if not self.cycle.more_body:
             self._deadline = None
@@ -239,12 +229,6 @@ class _Bounded:
             self._close_with(_answer(408, "Request Timeout", 1200, message))
         else:
             self.transport.close()
-
-    def _unread(self) -> None:
-        """Answers have waited ``request_timeout_seconds`` for the client to read any of them:
-        drop the connection, and them (closing would wait for them to be read)."""
-        self._unread_since = None
-        self.transport.abort()
 
     def _close_with(self, answer: bytes) -> None:
         self._deadline = None
@@ -278,9 +262,6 @@ def _sweep(loop: asyncio.AbstractEventLoop, connections: set[Any], state: Any) -
             period = connection._sweep_period()
             if deadline is not None and deadline <= now:
                 connection._too_slow()
-            unread = connection._unread_since
-            if unread is not None and now - unread >= connection.bounds.request_timeout_seconds:
-                connection._unread()
     if connections:
         loop.call_later(period, _sweep, loop, connections, state)
     else:
