@@ -551,6 +551,41 @@ def test_half_sent_bodies_lock_nobody_out(bounded_server: str) -> None:
     )
 
 
+@pytest.fixture(params=["httptools", "h11"])
+def narrow_server(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A bounded server whose sockets send as a slow link does: its send buffer pinned at 16 KB
+    (on loopback the kernel grows it to megabytes and takes a whole answer at once)."""
+    protocol = bounded(request.param, Bounds(request_timeout_seconds=0.5, max_connections=8))
+
+    class Narrow(protocol):  # type: ignore[misc, valid-type]
+        def connection_made(self, transport: Any) -> None:
+            transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+            super().connection_made(transport)
+
+    with LiveServer(create_app(Backend()), http=Narrow) as server:
+        yield f"127.0.0.1:{server.port}"
+
+
+@pytest.mark.slow
+def test_a_large_answer_read_slowly_and_steadily_comes_whole(narrow_server: str) -> None:
+    """The OpenAPI document (about 290 KB) at 150 KB/s: about 2 s, four times the deadline for a
+    request, and every byte of it (no bound may take a steady reader for one that stopped)."""
+    host, _, port = narrow_server.partition(":")
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        sock.connect((host, int(port)))
+        sock.settimeout(10)
+        sock.sendall(b"GET /openapi.yaml HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n")
+        started, reply = time.monotonic(), b""
+        while chunk := sock.recv(8192):
+            reply += chunk
+            time.sleep(max(0.0, started + len(reply) / 150_000 - time.monotonic()))
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert len(body) == int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0]) > 250_000
+    assert time.monotonic() - started > 1.0
+
+
 @pytest.mark.slow
 def test_connections_past_the_bound_get_a_503(bounded_server: str) -> None:
     host, _, port = bounded_server.partition(":")
