@@ -3,7 +3,7 @@
 routes answer them: same status, headers and body (request ids included), same journal entries,
 same tasks stored, for any path, method, credentials and body, refusals and crashes included,
 and whatever happens to the tasks meanwhile. So are those it answers at once, with no ASGI call,
-to the in-process transport (``answer_at_once``)."""
+to the in-process transports (``answer_at_once``)."""
 
 from __future__ import annotations
 
@@ -207,7 +207,7 @@ query = st.tuples(
     st.sampled_from(["ak-1"] * 6 + ["ak-2", "raw key"] * 3 + sorted(CREDENTIALS)),
     st.sampled_from([""] * 8 + ["/mk", "/v1"]),
     st.sampled_from([0.0, 0.0, 1.0, 3.0, 10.0]),
-    st.booleans(),  # asked at once, as the in-process transport asks
+    st.booleans(),  # asked at once, as the in-process transports ask
     st.sampled_from([b""] * 3 + [b'{"x": 1}']),  # a body sent without a Content-Length
 )
 
@@ -330,7 +330,7 @@ def test_with_the_journal_off_fault_rules_rate_limits_and_namespaces_still_apply
 
 @JOURNAL_SIZES
 def test_answered_at_once_only_when_nothing_else_applies(journal_size: int) -> None:
-    """``answer_at_once`` (the in-process transport's first question) answers a plain query
+    """``answer_at_once`` (the in-process transports' first question) answers a plain query
     and create as the router does, and has no answer, leaving the request to the ASGI call, for
     one the shortcut leaves, or whenever a fault rule, a request rate or a namespace is in force
     or a body is declared over the size limit. Without this, the properties above would pass
@@ -412,7 +412,7 @@ create = st.tuples(
     st.sampled_from(["ak-1"] * 6 + ["ak-2", "raw key"] * 3 + sorted(CREDENTIALS)),
     st.sampled_from([""] * 8 + ["/mk"]),
     st.sampled_from([0.0, 0.0, 1.0, 3.0, 10.0]),
-    st.booleans(),  # asked at once, as the in-process transport asks
+    st.booleans(),  # asked at once, as the in-process transports ask
 )
 # Refusals the store and the settings make: a second running task for an account (1303), a
 # body over the size limit (413); and tasks whose prompt makes them fail.
